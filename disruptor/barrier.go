@@ -1,0 +1,84 @@
+package disruptor
+
+import "sync/atomic"
+
+// SequenceBarrier is what a consumer waits on: the producer's cursor and
+// the sequences of the consumers it depends on (for graphs such as
+// pipelines and diamonds). Get one from [RingBuffer.NewBarrier].
+//
+// One consumer goroutine calls WaitFor; Alert, ClearAlert and IsAlerted may
+// be called from any goroutine.
+type SequenceBarrier struct {
+	core *sequencerCore
+	mp   *MultiProducerSequencer // nil for a single producer
+	deps []*Sequence             // empty: depend on the cursor only
+	// alerted is set to stop WaitFor; written rarely, read in wait loops.
+	alerted atomic.Bool
+}
+
+func newSequenceBarrier(core *sequencerCore, mp *MultiProducerSequencer, deps []*Sequence) *SequenceBarrier {
+	return &SequenceBarrier{core: core, mp: mp, deps: append([]*Sequence(nil), deps...)}
+}
+
+// WaitFor waits until seq is available to this consumer and returns the
+// highest sequence available, which may be well past seq: the consumer then
+// handles the whole batch. It can return less than seq when the wait
+// strategy returns early (a spurious wake-up); callers wait again.
+//
+// It returns [ErrAlerted] once the barrier is alerted, and [ErrTimeout]
+// when a [TimeoutBlockingWaitStrategy] gives up.
+func (b *SequenceBarrier) WaitFor(seq int64) (int64, error) {
+	if b.alerted.Load() {
+		return InitialSequenceValue, ErrAlerted
+	}
+	avail := b.Dependent()
+	if avail < seq { // slow path: ask the wait strategy
+		var err error
+		if avail, err = b.core.ws.WaitFor(seq, b); err != nil {
+			return avail, err
+		}
+		if avail < seq {
+			return avail, nil
+		}
+	}
+	if b.mp != nil {
+		return b.mp.HighestPublishedSequence(seq, avail), nil
+	}
+	return avail, nil
+}
+
+// Cursor is the producer's cursor: the highest sequence published (single
+// producer) or claimed (multi-producer). Blocking wait strategies wait on
+// it, because that is what producers signal.
+func (b *SequenceBarrier) Cursor() int64 { return b.core.cursor.Get() }
+
+// Dependent is the highest sequence this consumer may reach: the lowest of
+// the sequences it depends on, or the cursor when it depends on none.
+func (b *SequenceBarrier) Dependent() int64 {
+	if len(b.deps) == 0 {
+		return b.core.cursor.Get()
+	}
+	return minimumSequence(b.deps, maxSequence)
+}
+
+// Alert makes the current and every later WaitFor return ErrAlerted, and
+// wakes a consumer parked in a blocking wait strategy.
+func (b *SequenceBarrier) Alert() {
+	b.alerted.Store(true)
+	b.core.ws.SignalAllWhenBlocking()
+}
+
+// ClearAlert undoes Alert.
+func (b *SequenceBarrier) ClearAlert() { b.alerted.Store(false) }
+
+// IsAlerted reports whether Alert was called since the last ClearAlert.
+func (b *SequenceBarrier) IsAlerted() bool { return b.alerted.Load() }
+
+// CheckAlert returns ErrAlerted if the barrier is alerted. Wait strategies
+// call it in their loops.
+func (b *SequenceBarrier) CheckAlert() error {
+	if b.alerted.Load() {
+		return ErrAlerted
+	}
+	return nil
+}

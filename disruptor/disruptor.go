@@ -1,0 +1,400 @@
+package disruptor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Disruptor wires a [RingBuffer] to a graph of consumers and runs them: the
+// LMAX DSL. Declare the graph with [Disruptor.HandleEventsWith],
+// [EventHandlerGroup.Then] and [Disruptor.After], call [Disruptor.Start],
+// publish, and end with [Disruptor.Shutdown] (drain, then stop) or
+// [Disruptor.Halt] (stop now).
+//
+// Declaring the graph is not safe for concurrent use and must end before
+// Start; mistakes in it (a handler added after Start, an unknown handler in
+// After) are kept and returned by Start. The publishing methods and
+// Shutdown may be called from any goroutine, following the ring's producer
+// type.
+type Disruptor[T any] struct {
+	ring      *RingBuffer[T]
+	consumers []*consumerInfo[T]
+	defaultEH ExceptionHandler[T]
+	err       error // first mistake made declaring the graph
+
+	state    atomic.Int32 // lifecycle: declaring, started, stopping
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	failures []error // *HaltedError of processors that halted by themselves
+	failed   atomic.Bool
+}
+
+const (
+	declaring int32 = iota
+	started
+	stopping
+)
+
+// consumerInfo is one processor of the graph.
+type consumerInfo[T any] struct {
+	processor  EventProcessor
+	handler    any // the user's handler, for After; nil for workers
+	endOfChain bool
+}
+
+// New returns a Disruptor over a ring made from cfg, with events made by
+// factory. It returns the joined [*ConfigError]s of cfg.
+func New[T any](factory EventFactory[T], cfg Config) (*Disruptor[T], error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ws := cfg.WaitStrategy
+	if ws == nil {
+		ws = NewBlockingWaitStrategy()
+	}
+	ring, err := NewRingBuffer(factory, cfg.BufferSize, cfg.ProducerType, ws)
+	if err != nil {
+		return nil, err
+	}
+	return &Disruptor[T]{ring: ring, defaultEH: FatalExceptionHandler[T]{Logger: cfg.Logger}}, nil
+}
+
+// RingBuffer returns the ring, for publishing with its full API.
+func (d *Disruptor[T]) RingBuffer() *RingBuffer[T] { return d.ring }
+
+// SetDefaultExceptionHandler sets the exception handler of the processors
+// added after this call. The default is a [FatalExceptionHandler].
+func (d *Disruptor[T]) SetDefaultExceptionHandler(eh ExceptionHandler[T]) {
+	if eh != nil {
+		d.defaultEH = eh
+	}
+}
+
+// HandleEventsWith adds one [BatchEventProcessor] per handler, each
+// following the producer directly. Every handler sees every event.
+func (d *Disruptor[T]) HandleEventsWith(handlers ...EventHandler[T]) *EventHandlerGroup[T] {
+	return d.createEventProcessors(nil, handlers)
+}
+
+// HandleEventsWithWorkerPool adds a [WorkerPool] following the producer:
+// each event goes to exactly one of handlers.
+func (d *Disruptor[T]) HandleEventsWithWorkerPool(handlers ...WorkHandler[T]) *EventHandlerGroup[T] {
+	return d.createWorkerPool(nil, handlers)
+}
+
+// After returns the group of the processors of handlers, already added, so
+// that the next stage can follow them: d.After(a, b).Then(c) makes c wait
+// for both a and b.
+func (d *Disruptor[T]) After(handlers ...EventHandler[T]) *EventHandlerGroup[T] {
+	g := &EventHandlerGroup[T]{d: d}
+	for _, h := range handlers {
+		c := d.find(h)
+		if c == nil {
+			d.setErr(fmt.Errorf("disruptor: After: handler %T was not added to this disruptor", h))
+			continue
+		}
+		g.consumers = append(g.consumers, c)
+	}
+	return g
+}
+
+func (d *Disruptor[T]) find(h any) *consumerInfo[T] {
+	if h == nil || !reflect.TypeOf(h).Comparable() {
+		return nil
+	}
+	for _, c := range d.consumers {
+		if c.handler != nil && reflect.TypeOf(c.handler).Comparable() && c.handler == h {
+			return c
+		}
+	}
+	return nil
+}
+
+func (d *Disruptor[T]) setErr(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+// checkDeclaring records an error when the graph is changed after Start.
+func (d *Disruptor[T]) checkDeclaring() bool {
+	if d.state.Load() != declaring {
+		d.setErr(fmt.Errorf("%w: consumers must be added before Start", ErrAlreadyStarted))
+		return false
+	}
+	return true
+}
+
+func (d *Disruptor[T]) createEventProcessors(deps []*consumerInfo[T], handlers []EventHandler[T]) *EventHandlerGroup[T] {
+	g := &EventHandlerGroup[T]{d: d}
+	if !d.checkDeclaring() {
+		return g
+	}
+	depSeqs := sequencesOf(deps)
+	var seqs []*Sequence
+	for _, h := range handlers {
+		if h == nil {
+			d.setErr(errors.New("disruptor: nil event handler"))
+			continue
+		}
+		p := NewBatchEventProcessor(d.ring, d.ring.NewBarrier(depSeqs...), h)
+		p.SetExceptionHandler(d.defaultEH)
+		c := &consumerInfo[T]{processor: p, handler: h, endOfChain: true}
+		d.consumers = append(d.consumers, c)
+		g.consumers = append(g.consumers, c)
+		seqs = append(seqs, p.Sequence())
+	}
+	d.chain(deps, seqs)
+	return g
+}
+
+func (d *Disruptor[T]) createWorkerPool(deps []*consumerInfo[T], handlers []WorkHandler[T]) *EventHandlerGroup[T] {
+	g := &EventHandlerGroup[T]{d: d}
+	if !d.checkDeclaring() {
+		return g
+	}
+	if len(handlers) == 0 {
+		d.setErr(errors.New("disruptor: a worker pool needs at least one handler"))
+		return g
+	}
+	pool := NewWorkerPool(d.ring, d.ring.NewBarrier(sequencesOf(deps)...), handlers...)
+	pool.SetExceptionHandler(d.defaultEH)
+	for _, w := range pool.Workers() {
+		c := &consumerInfo[T]{processor: w, endOfChain: true}
+		d.consumers = append(d.consumers, c)
+		g.consumers = append(g.consumers, c)
+	}
+	// The work sequence gates too: it is ahead of every worker, but the
+	// producer must not lap a claim.
+	d.chain(deps, pool.Sequences())
+	return g
+}
+
+// chain makes the new sequences gate the producer in place of the ones they
+// follow: only the ends of the graph need to hold the producer back.
+func (d *Disruptor[T]) chain(deps []*consumerInfo[T], seqs []*Sequence) {
+	d.ring.AddGatingSequences(seqs...)
+	for _, c := range deps {
+		c.endOfChain = false
+		d.ring.RemoveGatingSequence(c.processor.Sequence())
+	}
+}
+
+func sequencesOf[T any](cs []*consumerInfo[T]) []*Sequence {
+	seqs := make([]*Sequence, len(cs))
+	for i, c := range cs {
+		seqs[i] = c.processor.Sequence()
+	}
+	return seqs
+}
+
+// Start starts one goroutine per processor. It returns the first mistake
+// made declaring the graph (nothing is started then), [ErrAlreadyStarted]
+// on a second call, or [ErrShutdown] after Shutdown or Halt.
+func (d *Disruptor[T]) Start() error {
+	if d.err != nil {
+		return d.err
+	}
+	if !d.state.CompareAndSwap(declaring, started) {
+		if d.state.Load() == started {
+			return ErrAlreadyStarted
+		}
+		return ErrShutdown
+	}
+	for _, c := range d.consumers {
+		d.wg.Add(1)
+		go d.run(c.processor)
+	}
+	return nil
+}
+
+func (d *Disruptor[T]) run(p EventProcessor) {
+	defer d.wg.Done()
+	if err := p.Run(); err != nil {
+		d.mu.Lock()
+		d.failures = append(d.failures, err)
+		d.mu.Unlock()
+		d.failed.Store(true)
+	}
+}
+
+// Shutdown stops accepting events through the Disruptor's publishing
+// methods, waits until every event published so far has been handled by
+// every consumer, then halts the processors and waits for their goroutines
+// to exit. It returns nil when all is drained and stopped.
+//
+// If a processor halted by itself (its exception handler said so), the
+// events it holds back can never drain: Shutdown stops waiting, halts the
+// others and returns the [*HaltedError]s. If ctx ends first, Shutdown
+// halts the processors without draining and returns ctx's error.
+func (d *Disruptor[T]) Shutdown(ctx context.Context) error {
+	if d.state.Swap(stopping) != started {
+		return d.failure()
+	}
+	err := d.drain(ctx)
+	d.haltAll()
+	d.wg.Wait()
+	return errors.Join(err, d.failure())
+}
+
+// drain waits until no consumer is behind the cursor, a processor halted
+// by itself, or ctx ends.
+func (d *Disruptor[T]) drain(ctx context.Context) error {
+	wait := time.Microsecond
+	for d.hasBacklog() && !d.failed.Load() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("disruptor: shutdown before draining: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Millisecond)
+	}
+	return nil
+}
+
+func (d *Disruptor[T]) hasBacklog() bool {
+	cursor := d.ring.Cursor()
+	for _, c := range d.consumers {
+		if c.endOfChain && c.processor.Sequence().Get() < cursor {
+			return true
+		}
+	}
+	return false
+}
+
+// Halt stops every processor after the event in hand, without draining,
+// and waits for their goroutines to exit.
+func (d *Disruptor[T]) Halt() {
+	if d.state.Swap(stopping) == declaring {
+		return
+	}
+	d.haltAll()
+	d.wg.Wait()
+}
+
+func (d *Disruptor[T]) haltAll() {
+	for _, c := range d.consumers {
+		c.processor.Halt()
+	}
+}
+
+func (d *Disruptor[T]) failure() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return errors.Join(d.failures...)
+}
+
+// Err returns the [*HaltedError]s of processors that have halted by
+// themselves so far, or nil.
+func (d *Disruptor[T]) Err() error { return d.failure() }
+
+func (d *Disruptor[T]) accepting() error {
+	if d.state.Load() == stopping {
+		return ErrShutdown
+	}
+	return nil
+}
+
+// PublishEvent publishes one event filled by translate, waiting while the
+// ring is full. It returns [ErrShutdown] after Shutdown or Halt.
+func (d *Disruptor[T]) PublishEvent(translate EventTranslator[T]) error {
+	if err := d.accepting(); err != nil {
+		return err
+	}
+	d.ring.PublishEvent(translate)
+	return nil
+}
+
+// TryPublishEvent publishes one event, or returns [ErrInsufficientCapacity]
+// when the ring is full, or [ErrShutdown].
+func (d *Disruptor[T]) TryPublishEvent(translate EventTranslator[T]) error {
+	if err := d.accepting(); err != nil {
+		return err
+	}
+	return d.ring.TryPublishEvent(translate)
+}
+
+// PublishEvents publishes a batch in one claim, waiting while the ring is
+// full. It returns [ErrInvalidClaim] for a batch larger than the ring, or
+// [ErrShutdown].
+func (d *Disruptor[T]) PublishEvents(translators ...EventTranslator[T]) error {
+	if err := d.accepting(); err != nil {
+		return err
+	}
+	if len(translators) > d.ring.BufferSize() {
+		return fmt.Errorf("%w: batch of %d into a ring of %d", ErrInvalidClaim, len(translators), d.ring.BufferSize())
+	}
+	d.ring.PublishEvents(translators...)
+	return nil
+}
+
+// TryPublishEvents publishes a whole batch or nothing, returning
+// [ErrInsufficientCapacity] when it does not fit now, or [ErrShutdown].
+func (d *Disruptor[T]) TryPublishEvents(translators ...EventTranslator[T]) error {
+	if err := d.accepting(); err != nil {
+		return err
+	}
+	return d.ring.TryPublishEvents(translators...)
+}
+
+// EventHandlerGroup is a set of processors of a Disruptor's graph, to be
+// followed by the next stage.
+type EventHandlerGroup[T any] struct {
+	d         *Disruptor[T]
+	consumers []*consumerInfo[T]
+}
+
+// Then adds one processor per handler, each following every processor of
+// the group: a pipeline stage.
+func (g *EventHandlerGroup[T]) Then(handlers ...EventHandler[T]) *EventHandlerGroup[T] {
+	return g.d.createEventProcessors(g.consumers, handlers)
+}
+
+// HandleEventsWith is Then, under LMAX's other name.
+func (g *EventHandlerGroup[T]) HandleEventsWith(handlers ...EventHandler[T]) *EventHandlerGroup[T] {
+	return g.Then(handlers...)
+}
+
+// ThenHandleEventsWithWorkerPool adds a worker pool following the group.
+func (g *EventHandlerGroup[T]) ThenHandleEventsWithWorkerPool(handlers ...WorkHandler[T]) *EventHandlerGroup[T] {
+	return g.d.createWorkerPool(g.consumers, handlers)
+}
+
+// And returns a group of this group's processors and other's.
+func (g *EventHandlerGroup[T]) And(other *EventHandlerGroup[T]) *EventHandlerGroup[T] {
+	cs := append(append([]*consumerInfo[T](nil), g.consumers...), other.consumers...)
+	return &EventHandlerGroup[T]{d: g.d, consumers: cs}
+}
+
+// Sequences returns the sequences of the group's processors, to build a
+// [SequenceBarrier] or an [EventPoller] that follows them.
+func (g *EventHandlerGroup[T]) Sequences() []*Sequence { return sequencesOf(g.consumers) }
+
+// Processors returns the group's processors.
+func (g *EventHandlerGroup[T]) Processors() []EventProcessor {
+	ps := make([]EventProcessor, len(g.consumers))
+	for i, c := range g.consumers {
+		ps[i] = c.processor
+	}
+	return ps
+}
+
+// PinCPUs pins the group's processors to cpus, round-robin: processor i
+// runs on its own OS thread bound to cpus[i%len(cpus)]. See
+// [Topology] to choose them.
+func (g *EventHandlerGroup[T]) PinCPUs(cpus ...int) *EventHandlerGroup[T] {
+	if len(cpus) == 0 {
+		return g
+	}
+	for i, c := range g.consumers {
+		if p, ok := c.processor.(interface{ SetCPUAffinity(...int) }); ok {
+			p.SetCPUAffinity(cpus[i%len(cpus)])
+		}
+	}
+	return g
+}

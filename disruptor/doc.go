@@ -1,0 +1,84 @@
+// Package disruptor is the LMAX Disruptor in Go: a bounded ring of
+// preallocated events that producers and consumers share without locks,
+// coordinated only by sequence numbers.
+//
+// # The model
+//
+// Producers claim slots of a [RingBuffer] from a [Sequencer], write events
+// into them in place, and publish them by moving a cursor. Consumers each
+// keep a [Sequence] (the last event they are done with) and wait on a
+// [SequenceBarrier] for the cursor, or for the consumers they depend on, to
+// pass it. A producer may reuse a slot only when every gating sequence has
+// passed it, so nothing is overwritten before it is handled and nothing is
+// allocated per event.
+//
+//	            claim (Next)          publish (cursor)
+//	producer ──────────────▶ ┌───┬───┬───┬───┬───┬───┬───┬───┐
+//	                         │ 0 │ 1 │ 2 │ 3 │ 4 │ 5 │ 6 │ 7 │  RingBuffer[T]
+//	                         └───┴───┴───┴───┴───┴───┴───┴───┘
+//	                               ▲           ▲
+//	             consumer A's Sequence     consumer B's Sequence
+//	                 (gating: the producer waits for the slowest)
+//
+// A consumer that waits for another is a graph edge: the DSL builds
+// pipelines (A → B → C) and diamonds (A, B → C) by giving C a barrier on
+// A's and B's sequences.
+//
+// # The pieces
+//
+//   - [Sequence]: a padded int64 on its own cache lines; -1 at first.
+//   - [RingBuffer]: the events, indexed by sequence & mask; made by an
+//     [EventFactory].
+//   - [SingleProducerSequencer] and [MultiProducerSequencer]: claim
+//     ([RingBuffer.Next], [RingBuffer.NextN], [RingBuffer.TryNext]) and
+//     publish ([RingBuffer.Publish], [RingBuffer.PublishRange]); the
+//     multi-producer one claims with one atomic add and marks each published
+//     slot in an availability buffer.
+//   - [EventTranslator] and [PublishEvent1], [PublishEvent2],
+//     [PublishEvent3], [PublishEvents1]: claim, fill and publish in one call.
+//   - [SequenceBarrier]: [SequenceBarrier.WaitFor] returns the highest
+//     sequence available, so consumers handle whole batches; Alert stops it.
+//   - [WaitStrategy]: [BusySpinWaitStrategy], [YieldingWaitStrategy],
+//     [SleepingWaitStrategy], [BlockingWaitStrategy],
+//     [LiteBlockingWaitStrategy], [TimeoutBlockingWaitStrategy],
+//     [PhasedBackoffWaitStrategy]; [ParseWaitStrategy] maps config names.
+//   - [EventHandler] and its optional interfaces ([BatchHandler],
+//     [StartHandler], [ShutdownHandler], [BatchStartHandler],
+//     [TimeoutHandler], [SequenceReportingHandler]); a
+//     [BatchEventProcessor] runs one on its own goroutine.
+//   - [WorkerPool]: N [WorkHandler]s on one stage, each event to one.
+//   - [EventPoller]: pull-based consumption for a caller's own loop.
+//   - [ExceptionHandler]: what happens when a handler returns an error or
+//     panics ([FatalExceptionHandler] halts, [IgnoreExceptionHandler] goes
+//     on).
+//   - [Disruptor], [Builder], [Config]: the DSL that wires it all and runs
+//     it; [Disruptor.Shutdown] drains before it stops.
+//   - [Topology] and [BatchEventProcessor.SetCPUAffinity]: pin a hot
+//     consumer to a core.
+//
+// # Memory model
+//
+// Every sequence is read and written with sync/atomic, whose operations are
+// sequentially consistent. A producer's writes to an event happen before its
+// Publish; a consumer's barrier observes the publish before it reads the
+// event; the consumer's writes happen before it moves its sequence, which
+// the next stage (or the producer reusing the slot) observes. Events are
+// plain values: no field of T needs to be atomic.
+//
+// # Errors
+//
+// Claims that must not wait return [ErrInsufficientCapacity]; barriers
+// return [ErrAlerted] when halted and [ErrTimeout] from a timeout strategy;
+// a Disruptor returns [ErrShutdown] once stopping. Bad settings are
+// [*ConfigError]s, all of them at once. Handler failures reach the
+// [ExceptionHandler] as the handler's error or a [*PanicError]; a processor
+// it halts is reported as a [*HaltedError].
+//
+// # Performance
+//
+// Publishing and consuming allocate nothing. A single producer claims with
+// plain arithmetic and caches the slowest consumer's position, rereading it
+// only when a claim would pass it. Consumers release their slots once per
+// batch. Handlers that implement [BatchHandler] receive each batch as a
+// slice of the ring, which removes the per-event call.
+package disruptor

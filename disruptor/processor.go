@@ -1,0 +1,304 @@
+package disruptor
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// EventProcessor is a consumer of a ring that runs on its own goroutine:
+// [BatchEventProcessor] and the workers of a [WorkerPool]. Run is called
+// once, on the goroutine that will process events; Halt, Sequence and
+// IsRunning may be called from any goroutine.
+type EventProcessor interface {
+	// Run processes events until Halt, and returns nil then, or a
+	// [*HaltedError] when the exception handler halted it.
+	Run() error
+	// Halt asks Run to return after the event in hand.
+	Halt()
+	// Sequence is the last sequence this processor has finished with.
+	Sequence() *Sequence
+	// IsRunning reports whether Run is processing events.
+	IsRunning() bool
+}
+
+// ErrAlreadyRunning is returned by Run when the processor is running on
+// another goroutine.
+var ErrAlreadyRunning = errors.New("disruptor: processor already running")
+
+const (
+	stateIdle int32 = iota
+	stateHalted
+	stateRunning
+)
+
+// processorCore is the lifecycle shared by the event processors: the
+// idle → running → idle state machine, start and shutdown hooks, CPU
+// pinning and failure reporting.
+type processorCore[T any] struct {
+	state      atomic.Int32
+	barrier    *SequenceBarrier
+	exceptions ExceptionHandler[T]
+	hooks      any // the user's handler, for the optional lifecycle interfaces
+	name       string
+	cpus       []int
+}
+
+func newProcessorCore[T any](barrier *SequenceBarrier, hooks any) processorCore[T] {
+	return processorCore[T]{
+		barrier:    barrier,
+		exceptions: FatalExceptionHandler[T]{},
+		hooks:      hooks,
+		name:       fmt.Sprintf("%T", hooks),
+	}
+}
+
+// SetExceptionHandler replaces the default [FatalExceptionHandler]. Call it
+// before Run.
+func (c *processorCore[T]) SetExceptionHandler(eh ExceptionHandler[T]) {
+	if eh != nil {
+		c.exceptions = eh
+	}
+}
+
+// SetCPUAffinity pins the processor's goroutine to its own OS thread bound
+// to cpus (Linux; elsewhere the goroutine is only locked to its thread).
+// Call it before Run. The thread is not returned to the Go runtime after
+// Run, so its affinity never leaks into other goroutines.
+func (c *processorCore[T]) SetCPUAffinity(cpus ...int) { c.cpus = append([]int(nil), cpus...) }
+
+// Halt asks the processor to stop after the event in hand.
+func (c *processorCore[T]) Halt() {
+	c.state.Store(stateHalted)
+	c.barrier.Alert()
+}
+
+// IsRunning reports whether the processor is processing events.
+func (c *processorCore[T]) IsRunning() bool { return c.state.Load() == stateRunning }
+
+// begin moves idle → running and runs the start hooks. It returns false
+// (with nil) when Halt came first: then the processor only runs its start
+// and shutdown hooks, as LMAX does.
+func (c *processorCore[T]) begin() (bool, error) {
+	if !c.state.CompareAndSwap(stateIdle, stateRunning) {
+		if c.state.Load() == stateRunning {
+			return false, ErrAlreadyRunning
+		}
+		c.notifyStart()
+		c.notifyShutdown()
+		c.state.Store(stateIdle)
+		return false, nil
+	}
+	c.barrier.ClearAlert()
+	if len(c.cpus) > 0 {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if err := setAffinity(c.cpus); err != nil {
+			c.exceptions.HandleOnStartException(fmt.Errorf("disruptor: pinning %s to CPUs %v: %w", c.name, c.cpus, err))
+		}
+	}
+	c.notifyStart()
+	return true, nil
+}
+
+func (c *processorCore[T]) end() {
+	c.notifyShutdown()
+	c.state.Store(stateIdle)
+}
+
+// running reports whether Run should go on after the barrier was alerted.
+func (c *processorCore[T]) running() bool { return c.state.Load() == stateRunning }
+
+func (c *processorCore[T]) notifyStart() {
+	if h, ok := c.hooks.(StartHandler); ok {
+		if err := callHook(h.OnStart); err != nil {
+			c.exceptions.HandleOnStartException(err)
+		}
+	}
+}
+
+func (c *processorCore[T]) notifyShutdown() {
+	if h, ok := c.hooks.(ShutdownHandler); ok {
+		if err := callHook(h.OnShutdown); err != nil {
+			c.exceptions.HandleOnShutdownException(err)
+		}
+	}
+}
+
+// notifyTimeout tells a TimeoutHandler that the wait timed out; a failure
+// is handled like an event's.
+func (c *processorCore[T]) notifyTimeout(seq int64) error {
+	h, ok := c.hooks.(TimeoutHandler)
+	if !ok {
+		return nil
+	}
+	if err := callHook(func() error { return h.OnTimeout(seq) }); err != nil {
+		return c.fail(err, seq, nil)
+	}
+	return nil
+}
+
+// fail passes a handler failure to the exception handler and returns a
+// *HaltedError if it says to halt.
+func (c *processorCore[T]) fail(err error, seq int64, event *T) error {
+	if halt := c.exceptions.HandleEventException(err, seq, event); halt != nil {
+		return &HaltedError{Processor: c.name, Sequence: seq, Err: halt}
+	}
+	return nil
+}
+
+// waitError sorts the errors of SequenceBarrier.WaitFor: it returns
+// (true, nil) to stop quietly, (false, nil) to wait again, and an error to
+// halt.
+func (c *processorCore[T]) waitError(err error, seq *Sequence) (bool, error) {
+	switch {
+	case errors.Is(err, ErrAlerted):
+		return !c.running(), nil
+	case errors.Is(err, ErrTimeout):
+		return false, c.notifyTimeout(seq.Get())
+	default: // a custom wait strategy failed
+		return false, c.fail(err, seq.Get()+1, nil)
+	}
+}
+
+// callHook runs a lifecycle hook, turning a panic into a *PanicError.
+func callHook(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return f()
+}
+
+// BatchEventProcessor runs one [EventHandler] over a ring on one goroutine.
+// It takes everything available at each wait as one batch, and releases
+// the batch's slots to the producer (by storing its sequence) once per
+// batch.
+type BatchEventProcessor[T any] struct {
+	// sequence is read by producers and downstream consumers; it is padded
+	// by Sequence itself.
+	sequence Sequence
+	ring     *RingBuffer[T]
+	handler  EventHandler[T]
+	batch    BatchHandler[T]   // handler's fast path, if it has one
+	starts   BatchStartHandler // handler's batch-start hook, if any
+	// current is the sequence being handled, for panic recovery; written
+	// and read only on the processor's goroutine.
+	current int64
+	processorCore[T]
+}
+
+var _ EventProcessor = (*BatchEventProcessor[int])(nil)
+
+// NewBatchEventProcessor returns a processor that feeds h the events of
+// ring that barrier lets through. Its sequence starts at -1; add it to the
+// ring's gating sequences ([RingBuffer.AddGatingSequences]) before
+// publishing, or the producer will not wait for it.
+func NewBatchEventProcessor[T any](ring *RingBuffer[T], barrier *SequenceBarrier, h EventHandler[T]) *BatchEventProcessor[T] {
+	p := &BatchEventProcessor[T]{
+		ring:          ring,
+		handler:       h,
+		processorCore: newProcessorCore[T](barrier, h),
+	}
+	p.sequence.Set(InitialSequenceValue)
+	p.batch, _ = h.(BatchHandler[T])
+	p.starts, _ = h.(BatchStartHandler)
+	if r, ok := h.(SequenceReportingHandler); ok {
+		r.SetSequenceCallback(&p.sequence)
+	}
+	return p
+}
+
+// Sequence is the last sequence this processor has finished with.
+func (p *BatchEventProcessor[T]) Sequence() *Sequence { return &p.sequence }
+
+// Run processes events until Halt. It returns nil after Halt,
+// [ErrAlreadyRunning] if it is running elsewhere, and a [*HaltedError] when
+// the exception handler halts it.
+func (p *BatchEventProcessor[T]) Run() error {
+	ok, err := p.begin()
+	if !ok {
+		return err
+	}
+	defer p.end()
+	return p.processEvents()
+}
+
+func (p *BatchEventProcessor[T]) processEvents() error {
+	next := p.sequence.Get() + 1
+	for {
+		avail, err := p.barrier.WaitFor(next)
+		if err != nil {
+			stop, err := p.waitError(err, &p.sequence)
+			if stop || err != nil {
+				return err
+			}
+			continue
+		}
+		if avail < next {
+			continue
+		}
+		if p.starts != nil {
+			p.starts.OnBatchStart(avail - next + 1)
+		}
+		if next, err = p.handleBatch(next, avail); err != nil {
+			return err
+		}
+	}
+}
+
+// handleBatch hands next..avail to the handler and returns the next
+// sequence to wait for. A panic stops the batch at the event that panicked:
+// it goes to the exception handler, and the rest of the batch is handled by
+// the next call.
+func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (resume int64, halt error) {
+	defer func() {
+		if r := recover(); r != nil {
+			seq := p.current
+			halt = p.fail(&PanicError{Value: r, Stack: debug.Stack()}, seq, p.ring.Get(seq))
+			if halt != nil {
+				p.sequence.Set(seq - 1)
+				return
+			}
+			p.sequence.Set(seq)
+			resume = seq + 1
+		}
+	}()
+	if p.batch != nil {
+		return p.handleSlices(next, avail)
+	}
+	for seq := next; seq <= avail; seq++ {
+		p.current = seq
+		event := p.ring.Get(seq)
+		if err := p.handler.OnEvent(event, seq, seq == avail); err != nil {
+			if halt := p.fail(err, seq, event); halt != nil {
+				p.sequence.Set(seq - 1)
+				return seq, halt
+			}
+		}
+	}
+	p.sequence.Set(avail)
+	return avail + 1, nil
+}
+
+// handleSlices is handleBatch for a BatchHandler: one call per contiguous
+// run of the ring.
+func (p *BatchEventProcessor[T]) handleSlices(next, avail int64) (int64, error) {
+	entries := p.ring.entries
+	for lo := next; lo <= avail; {
+		i := lo & p.ring.mask
+		n := min(avail-lo+1, int64(len(entries))-i)
+		p.current = lo
+		if err := p.batch.OnBatch(entries[i:i+n], lo, lo+n-1 == avail); err != nil {
+			if halt := p.fail(err, lo, &entries[i]); halt != nil {
+				p.sequence.Set(lo - 1)
+				return lo, halt
+			}
+		}
+		lo += n
+	}
+	p.sequence.Set(avail)
+	return avail + 1, nil
+}

@@ -1,0 +1,168 @@
+package disruptor
+
+// EventFactory makes the events a ring preallocates. It is called once per
+// slot, when the ring is made, and never again: producers then update the
+// slots in place.
+type EventFactory[T any] func() T
+
+// RingBuffer is a fixed ring of preallocated events of type T, coordinated
+// by a [Sequencer]. Producers claim a slot ([RingBuffer.Next]), write the
+// event in place ([RingBuffer.Get]) and publish it ([RingBuffer.Publish]);
+// consumers wait on a [SequenceBarrier] and read the events in place.
+//
+// Ownership: between Next and Publish the claimed slot belongs to the
+// producer; after Publish it belongs to the consumers until every gating
+// sequence has passed it, after which the ring lends it to a producer
+// again. Do not keep a pointer from Get beyond that.
+//
+// The claiming and publishing methods follow the sequencer's rules: with
+// [SingleProducer] they must be called from one goroutine at a time.
+type RingBuffer[T any] struct {
+	_ [cacheLinePad]byte
+	// Read-only after construction.
+	mask      int64
+	entries   []T
+	sp        *SingleProducerSequencer // set for a single producer: the fast path
+	sequencer Sequencer
+	_         [cacheLinePad]byte
+}
+
+// NewRingBuffer returns a ring of bufferSize events (a power of 2 up to
+// [MaxBufferSize]) made by factory, with a sequencer for producer and
+// consumers waiting with ws. It returns a [*ConfigError] (joined, one per
+// problem) for a bad size, a nil factory or a nil strategy.
+func NewRingBuffer[T any](factory EventFactory[T], bufferSize int, producer ProducerType, ws WaitStrategy) (*RingBuffer[T], error) {
+	var errs configErrors
+	if factory == nil {
+		errs.add("EventFactory", nil, "must not be nil")
+	}
+	var (
+		seq Sequencer
+		sp  *SingleProducerSequencer
+		err error
+	)
+	switch producer {
+	case SingleProducer:
+		sp, err = NewSingleProducerSequencer(bufferSize, ws)
+		seq = sp
+	case MultiProducer:
+		seq, err = NewMultiProducerSequencer(bufferSize, ws)
+	default:
+		errs.add("ProducerType", producer, `want "single" or "multi"`)
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	r := &RingBuffer[T]{
+		mask:      int64(bufferSize - 1),
+		entries:   make([]T, bufferSize),
+		sp:        sp,
+		sequencer: seq,
+	}
+	for i := range r.entries {
+		r.entries[i] = factory()
+	}
+	return r, nil
+}
+
+// Get returns the event in the slot for seq. The caller must own the slot:
+// a producer between claim and publish, or a consumer whose barrier has
+// returned a sequence at or past seq.
+func (r *RingBuffer[T]) Get(seq int64) *T { return &r.entries[seq&r.mask] }
+
+// BufferSize is the number of slots.
+func (r *RingBuffer[T]) BufferSize() int { return len(r.entries) }
+
+// Sequencer returns the ring's sequencer.
+func (r *RingBuffer[T]) Sequencer() Sequencer { return r.sequencer }
+
+// Cursor is the highest sequence published (single producer) or claimed
+// (multi-producer).
+func (r *RingBuffer[T]) Cursor() int64 { return r.sequencer.Cursor() }
+
+// Next claims the next slot and returns its sequence, waiting (spinning,
+// then yielding, then sleeping) while the ring is full. It never gives up:
+// a producer whose consumers have stopped waits forever, so producers that
+// must not block use [RingBuffer.TryNext].
+func (r *RingBuffer[T]) Next() int64 {
+	if r.sp != nil {
+		return r.sp.NextN(1)
+	}
+	return r.sequencer.NextN(1)
+}
+
+// NextN claims n slots and returns the highest sequence; the claim is
+// hi-n+1 .. hi. It panics with [ErrInvalidClaim] unless 1 <= n <= BufferSize.
+func (r *RingBuffer[T]) NextN(n int) int64 {
+	if r.sp != nil {
+		return r.sp.NextN(n)
+	}
+	return r.sequencer.NextN(n)
+}
+
+// TryNext claims the next slot, or returns [ErrInsufficientCapacity] at once
+// when the ring is full.
+func (r *RingBuffer[T]) TryNext() (int64, error) { return r.TryNextN(1) }
+
+// TryNextN claims n slots and returns the highest sequence, or returns
+// [ErrInsufficientCapacity] at once, or [ErrInvalidClaim] for a bad n.
+func (r *RingBuffer[T]) TryNextN(n int) (int64, error) {
+	if r.sp != nil {
+		return r.sp.TryNextN(n)
+	}
+	return r.sequencer.TryNextN(n)
+}
+
+// Publish hands the slot at seq to the consumers.
+func (r *RingBuffer[T]) Publish(seq int64) {
+	if r.sp != nil {
+		r.sp.Publish(seq)
+		return
+	}
+	r.sequencer.Publish(seq)
+}
+
+// PublishRange hands the slots lo..hi to the consumers.
+func (r *RingBuffer[T]) PublishRange(lo, hi int64) {
+	if r.sp != nil {
+		r.sp.Publish(hi)
+		return
+	}
+	r.sequencer.PublishRange(lo, hi)
+}
+
+// IsAvailable reports whether seq is published.
+func (r *RingBuffer[T]) IsAvailable(seq int64) bool { return r.sequencer.IsAvailable(seq) }
+
+// RemainingCapacity is the number of slots a producer could claim now.
+func (r *RingBuffer[T]) RemainingCapacity() int64 { return r.sequencer.RemainingCapacity() }
+
+// HasAvailableCapacity reports whether n slots could be claimed now.
+func (r *RingBuffer[T]) HasAvailableCapacity(n int) bool {
+	return r.sequencer.HasAvailableCapacity(n)
+}
+
+// AddGatingSequences makes producers wait for seqs before reusing a slot.
+// Each sequence is first set to the cursor, so a consumer added to a
+// running ring starts with the next event published.
+func (r *RingBuffer[T]) AddGatingSequences(seqs ...*Sequence) {
+	r.sequencer.AddGatingSequences(seqs...)
+}
+
+// RemoveGatingSequence stops seq from gating producers, and reports
+// whether it did.
+func (r *RingBuffer[T]) RemoveGatingSequence(seq *Sequence) bool {
+	return r.sequencer.RemoveGatingSequence(seq)
+}
+
+// MinimumGatingSequence is the lowest gating sequence, or the cursor.
+func (r *RingBuffer[T]) MinimumGatingSequence() int64 { return r.sequencer.MinimumSequence() }
+
+// NewBarrier returns a barrier for a consumer that follows the producer
+// and every consumer whose sequence is in deps.
+func (r *RingBuffer[T]) NewBarrier(deps ...*Sequence) *SequenceBarrier {
+	return r.sequencer.NewBarrier(deps...)
+}

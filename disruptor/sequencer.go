@@ -1,0 +1,464 @@
+package disruptor
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// ErrInvalidClaim is returned by [RingBuffer.TryNextN] (and the sequencers'
+// TryNextN) for a claim of fewer than one slot or more slots than the ring
+// has. [RingBuffer.NextN] panics with it, as make does with a negative size.
+var ErrInvalidClaim = errors.New("disruptor: claim size out of range")
+
+// ProducerType selects the sequencer a ring buffer uses.
+type ProducerType int
+
+const (
+	// SingleProducer is for rings published to by one goroutine at a time.
+	// It needs no atomic read-modify-write to claim and is the fastest.
+	SingleProducer ProducerType = iota
+	// MultiProducer is for rings published to by many goroutines at once.
+	MultiProducer
+)
+
+func (p ProducerType) String() string {
+	switch p {
+	case SingleProducer:
+		return "single"
+	case MultiProducer:
+		return "multi"
+	}
+	return fmt.Sprintf("ProducerType(%d)", int(p))
+}
+
+// ParseProducerType maps "single" and "multi" (any case) to a ProducerType.
+func ParseProducerType(s string) (ProducerType, error) {
+	switch normalizeName(s) {
+	case "single", "single_producer":
+		return SingleProducer, nil
+	case "multi", "multi_producer", "multiple":
+		return MultiProducer, nil
+	}
+	return 0, &ConfigError{Setting: "ProducerType", Value: s, Reason: `want "single" or "multi"`}
+}
+
+// Sequencer claims slots of a ring for producers and tells consumers which
+// of them are published. [SingleProducerSequencer] and
+// [MultiProducerSequencer] implement it; a [RingBuffer] wraps one, and most
+// code uses the ring's methods of the same names instead.
+type Sequencer interface {
+	// BufferSize is the number of slots in the ring.
+	BufferSize() int
+	// Cursor is the highest sequence claimed (multi-producer) or published
+	// (single producer).
+	Cursor() int64
+	// Next claims the next slot, waiting for consumers to free it.
+	Next() int64
+	// NextN claims n slots and returns the highest; the claim is
+	// [hi-n+1, hi]. It panics with ErrInvalidClaim unless 1 <= n <= BufferSize.
+	NextN(n int) int64
+	// TryNext claims the next slot or returns ErrInsufficientCapacity.
+	TryNext() (int64, error)
+	// TryNextN claims n slots or returns ErrInsufficientCapacity.
+	TryNextN(n int) (int64, error)
+	// Publish makes the slot at seq visible to consumers.
+	Publish(seq int64)
+	// PublishRange makes the slots lo..hi visible to consumers.
+	PublishRange(lo, hi int64)
+	// IsAvailable reports whether seq has been published.
+	IsAvailable(seq int64) bool
+	// HighestPublishedSequence returns the highest sequence in
+	// [lo, available] such that every sequence from lo to it is published,
+	// or lo-1 when lo is not.
+	HighestPublishedSequence(lo, available int64) int64
+	// RemainingCapacity is the number of slots free for claiming.
+	RemainingCapacity() int64
+	// HasAvailableCapacity reports whether n slots could be claimed now.
+	HasAvailableCapacity(n int) bool
+	// AddGatingSequences makes the producer wait for seqs before reusing
+	// slots. Each is first set to the cursor.
+	AddGatingSequences(seqs ...*Sequence)
+	// RemoveGatingSequence stops seq from gating the producer.
+	RemoveGatingSequence(seq *Sequence) bool
+	// MinimumSequence is the lowest gating sequence, or the cursor if
+	// there are none.
+	MinimumSequence() int64
+	// NewBarrier returns a barrier for a consumer that must stay behind
+	// the cursor and every one of deps.
+	NewBarrier(deps ...*Sequence) *SequenceBarrier
+}
+
+// sequencerCore is what both sequencers share. Its fields are set at
+// construction and only read afterwards, except the gating group, which is
+// copy-on-write.
+type sequencerCore struct {
+	bufferSize  int64
+	ws          WaitStrategy
+	needsSignal bool      // ws parks goroutines, so publishes must wake them
+	cursor      *Sequence // published (single) or claimed (multi) high mark
+	gating      sequenceGroup
+}
+
+func (c *sequencerCore) init(bufferSize int, ws WaitStrategy) error {
+	var errs configErrors
+	validateBufferSize(&errs, bufferSize)
+	if ws == nil {
+		errs.add("WaitStrategy", nil, "must not be nil")
+	}
+	if err := errs.err(); err != nil {
+		return err
+	}
+	c.bufferSize = int64(bufferSize)
+	c.ws = ws
+	c.needsSignal = !isSpinning(ws)
+	c.cursor = NewSequence(InitialSequenceValue)
+	return nil
+}
+
+// MaxBufferSize is the largest ring the library accepts: 2^30 slots.
+const MaxBufferSize = 1 << 30
+
+func validateBufferSize(errs *configErrors, size int) {
+	switch {
+	case size < 1:
+		errs.add("BufferSize", size, "must be at least 1")
+	case size > MaxBufferSize:
+		errs.add("BufferSize", size, "must be at most %d", MaxBufferSize)
+	case size&(size-1) != 0:
+		errs.add("BufferSize", size, "must be a power of 2")
+	}
+}
+
+func (c *sequencerCore) BufferSize() int { return int(c.bufferSize) }
+
+func (c *sequencerCore) Cursor() int64 { return c.cursor.Get() }
+
+func (c *sequencerCore) AddGatingSequences(seqs ...*Sequence) {
+	c.gating.add(c.cursor.Get, seqs...)
+}
+
+func (c *sequencerCore) RemoveGatingSequence(seq *Sequence) bool {
+	return c.gating.remove(seq)
+}
+
+func (c *sequencerCore) MinimumSequence() int64 {
+	return c.gating.minimum(c.cursor.Get())
+}
+
+func (c *sequencerCore) signal() {
+	if c.needsSignal {
+		c.ws.SignalAllWhenBlocking()
+	}
+}
+
+func (c *sequencerCore) checkClaim(n int) error {
+	if n < 1 || int64(n) > c.bufferSize {
+		return fmt.Errorf("%w: %d not in [1, %d]", ErrInvalidClaim, n, c.bufferSize)
+	}
+	return nil
+}
+
+// producerBackoff is how a producer waits for consumers to free slots: spin
+// briefly, then yield the processor, then sleep, so that a producer stuck
+// behind a slow consumer does not burn a core forever.
+type producerBackoff int
+
+func (b *producerBackoff) wait() {
+	*b++
+	switch {
+	case *b < 64:
+	case *b < 1024:
+		runtime.Gosched()
+	default:
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// SingleProducerSequencer claims slots for exactly one producing goroutine
+// at a time. Claiming is plain arithmetic on producer-owned fields; only
+// publishing stores an atomic.
+//
+// All of its methods except Cursor, IsAvailable, HighestPublishedSequence,
+// MinimumSequence and NewBarrier must be called from the producing goroutine
+// (or with a happens-before edge between successive producers).
+type SingleProducerSequencer struct {
+	_ [cacheLinePad]byte
+	// nextValue is the last sequence claimed. Producer-owned.
+	nextValue int64
+	// cachedGating is the minimum gating sequence seen by the last check;
+	// the producer rereads the consumers' sequences only when a claim would
+	// pass it. Producer-owned.
+	cachedGating int64
+	_            [cacheLinePad - 16]byte
+	sequencerCore
+}
+
+var _ Sequencer = (*SingleProducerSequencer)(nil)
+
+// NewSingleProducerSequencer returns a sequencer for a ring of bufferSize
+// slots (a power of 2) whose consumers wait with ws.
+func NewSingleProducerSequencer(bufferSize int, ws WaitStrategy) (*SingleProducerSequencer, error) {
+	s := &SingleProducerSequencer{
+		nextValue:    InitialSequenceValue,
+		cachedGating: InitialSequenceValue,
+	}
+	if err := s.init(bufferSize, ws); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Next claims the next slot.
+func (s *SingleProducerSequencer) Next() int64 { return s.NextN(1) }
+
+// NextN claims n slots and returns the highest.
+func (s *SingleProducerSequencer) NextN(n int) int64 {
+	next := s.nextValue + int64(n)
+	// fast path: the claim stays behind the consumers we saw last time.
+	if wrap := next - s.bufferSize; wrap > s.cachedGating || s.cachedGating > s.nextValue {
+		s.waitForCapacity(n, wrap)
+	}
+	s.nextValue = next
+	return next
+}
+
+// waitForCapacity is NextN's slow path: reread the consumers until the
+// slot at wrap has been processed.
+func (s *SingleProducerSequencer) waitForCapacity(n int, wrap int64) {
+	if err := s.checkClaim(n); err != nil {
+		panic(err)
+	}
+	var b producerBackoff
+	for {
+		min := s.gating.minimum(s.nextValue)
+		if wrap <= min {
+			s.cachedGating = min
+			return
+		}
+		b.wait()
+	}
+}
+
+// TryNext claims the next slot, or returns ErrInsufficientCapacity.
+func (s *SingleProducerSequencer) TryNext() (int64, error) { return s.TryNextN(1) }
+
+// TryNextN claims n slots and returns the highest, or returns
+// ErrInsufficientCapacity (ring full) or ErrInvalidClaim (n out of range).
+func (s *SingleProducerSequencer) TryNextN(n int) (int64, error) {
+	if err := s.checkClaim(n); err != nil {
+		return 0, err
+	}
+	if !s.HasAvailableCapacity(n) {
+		return 0, ErrInsufficientCapacity
+	}
+	s.nextValue += int64(n)
+	return s.nextValue, nil
+}
+
+// HasAvailableCapacity reports whether n slots could be claimed now.
+func (s *SingleProducerSequencer) HasAvailableCapacity(n int) bool {
+	wrap := s.nextValue + int64(n) - s.bufferSize
+	if wrap > s.cachedGating || s.cachedGating > s.nextValue {
+		min := s.gating.minimum(s.nextValue)
+		s.cachedGating = min
+		if wrap > min {
+			return false
+		}
+	}
+	return true
+}
+
+// RemainingCapacity is the number of slots free for claiming.
+func (s *SingleProducerSequencer) RemainingCapacity() int64 {
+	consumed := s.gating.minimum(s.nextValue)
+	return s.bufferSize - (s.nextValue - consumed)
+}
+
+// Publish makes seq, and every sequence before it, visible to consumers.
+func (s *SingleProducerSequencer) Publish(seq int64) {
+	s.cursor.Set(seq)
+	s.signal()
+}
+
+// PublishRange publishes lo..hi; with one producer that is publishing hi.
+func (s *SingleProducerSequencer) PublishRange(lo, hi int64) { s.Publish(hi) }
+
+// IsAvailable reports whether seq has been published and not yet
+// overwritten by a later lap of the ring.
+func (s *SingleProducerSequencer) IsAvailable(seq int64) bool {
+	cur := s.cursor.Get()
+	return seq <= cur && seq > cur-s.bufferSize
+}
+
+// HighestPublishedSequence returns available: a single producer publishes in
+// order.
+func (s *SingleProducerSequencer) HighestPublishedSequence(lo, available int64) int64 {
+	return available
+}
+
+// NewBarrier returns a barrier behind the cursor and deps.
+func (s *SingleProducerSequencer) NewBarrier(deps ...*Sequence) *SequenceBarrier {
+	return newSequenceBarrier(&s.sequencerCore, nil, deps)
+}
+
+// MultiProducerSequencer claims slots for any number of concurrent
+// producers. A claim is one atomic add on the cursor; since producers
+// finish out of order, each slot has an availability flag holding the lap
+// of the ring it was last published in.
+type MultiProducerSequencer struct {
+	sequencerCore
+	// gatingCache is the minimum gating sequence seen by some producer;
+	// shared, so it is a padded Sequence of its own.
+	gatingCache *Sequence
+	// available[i] is the lap (seq >> indexShift) of the last publish of
+	// slot i, or -1 before the first.
+	available  []atomic.Int32
+	indexMask  int64
+	indexShift uint
+}
+
+var _ Sequencer = (*MultiProducerSequencer)(nil)
+
+// NewMultiProducerSequencer returns a sequencer for a ring of bufferSize
+// slots (a power of 2) whose consumers wait with ws.
+func NewMultiProducerSequencer(bufferSize int, ws WaitStrategy) (*MultiProducerSequencer, error) {
+	m := &MultiProducerSequencer{gatingCache: NewSequence(InitialSequenceValue)}
+	if err := m.init(bufferSize, ws); err != nil {
+		return nil, err
+	}
+	m.available = make([]atomic.Int32, bufferSize)
+	m.indexMask = int64(bufferSize - 1)
+	m.indexShift = log2(bufferSize)
+	for i := range m.available {
+		m.available[i].Store(-1)
+	}
+	return m, nil
+}
+
+func log2(n int) uint {
+	var r uint
+	for n > 1 {
+		n >>= 1
+		r++
+	}
+	return r
+}
+
+// Next claims the next slot.
+func (m *MultiProducerSequencer) Next() int64 { return m.NextN(1) }
+
+// NextN claims n slots and returns the highest. The claim is a single
+// atomic add, so producers never retry against each other; each then waits,
+// on its own, for the consumers to free its slots.
+func (m *MultiProducerSequencer) NextN(n int) int64 {
+	if n < 1 || int64(n) > m.bufferSize {
+		panic(m.checkClaim(n))
+	}
+	next := m.cursor.Add(int64(n))
+	current := next - int64(n)
+	wrap := next - m.bufferSize
+	// fast path: behind the consumers some producer saw last.
+	if cached := m.gatingCache.Get(); wrap > cached || cached > current {
+		m.waitForCapacity(current, wrap)
+	}
+	return next
+}
+
+func (m *MultiProducerSequencer) waitForCapacity(current, wrap int64) {
+	var b producerBackoff
+	for {
+		min := m.gating.minimum(current)
+		if wrap <= min {
+			m.gatingCache.Set(min)
+			return
+		}
+		b.wait()
+	}
+}
+
+// TryNext claims the next slot, or returns ErrInsufficientCapacity.
+func (m *MultiProducerSequencer) TryNext() (int64, error) { return m.TryNextN(1) }
+
+// TryNextN claims n slots and returns the highest, or returns
+// ErrInsufficientCapacity (ring full) or ErrInvalidClaim (n out of range).
+func (m *MultiProducerSequencer) TryNextN(n int) (int64, error) {
+	if err := m.checkClaim(n); err != nil {
+		return 0, err
+	}
+	for {
+		current := m.cursor.Get()
+		if !m.hasCapacity(n, current) {
+			return 0, ErrInsufficientCapacity
+		}
+		if next := current + int64(n); m.cursor.CompareAndSet(current, next) {
+			return next, nil
+		}
+	}
+}
+
+// HasAvailableCapacity reports whether n slots could be claimed now.
+func (m *MultiProducerSequencer) HasAvailableCapacity(n int) bool {
+	return m.hasCapacity(n, m.cursor.Get())
+}
+
+func (m *MultiProducerSequencer) hasCapacity(n int, current int64) bool {
+	wrap := current + int64(n) - m.bufferSize
+	if cached := m.gatingCache.Get(); wrap > cached || cached > current {
+		min := m.gating.minimum(current)
+		m.gatingCache.Set(min)
+		if wrap > min {
+			return false
+		}
+	}
+	return true
+}
+
+// RemainingCapacity is the number of slots free for claiming.
+func (m *MultiProducerSequencer) RemainingCapacity() int64 {
+	produced := m.cursor.Get()
+	consumed := m.gating.minimum(produced)
+	return m.bufferSize - (produced - consumed)
+}
+
+// Publish makes seq visible to consumers once every sequence before it is
+// published too.
+func (m *MultiProducerSequencer) Publish(seq int64) {
+	m.setAvailable(seq)
+	m.signal()
+}
+
+// PublishRange publishes lo..hi.
+func (m *MultiProducerSequencer) PublishRange(lo, hi int64) {
+	for s := lo; s <= hi; s++ {
+		m.setAvailable(s)
+	}
+	m.signal()
+}
+
+func (m *MultiProducerSequencer) setAvailable(seq int64) {
+	m.available[seq&m.indexMask].Store(int32(seq >> m.indexShift))
+}
+
+// IsAvailable reports whether seq has been published in its lap.
+func (m *MultiProducerSequencer) IsAvailable(seq int64) bool {
+	return m.available[seq&m.indexMask].Load() == int32(seq>>m.indexShift)
+}
+
+// HighestPublishedSequence scans the availability flags from lo and stops
+// at the first gap.
+func (m *MultiProducerSequencer) HighestPublishedSequence(lo, available int64) int64 {
+	for s := lo; s <= available; s++ {
+		if !m.IsAvailable(s) {
+			return s - 1
+		}
+	}
+	return available
+}
+
+// NewBarrier returns a barrier behind the published sequences and deps.
+func (m *MultiProducerSequencer) NewBarrier(deps ...*Sequence) *SequenceBarrier {
+	return newSequenceBarrier(&m.sequencerCore, m, deps)
+}
