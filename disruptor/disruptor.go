@@ -50,7 +50,11 @@ type consumerInfo[T any] struct {
 // New returns a Disruptor over a ring made from cfg, with events made by
 // factory. It returns the joined [*ConfigError]s of cfg.
 func New[T any](factory EventFactory[T], cfg Config) (*Disruptor[T], error) {
-	if err := cfg.Validate(); err != nil {
+	err := cfg.Validate()
+	if factory == nil {
+		err = errors.Join(err, &ConfigError{Setting: "EventFactory", Value: nil, Reason: "must not be nil"})
+	}
+	if err != nil {
 		return nil, err
 	}
 	ws := cfg.WaitStrategy
