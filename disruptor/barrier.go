@@ -1,6 +1,9 @@
 package disruptor
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+)
 
 // SequenceBarrier is what a consumer waits on: the producer's cursor and
 // the sequences of the consumers it depends on (for graphs such as
@@ -42,9 +45,26 @@ func (b *SequenceBarrier) WaitFor(seq int64) (int64, error) {
 		}
 	}
 	if b.mp != nil {
-		return b.mp.HighestPublishedSequence(seq, avail), nil
+		return b.highestPublished(seq, avail), nil
 	}
 	return avail, nil
+}
+
+// highestPublished is WaitFor's last step with many producers, whose
+// cursor counts claims: the highest sequence from seq up to avail published
+// with every one before it. seq itself may still be in the hands of a
+// producer between its claim and its publish; WaitFor then spins on it for
+// a while, and if it is still missing yields the processor (that producer
+// may be waiting for it) and returns less than seq, so that the caller
+// waits again.
+func (b *SequenceBarrier) highestPublished(seq, avail int64) int64 {
+	for i := 0; !b.mp.IsAvailable(seq); i++ {
+		if i == spinsBeforeYield {
+			runtime.Gosched()
+			return seq - 1
+		}
+	}
+	return b.mp.HighestPublishedSequence(seq, avail)
 }
 
 // Cursor is the producer's cursor: the highest sequence published (single

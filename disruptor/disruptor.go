@@ -32,6 +32,10 @@ type Disruptor[T any] struct {
 	mu       sync.Mutex
 	failures []error // *HaltedError of processors that halted by themselves
 	failed   atomic.Bool
+
+	inflight atomic.Int64  // publishing calls past the state check
+	halting  atomic.Bool   // processors are being halted: stop draining
+	exited   chan struct{} // closed once every processor goroutine has exited
 }
 
 const (
@@ -65,7 +69,7 @@ func New[T any](factory EventFactory[T], cfg Config) (*Disruptor[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Disruptor[T]{ring: ring, defaultEH: FatalExceptionHandler[T]{Logger: cfg.Logger}}, nil
+	return &Disruptor[T]{ring: ring, defaultEH: FatalExceptionHandler[T]{Logger: cfg.Logger}, exited: make(chan struct{})}, nil
 }
 
 // RingBuffer returns the ring, for publishing with its full API.
@@ -214,6 +218,7 @@ func (d *Disruptor[T]) Start() error {
 		d.wg.Add(1)
 		go d.run(c.processor)
 	}
+	go func() { d.wg.Wait(); close(d.exited) }()
 	return nil
 }
 
@@ -237,12 +242,20 @@ func (d *Disruptor[T]) run(p EventProcessor) {
 // others and returns the [*HaltedError]s. If ctx ends first, Shutdown
 // halts the processors without draining and returns ctx's error.
 func (d *Disruptor[T]) Shutdown(ctx context.Context) error {
-	if d.state.Swap(stopping) != started {
+	if d.state.Swap(stopping) == declaring {
+		d.halting.Store(true) // never started: nothing to drain
+		close(d.exited)
 		return d.failure()
 	}
 	err := d.drain(ctx)
 	d.haltAll()
-	d.wg.Wait()
+	select {
+	case <-d.exited:
+	case <-ctx.Done():
+		if err == nil {
+			err = fmt.Errorf("disruptor: shutdown before the processors stopped: %w", ctx.Err())
+		}
+	}
 	return errors.Join(err, d.failure())
 }
 
@@ -250,7 +263,7 @@ func (d *Disruptor[T]) Shutdown(ctx context.Context) error {
 // by itself, or ctx ends.
 func (d *Disruptor[T]) drain(ctx context.Context) error {
 	wait := time.Microsecond
-	for d.hasBacklog() && !d.failed.Load() {
+	for (d.inflight.Load() > 0 || d.hasBacklog()) && !d.failed.Load() && !d.halting.Load() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("disruptor: shutdown before draining: %w", ctx.Err())
@@ -275,13 +288,16 @@ func (d *Disruptor[T]) hasBacklog() bool {
 // and waits for their goroutines to exit.
 func (d *Disruptor[T]) Halt() {
 	if d.state.Swap(stopping) == declaring {
+		d.halting.Store(true) // never started: nothing to drain
+		close(d.exited)
 		return
 	}
 	d.haltAll()
-	d.wg.Wait()
+	<-d.exited
 }
 
 func (d *Disruptor[T]) haltAll() {
+	d.halting.Store(true) // ends every other Shutdown's drain: nothing more will be handled
 	for _, c := range d.consumers {
 		c.processor.Halt()
 	}
@@ -297,19 +313,26 @@ func (d *Disruptor[T]) failure() error {
 // themselves so far, or nil.
 func (d *Disruptor[T]) Err() error { return d.failure() }
 
-func (d *Disruptor[T]) accepting() error {
+// enter admits a publishing call unless stopping; Shutdown's drain waits
+// for every admitted call to call exit.
+func (d *Disruptor[T]) enter() error {
+	d.inflight.Add(1)
 	if d.state.Load() == stopping {
+		d.inflight.Add(-1)
 		return ErrShutdown
 	}
 	return nil
 }
 
+func (d *Disruptor[T]) exit() { d.inflight.Add(-1) }
+
 // PublishEvent publishes one event filled by translate, waiting while the
 // ring is full. It returns [ErrShutdown] after Shutdown or Halt.
 func (d *Disruptor[T]) PublishEvent(translate EventTranslator[T]) error {
-	if err := d.accepting(); err != nil {
+	if err := d.enter(); err != nil {
 		return err
 	}
+	defer d.exit()
 	d.ring.PublishEvent(translate)
 	return nil
 }
@@ -317,9 +340,10 @@ func (d *Disruptor[T]) PublishEvent(translate EventTranslator[T]) error {
 // TryPublishEvent publishes one event, or returns [ErrInsufficientCapacity]
 // when the ring is full, or [ErrShutdown].
 func (d *Disruptor[T]) TryPublishEvent(translate EventTranslator[T]) error {
-	if err := d.accepting(); err != nil {
+	if err := d.enter(); err != nil {
 		return err
 	}
+	defer d.exit()
 	return d.ring.TryPublishEvent(translate)
 }
 
@@ -327,9 +351,10 @@ func (d *Disruptor[T]) TryPublishEvent(translate EventTranslator[T]) error {
 // full. It returns [ErrInvalidClaim] for a batch larger than the ring, or
 // [ErrShutdown].
 func (d *Disruptor[T]) PublishEvents(translators ...EventTranslator[T]) error {
-	if err := d.accepting(); err != nil {
+	if err := d.enter(); err != nil {
 		return err
 	}
+	defer d.exit()
 	if len(translators) > d.ring.BufferSize() {
 		return fmt.Errorf("%w: batch of %d into a ring of %d", ErrInvalidClaim, len(translators), d.ring.BufferSize())
 	}
@@ -340,9 +365,10 @@ func (d *Disruptor[T]) PublishEvents(translators ...EventTranslator[T]) error {
 // TryPublishEvents publishes a whole batch or nothing, returning
 // [ErrInsufficientCapacity] when it does not fit now, or [ErrShutdown].
 func (d *Disruptor[T]) TryPublishEvents(translators ...EventTranslator[T]) error {
-	if err := d.accepting(); err != nil {
+	if err := d.enter(); err != nil {
 		return err
 	}
+	defer d.exit()
 	return d.ring.TryPublishEvents(translators...)
 }
 

@@ -92,6 +92,14 @@ func (c *processorCore[T]) begin() (bool, error) {
 		return false, nil
 	}
 	c.barrier.ClearAlert()
+	// A Halt between the CAS and ClearAlert had its alert wiped: look at
+	// the state again (LMAX does the same after clearAlert).
+	if c.state.Load() != stateRunning {
+		c.notifyStart()
+		c.notifyShutdown()
+		c.state.Store(stateIdle)
+		return false, nil
+	}
 	if len(c.cpus) > 0 {
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
 		if err := setAffinity(c.cpus); err != nil {
@@ -174,8 +182,10 @@ func callHook(f func() error) (err error) {
 
 // BatchEventProcessor runs one [EventHandler] over a ring on one goroutine.
 // It takes everything available at each wait as one batch, and releases
-// the batch's slots to the producer (by storing its sequence) once per
-// batch.
+// the batch's slots to the producer (by storing its sequence) at the end
+// of the batch and, handling event by event, every eighth of the ring
+// within a long one, so that a producer waiting for room goes on while the
+// processor works through a backlog.
 type BatchEventProcessor[T any] struct {
 	// sequence is read by producers and downstream consumers; it is padded
 	// by Sequence itself.
@@ -184,9 +194,13 @@ type BatchEventProcessor[T any] struct {
 	handler  EventHandler[T]
 	batch    BatchHandler[T]   // handler's fast path, if it has one
 	starts   BatchStartHandler // handler's batch-start hook, if any
+	// releaseMask is one less than the release interval within a batch
+	// (an eighth of the ring, a power of 2): sequence is stored after each
+	// event whose sequence has all these bits set.
+	releaseMask int64
 	// current is the sequence being handled, for panic recovery; written
 	// and read only on the processor's goroutine.
-	current int64
+	current, currentEnd int64
 	processorCore[T]
 }
 
@@ -200,6 +214,7 @@ func NewBatchEventProcessor[T any](ring *RingBuffer[T], barrier *SequenceBarrier
 	p := &BatchEventProcessor[T]{
 		ring:          ring,
 		handler:       h,
+		releaseMask:   max(int64(ring.BufferSize())/8, 1) - 1,
 		processorCore: newProcessorCore[T](barrier, h),
 	}
 	p.sequence.Set(InitialSequenceValue)
@@ -240,9 +255,6 @@ func (p *BatchEventProcessor[T]) processEvents() error {
 		if avail < next {
 			continue
 		}
-		if p.starts != nil {
-			p.starts.OnBatchStart(avail - next + 1)
-		}
 		if next, err = p.handleBatch(next, avail); err != nil {
 			return err
 		}
@@ -254,6 +266,7 @@ func (p *BatchEventProcessor[T]) processEvents() error {
 // it goes to the exception handler, and the rest of the batch is handled by
 // the next call.
 func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (resume int64, halt error) {
+	p.current, p.currentEnd = next, next
 	defer func() {
 		if r := recover(); r != nil {
 			seq := p.current
@@ -262,21 +275,29 @@ func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (resume int64, h
 				p.sequence.Set(seq - 1)
 				return
 			}
-			p.sequence.Set(seq)
-			resume = seq + 1
+			// a BatchHandler's slice fails as a whole, as on an error return
+			p.sequence.Set(p.currentEnd)
+			resume = p.currentEnd + 1
 		}
 	}()
+	if p.starts != nil { // inside the recover, as LMAX's onBatchStart is inside its try
+		p.starts.OnBatchStart(avail - next + 1)
+	}
 	if p.batch != nil {
 		return p.handleSlices(next, avail)
 	}
+	ring, h, release := p.ring, p.handler, p.releaseMask
 	for seq := next; seq <= avail; seq++ {
-		p.current = seq
-		event := p.ring.Get(seq)
-		if err := p.handler.OnEvent(event, seq, seq == avail); err != nil {
+		p.current, p.currentEnd = seq, seq
+		event := ring.Get(seq)
+		if err := h.OnEvent(event, seq, seq == avail); err != nil {
 			if halt := p.fail(err, seq, event); halt != nil {
 				p.sequence.Set(seq - 1)
 				return seq, halt
 			}
+		}
+		if seq&release == release && seq != avail {
+			p.sequence.Set(seq) // a long batch: let the producer reuse what is done
 		}
 	}
 	p.sequence.Set(avail)
@@ -290,7 +311,7 @@ func (p *BatchEventProcessor[T]) handleSlices(next, avail int64) (int64, error) 
 	for lo := next; lo <= avail; {
 		i := lo & p.ring.mask
 		n := min(avail-lo+1, int64(len(entries))-i)
-		p.current = lo
+		p.current, p.currentEnd = lo, lo+n-1
 		if err := p.batch.OnBatch(entries[i:i+n], lo, lo+n-1 == avail); err != nil {
 			if halt := p.fail(err, lo, &entries[i]); halt != nil {
 				p.sequence.Set(lo - 1)

@@ -9,8 +9,8 @@ type EventTranslator[T any] func(event *T, sequence int64)
 // it, waiting while the ring is full (see [RingBuffer.Next]).
 func (r *RingBuffer[T]) PublishEvent(translate EventTranslator[T]) {
 	seq := r.Next()
+	defer r.Publish(seq)
 	translate(r.Get(seq), seq)
-	r.Publish(seq)
 }
 
 // TryPublishEvent is PublishEvent without waiting: it returns
@@ -20,8 +20,8 @@ func (r *RingBuffer[T]) TryPublishEvent(translate EventTranslator[T]) error {
 	if err != nil {
 		return err
 	}
+	defer r.Publish(seq)
 	translate(r.Get(seq), seq)
-	r.Publish(seq)
 	return nil
 }
 
@@ -53,19 +53,19 @@ func (r *RingBuffer[T]) TryPublishEvents(translators ...EventTranslator[T]) erro
 
 func (r *RingBuffer[T]) translateAndPublish(hi int64, translators []EventTranslator[T]) {
 	lo := hi - int64(len(translators)) + 1
+	defer r.PublishRange(lo, hi)
 	for i, translate := range translators {
 		seq := lo + int64(i)
 		translate(r.Get(seq), seq)
 	}
-	r.PublishRange(lo, hi)
 }
 
 // PublishEvent1 publishes one event filled by translate from arg. Generic
 // arguments avoid the closure a translator would need to capture them.
 func PublishEvent1[T, A any](r *RingBuffer[T], translate func(event *T, seq int64, a A), a A) {
 	seq := r.Next()
+	defer r.Publish(seq)
 	translate(r.Get(seq), seq, a)
-	r.Publish(seq)
 }
 
 // TryPublishEvent1 is PublishEvent1 without waiting; it returns
@@ -75,16 +75,16 @@ func TryPublishEvent1[T, A any](r *RingBuffer[T], translate func(event *T, seq i
 	if err != nil {
 		return err
 	}
+	defer r.Publish(seq)
 	translate(r.Get(seq), seq, a)
-	r.Publish(seq)
 	return nil
 }
 
 // PublishEvent2 publishes one event filled by translate from a and b.
 func PublishEvent2[T, A, B any](r *RingBuffer[T], translate func(event *T, seq int64, a A, b B), a A, b B) {
 	seq := r.Next()
+	defer r.Publish(seq)
 	translate(r.Get(seq), seq, a, b)
-	r.Publish(seq)
 }
 
 // TryPublishEvent2 is PublishEvent2 without waiting.
@@ -93,16 +93,16 @@ func TryPublishEvent2[T, A, B any](r *RingBuffer[T], translate func(event *T, se
 	if err != nil {
 		return err
 	}
+	defer r.Publish(seq)
 	translate(r.Get(seq), seq, a, b)
-	r.Publish(seq)
 	return nil
 }
 
 // PublishEvent3 publishes one event filled by translate from a, b and c.
 func PublishEvent3[T, A, B, C any](r *RingBuffer[T], translate func(event *T, seq int64, a A, b B, c C), a A, b B, c C) {
 	seq := r.Next()
+	defer r.Publish(seq)
 	translate(r.Get(seq), seq, a, b, c)
-	r.Publish(seq)
 }
 
 // TryPublishEvent3 is PublishEvent3 without waiting.
@@ -111,8 +111,8 @@ func TryPublishEvent3[T, A, B, C any](r *RingBuffer[T], translate func(event *T,
 	if err != nil {
 		return err
 	}
+	defer r.Publish(seq)
 	translate(r.Get(seq), seq, a, b, c)
-	r.Publish(seq)
 	return nil
 }
 
@@ -144,9 +144,9 @@ func TryPublishEvents1[T, A any](r *RingBuffer[T], translate func(event *T, seq 
 
 func fillAndPublish[T, A any](r *RingBuffer[T], hi int64, translate func(*T, int64, A), args []A) {
 	lo := hi - int64(len(args)) + 1
+	defer r.PublishRange(lo, hi)
 	for i := range args {
 		seq := lo + int64(i)
 		translate(r.Get(seq), seq, args[i])
 	}
-	r.PublishRange(lo, hi)
 }

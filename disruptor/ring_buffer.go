@@ -1,5 +1,7 @@
 package disruptor
 
+import "math"
+
 // EventFactory makes the events a ring preallocates. It is called once per
 // slot, when the ring is made, and never again: producers then update the
 // slots in place.
@@ -20,11 +22,24 @@ type EventFactory[T any] func() T
 type RingBuffer[T any] struct {
 	_ [cacheLinePad]byte
 	// Read-only after construction.
-	mask      int64
-	entries   []T
-	sp        *SingleProducerSequencer // set for a single producer: the fast path
+	mask    int64
+	entries []T
+	// sp is the single-producer sequencer, which Next, NextN, Publish and
+	// PublishRange use directly on their fast paths; for a multi-producer
+	// ring it is noFastPath. It is never nil, so those methods need no nil
+	// check and stay small enough to inline into the producer's loop.
+	sp        *SingleProducerSequencer
 	sequencer Sequencer
 	_         [cacheLinePad]byte
+}
+
+// noFastPath is the sp of every multi-producer ring: a sequencer that is
+// never used to claim or publish, whose claim limit is below any claim and
+// which asks for a signal on every publish, so that the ring's fast paths
+// always fail and pass the call to the real sequencer. It is only read.
+var noFastPath = &SingleProducerSequencer{
+	claimLimit:    math.MinInt64,
+	sequencerCore: sequencerCore{needsSignal: true},
 }
 
 // NewRingBuffer returns a ring of bufferSize events (a power of 2 up to
@@ -38,7 +53,7 @@ func NewRingBuffer[T any](factory EventFactory[T], bufferSize int, producer Prod
 	}
 	var (
 		seq Sequencer
-		sp  *SingleProducerSequencer
+		sp  = noFastPath
 		err error
 	)
 	switch producer {
@@ -88,17 +103,23 @@ func (r *RingBuffer[T]) Cursor() int64 { return r.sequencer.Cursor() }
 // a producer whose consumers have stopped waits forever, so producers that
 // must not block use [RingBuffer.TryNext].
 func (r *RingBuffer[T]) Next() int64 {
-	if r.sp != nil {
-		return r.sp.NextN(1)
+	// fast path, small enough to inline: a single producer's claim under
+	// the limit it saw last (see SingleProducerSequencer.NextN). The
+	// repeated r.sp is loaded once; a local would cost the inliner more.
+	if r.sp.nextValue < r.sp.claimLimit {
+		r.sp.nextValue++
+		return r.sp.nextValue
 	}
-	return r.sequencer.NextN(1)
+	return r.sequencer.Next()
 }
 
 // NextN claims n slots and returns the highest sequence; the claim is
 // hi-n+1 .. hi. It panics with [ErrInvalidClaim] unless 1 <= n <= BufferSize.
 func (r *RingBuffer[T]) NextN(n int) int64 {
-	if r.sp != nil {
-		return r.sp.NextN(n)
+	// fast path: as in Next.
+	if n > 0 && r.sp.nextValue+int64(n) <= r.sp.claimLimit {
+		r.sp.nextValue += int64(n)
+		return r.sp.nextValue
 	}
 	return r.sequencer.NextN(n)
 }
@@ -110,37 +131,44 @@ func (r *RingBuffer[T]) TryNext() (int64, error) { return r.TryNextN(1) }
 // TryNextN claims n slots and returns the highest sequence, or returns
 // [ErrInsufficientCapacity] at once, or [ErrInvalidClaim] for a bad n.
 func (r *RingBuffer[T]) TryNextN(n int) (int64, error) {
-	if r.sp != nil {
-		return r.sp.TryNextN(n)
-	}
 	return r.sequencer.TryNextN(n)
 }
 
 // Publish hands the slot at seq to the consumers.
 func (r *RingBuffer[T]) Publish(seq int64) {
-	if r.sp != nil {
-		r.sp.Publish(seq)
-		return
+	// A single producer whose consumers never park needs only the store:
+	// that fast path is the else branch, written so as to inline.
+	if r.sp.needsSignal {
+		r.sequencer.Publish(seq)
+	} else {
+		r.sp.cursor.value.Store(seq)
 	}
-	r.sequencer.Publish(seq)
 }
 
 // PublishRange hands the slots lo..hi to the consumers.
 func (r *RingBuffer[T]) PublishRange(lo, hi int64) {
-	if r.sp != nil {
-		r.sp.Publish(hi)
-		return
+	// As in Publish; one producer publishes in order, so storing hi
+	// publishes the whole range.
+	if r.sp.needsSignal {
+		r.sequencer.PublishRange(lo, hi)
+	} else {
+		r.sp.cursor.value.Store(hi)
 	}
-	r.sequencer.PublishRange(lo, hi)
 }
 
 // IsAvailable reports whether seq is published.
 func (r *RingBuffer[T]) IsAvailable(seq int64) bool { return r.sequencer.IsAvailable(seq) }
 
 // RemainingCapacity is the number of slots a producer could claim now.
+// With [SingleProducer] it reads the producer's own claim counter, so only
+// the producing goroutine may call it; other goroutines (a metrics
+// scraper, say) compute the fill from [RingBuffer.Cursor] and the
+// consumers' sequences instead.
 func (r *RingBuffer[T]) RemainingCapacity() int64 { return r.sequencer.RemainingCapacity() }
 
-// HasAvailableCapacity reports whether n slots could be claimed now.
+// HasAvailableCapacity reports whether n slots could be claimed now. With
+// [SingleProducer] only the producing goroutine may call it, as with
+// RemainingCapacity.
 func (r *RingBuffer[T]) HasAvailableCapacity(n int) bool {
 	return r.sequencer.HasAvailableCapacity(n)
 }
