@@ -3,6 +3,8 @@ package cluster
 import (
 	"errors"
 	"fmt"
+
+	"github.com/badbatch/badbatch/internal/errwalk"
 )
 
 // Sentinel errors. Match them with [errors.Is]; the typed errors below wrap
@@ -75,27 +77,7 @@ func (e *ConfigError) Error() string {
 }
 
 // ConfigErrors unwraps err into the [*ConfigError]s it joins.
-func ConfigErrors(err error) []*ConfigError {
-	var out []*ConfigError
-	var walk func(error)
-	walk = func(e error) {
-		if ce, ok := e.(*ConfigError); ok {
-			out = append(out, ce)
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		if x := errors.Unwrap(e); x != nil {
-			walk(x)
-		}
-	}
-	walk(err)
-	return out
-}
+func ConfigErrors(err error) []*ConfigError { return errwalk.All[*ConfigError](err) }
 
 // configErrors collects ConfigErrors.
 type configErrors []error

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/badbatch/badbatch/engine"
+)
+
+// TestBadInput sends malformed requests: each must get its documented
+// code and status, and the server must go on serving.
+func TestBadInput(t *testing.T) {
+	ts := newTestServer(t, func(e *engine.Config, a *Config) {
+		e.MaxBatchEvents = 16
+		a.MaxBodyBytes = 64 << 10
+	})
+	setup := []request{
+		{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "bad", "buffer_size": 8, "max_event_size": 64}},
+		{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "paused"}},
+		{method: "PUT", path: "/api/v1/disruptors/paused/state", body: map[string]any{"state": "paused"}},
+		{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "schema", "schema": map[string]any{"type": "object", "properties": map[string]any{"n": map[string]any{"type": "integer"}}}}},
+		{method: "POST", path: "/api/v1/disruptors/bad/events", header: map[string]string{"Idempotency-Key": "used"}, body: map[string]any{"payload": 1}},
+	}
+	for _, r := range setup {
+		if res := ts.do(t, r); res.status >= 300 {
+			t.Fatalf("setup %s %s: %d %s", r.method, r.path, res.status, res.body)
+		}
+	}
+	for i := range 12 { // 13 events in a ring of 8: 0..4 are evicted
+		ts.do(t, request{method: "POST", path: "/api/v1/disruptors/bad/events", body: map[string]any{"payload": i}})
+	}
+
+	var truncated []byte
+	{
+		gz := gzipBytes([]byte(`{"name":"gzipped"}`))
+		truncated = gz[:len(gz)-6]
+	}
+	bomb := func() []byte {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		_, _ = w.Write([]byte(`{"payload":"`))
+		_, _ = w.Write(bytes.Repeat([]byte("a"), 1<<20))
+		_, _ = w.Write([]byte(`"}`))
+		_ = w.Close()
+		return buf.Bytes()
+	}()
+	laughs := "payload:\n  a: &a [x,x,x,x,x,x,x,x,x]\n"
+	for _, p := range []string{"b", "c", "d", "e", "f", "g", "h"} {
+		prev := string(rune(p[0] - 1))
+		laughs += "  " + p + ": &" + p + " [" + strings.Repeat("*"+prev+",", 8) + "*" + prev + "]\n"
+	}
+	laughs += "  z: [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+	events := func(n int) string {
+		return `{"events":[` + strings.Repeat(`{"payload":1},`, n-1) + `{"payload":1}]}`
+	}
+	const pub = "/api/v1/disruptors/bad/events"
+	cases := []struct {
+		name string
+		req  request
+		code string
+	}{
+		{"create: bad JSON", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":`)}, CodeMalformedBody},
+		{"create: wrong type", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":5}`)}, CodeMalformedBody},
+		{"create: unknown field", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x","size":8}`)}, CodeMalformedBody},
+		{"create: trailing data", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x"} {}`)}, CodeMalformedBody},
+		{"create: empty body", request{method: "POST", path: "/api/v1/disruptors", raw: []byte{}}, CodeMalformedBody},
+		{"create: non-power-of-2 size", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x","buffer_size":1000}`)}, CodeValidation},
+		{"create: negative size", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x","buffer_size":-8}`)}, CodeValidation},
+		{"create: bad name", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"a/b"}`)}, CodeValidation},
+		{"create: no name", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{}`)}, CodeValidation},
+		{"create: bad producer type", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x","producer_type":"many"}`)}, CodeValidation},
+		{"create: bad wait strategy", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x","wait_strategy":"nap"}`)}, CodeValidation},
+		{"create: bad overflow", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x","overflow":"drop"}`)}, CodeValidation},
+		{"create: bad schema", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x","schema":{"type":12}}`)}, CodeInvalidSchema},
+		{"create: schema loading a file", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x","schema":{"$ref":"file:///etc/passwd"}}`)}, CodeInvalidSchema},
+		{"create: exists", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"bad"}`)}, CodeDisruptorExists},
+		{"create: bad YAML", request{method: "POST", path: "/api/v1/disruptors", raw: []byte("name: [\n"), f: formatYAML}, CodeMalformedBody},
+		{"create: YAML unknown field", request{method: "POST", path: "/api/v1/disruptors", raw: []byte("name: x\nsize: 8\n"), f: formatYAML}, CodeMalformedBody},
+		{"create: bad MessagePack", request{method: "POST", path: "/api/v1/disruptors", raw: []byte{0xc1}, f: formatMsgpack}, CodeMalformedBody},
+		{"create: truncated MessagePack", request{method: "POST", path: "/api/v1/disruptors", raw: []byte{0x81, 0xa4, 'n', 'a'}, f: formatMsgpack}, CodeMalformedBody},
+		{"create: wrong media type", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`name=x`), contentType: "application/x-www-form-urlencoded"}, CodeUnsupportedMediaType},
+		{"create: unparsable media type", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{}`), contentType: "application/"}, CodeUnsupportedMediaType},
+		{"create: unknown content encoding", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{}`), header: map[string]string{"Content-Encoding": "br"}}, CodeUnsupportedContentEncoding},
+		{"create: truncated gzip", request{method: "POST", path: "/api/v1/disruptors", raw: truncated, header: map[string]string{"Content-Encoding": "gzip"}}, CodeInvalidEncoding},
+		{"create: gzip that is not", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"x"}`), header: map[string]string{"Content-Encoding": "gzip"}}, CodeInvalidEncoding},
+		{"publish: unknown disruptor", request{method: "POST", path: "/api/v1/disruptors/nope/events", raw: []byte(`{"payload":1}`)}, CodeDisruptorNotFound},
+		{"publish: bad JSON", request{method: "POST", path: pub, raw: []byte(`{"payload":{"a":}`)}, CodeMalformedBody},
+		{"publish: bad JSON literal", request{method: "POST", path: pub, raw: []byte(`{"payload":tru}`)}, CodeMalformedBody},
+		{"publish: not an object", request{method: "POST", path: pub, raw: []byte(`[1,2]`)}, CodeMalformedBody},
+		{"publish: payload and payload_base64", request{method: "POST", path: pub, raw: []byte(`{"payload":1,"payload_base64":"AA=="}`)}, CodeValidation},
+		{"publish: no payload", request{method: "POST", path: pub, raw: []byte(`{"metadata":{"a":"b"}}`)}, CodeValidation},
+		{"publish: metadata value not a string", request{method: "POST", path: pub, raw: []byte(`{"payload":1,"metadata":{"k":1}}`)}, CodeMalformedBody},
+		{"publish: metadata key twice", request{method: "POST", path: pub, raw: []byte(`{"payload":1,"metadata":{"k":"a","k":"b"}}`)}, CodeValidation},
+		{"publish: bad base64", request{method: "POST", path: pub, raw: []byte(`{"payload_base64":"%%%"}`)}, CodeValidation},
+		{"publish: unknown field", request{method: "POST", path: pub, raw: []byte(`{"payload":1,"color":"red"}`)}, CodeMalformedBody},
+		{"publish: duplicate field", request{method: "POST", path: pub, raw: []byte(`{"payload":1,"payload":2}`)}, CodeMalformedBody},
+		{"publish: events not an array", request{method: "POST", path: pub, raw: []byte(`{"events":{}}`)}, CodeMalformedBody},
+		{"publish: empty batch", request{method: "POST", path: pub, raw: []byte(`{"events":[]}`)}, CodeValidation},
+		{"publish: events and payload", request{method: "POST", path: pub, raw: []byte(`{"events":[{"payload":1}],"payload":2}`)}, CodeValidation},
+		{"publish: too deep", request{method: "POST", path: pub, raw: []byte(`{"payload":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`)}, CodeMalformedBody},
+		{"publish: oversize event", request{method: "POST", path: pub, raw: []byte(`{"payload":"` + strings.Repeat("x", 100) + `"}`)}, CodeEventTooLarge},
+		{"publish: batch over the limit", request{method: "POST", path: pub, raw: []byte(events(17))}, CodeBatchTooLarge},
+		{"publish: batch over the ring", request{method: "POST", path: pub, raw: []byte(events(9))}, CodeBatchTooLarge},
+		{"publish: body too large", request{method: "POST", path: pub, raw: []byte(`{"payload":"` + strings.Repeat("x", 70<<10) + `"}`)}, CodeBodyTooLarge},
+		{"publish: gzip bomb", request{method: "POST", path: pub, raw: bomb, header: map[string]string{"Content-Encoding": "gzip"}}, CodeBodyTooLarge},
+		{"publish: bad idempotency key", request{method: "POST", path: pub, raw: []byte(`{"payload":1}`), header: map[string]string{"Idempotency-Key": strings.Repeat("k", 300)}}, CodeInvalidParameter},
+		{"publish: key reused", request{method: "POST", path: pub, raw: []byte(`{"payload":2}`), header: map[string]string{"Idempotency-Key": "used"}}, CodeIdempotencyKeyReused},
+		{"publish: schema violation", request{method: "POST", path: "/api/v1/disruptors/schema/events", raw: []byte(`{"payload":{"n":"one"}}`)}, CodeSchemaViolation},
+		{"publish: paused", request{method: "POST", path: "/api/v1/disruptors/paused/events", raw: []byte(`{"payload":1}`)}, CodeDisruptorNotRunning},
+		{"publish: YAML payload with a NaN", request{method: "POST", path: pub, raw: []byte("payload: .nan\n"), f: formatYAML}, CodeMalformedBody},
+		{"publish: YAML billion laughs", request{method: "POST", path: pub, raw: []byte(laughs), f: formatYAML}, CodeMalformedBody},
+		{"publish: YAML two documents", request{method: "POST", path: pub, raw: []byte("payload: 1\n---\npayload: 2\n"), f: formatYAML}, CodeMalformedBody},
+		{"publish: MessagePack map key not a string", request{method: "POST", path: pub, raw: []byte{0x81, 0xa7, 'p', 'a', 'y', 'l', 'o', 'a', 'd', 0x81, 0x01, 0x02}, f: formatMsgpack}, CodeMalformedBody},
+		{"publish: MessagePack length beyond the body", request{method: "POST", path: pub, raw: []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, f: formatMsgpack}, CodeMalformedBody},
+		{"multi: no batches", request{method: "POST", path: "/api/v1/events", raw: []byte(`{"batches":[]}`)}, CodeValidation},
+		{"multi: batch without disruptor", request{method: "POST", path: "/api/v1/events", raw: []byte(`{"batches":[{"events":[{"payload":1}]}]}`)}, CodeValidation},
+		{"replay: negative from", request{method: "GET", path: pub + "?from=-1"}, CodeInvalidParameter},
+		{"replay: from not a number", request{method: "GET", path: pub + "?from=abc"}, CodeInvalidParameter},
+		{"replay: limit 0", request{method: "GET", path: pub + "?limit=0"}, CodeInvalidParameter},
+		{"replay: limit too big", request{method: "GET", path: pub + "?limit=100000"}, CodeInvalidParameter},
+		{"replay: evicted", request{method: "GET", path: pub + "?from=1"}, CodeSequenceEvicted},
+		{"replay: unknown disruptor", request{method: "GET", path: "/api/v1/disruptors/nope/events"}, CodeDisruptorNotFound},
+		{"event: bad sequence", request{method: "GET", path: pub + "/x1"}, CodeInvalidParameter},
+		{"event: not published", request{method: "GET", path: pub + "/99999"}, CodeSequenceNotFound},
+		{"event: evicted", request{method: "GET", path: pub + "/0"}, CodeSequenceEvicted},
+		{"stream: bad from", request{method: "GET", path: pub + "/stream?from=x"}, CodeInvalidParameter},
+		{"stream: bad Last-Event-ID", request{method: "GET", path: pub + "/stream", header: map[string]string{"Last-Event-ID": "-3"}}, CodeInvalidParameter},
+		{"stream: bad on_lag", request{method: "GET", path: pub + "/stream?on_lag=wait"}, CodeInvalidParameter},
+		{"stream: bad format", request{method: "GET", path: pub + "/stream?format=xml"}, CodeInvalidParameter},
+		{"stream: not acceptable", request{method: "GET", path: pub + "/stream", acceptHeader: "image/png"}, CodeNotAcceptable},
+		{"stream: evicted start", request{method: "GET", path: pub + "/stream?from=2"}, CodeSequenceEvicted},
+		{"stream: future start", request{method: "GET", path: pub + "/stream?from=500"}, CodeSequenceNotFound},
+		{"stream: unknown disruptor", request{method: "GET", path: "/api/v1/disruptors/nope/events/stream"}, CodeDisruptorNotFound},
+		{"not acceptable", request{method: "GET", path: "/api/v1/disruptors/bad", acceptHeader: "application/xml"}, CodeNotAcceptable},
+		{"unknown route", request{method: "GET", path: "/api/v2/disruptors"}, CodeNotFound},
+		{"wrong method", request{method: "PATCH", path: "/api/v1/disruptors/bad"}, CodeMethodNotAllowed},
+		{"state: bad transition", request{method: "PUT", path: "/api/v1/disruptors/bad/state", raw: []byte(`{"state":"created"}`)}, CodeInvalidStateTransition},
+		{"state: unknown state", request{method: "PUT", path: "/api/v1/disruptors/bad/state", raw: []byte(`{"state":"asleep"}`)}, CodeValidation},
+		{"state: unknown disruptor", request{method: "PUT", path: "/api/v1/disruptors/nope/state", raw: []byte(`{"state":"paused"}`)}, CodeDisruptorNotFound},
+		{"list: bad limit", request{method: "GET", path: "/api/v1/disruptors?limit=0"}, CodeInvalidParameter},
+		{"list: bad state", request{method: "GET", path: "/api/v1/disruptors?state=asleep"}, CodeInvalidParameter},
+		{"list: bad pattern", request{method: "GET", path: "/api/v1/disruptors?name=%5B"}, CodeInvalidParameter},
+		{"metrics: unknown disruptor", request{method: "GET", path: "/api/v1/disruptors/nope/metrics"}, CodeDisruptorNotFound},
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.req.f == 0 && c.req.raw != nil && c.req.contentType == "" {
+				c.req.f = formatJSON
+			}
+			if c.req.acceptHeader == "" {
+				c.req.acceptHeader = "application/json"
+			}
+			r := ts.do(t, c.req)
+			want, ok := Codes[c.code]
+			if !ok {
+				t.Fatalf("code %s is not in the table", c.code)
+			}
+			if r.status != want || errCode(r) != c.code {
+				t.Fatalf("got %d %s, want %d %s: %s", r.status, errCode(r), want, c.code, r.body)
+			}
+			if r.status < 400 || r.status >= 500 {
+				t.Fatalf("status %d is not a 4xx", r.status)
+			}
+			if msg, _ := get(r.v, "error", "message").(string); msg == "" {
+				t.Errorf("no message: %s", r.body)
+			}
+			if _, ok := get(r.v, "error", "details").(map[string]any); !ok {
+				t.Errorf("details is not an object: %s", r.body)
+			}
+			if c.code == CodeSequenceEvicted && get(r.v, "error", "details", "oldest_sequence") != 5.0 {
+				t.Errorf("evicted without the oldest sequence: %s", r.body)
+			}
+			if c.code == CodeMethodNotAllowed && r.header.Get("Allow") == "" {
+				t.Errorf("405 without Allow")
+			}
+			// The server keeps serving.
+			if h := ts.do(t, request{method: "GET", path: "/health"}); h.status != 200 {
+				t.Fatalf("health after the bad request: %d", h.status)
+			}
+		})
+	}
+	r := ts.do(t, request{method: "POST", path: pub, body: map[string]any{"payload": "still fine"}})
+	if r.status != 200 {
+		t.Fatalf("publish after the bad requests: %d %s", r.status, r.body)
+	}
+}
+
+// TestRingFullOverHTTP fills a one-slot ring whose consumers sleep when
+// idle: a reject-policy publish then meets a full ring and gets 429
+// RING_FULL with Retry-After.
+func TestRingFullOverHTTP(t *testing.T) {
+	ts := newTestServer(t)
+	r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{
+		"name": "full", "buffer_size": 1, "overflow": "reject", "wait_strategy": "sleeping"}})
+	if r.status != 201 {
+		t.Fatal(r.status, string(r.body))
+	}
+	var full atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := 0; i < 2000 && full.Load() == 0; i++ {
+				r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/full/events", raw: []byte(`{"payload":1}`)})
+				switch r.status {
+				case 200:
+				case http.StatusTooManyRequests:
+					if errCode(r) != CodeRingFull || r.header.Get("Retry-After") == "" {
+						t.Errorf("429 without RING_FULL and Retry-After: %v %s", r.header, r.body)
+					}
+					full.Add(1)
+				default:
+					t.Errorf("status %d: %s", r.status, r.body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if full.Load() == 0 {
+		t.Fatal("never saw RING_FULL")
+	}
+	r = ts.do(t, request{method: "GET", path: "/api/v1/disruptors/full/metrics"})
+	if n, _ := get(r.v, "errors", CodeRingFull).(float64); n < 1 {
+		t.Errorf("RING_FULL not counted: %v", r.v)
+	}
+}

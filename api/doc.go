@@ -1,0 +1,57 @@
+// Package api serves an [engine.Engine] over HTTP: the BadBatch REST API
+// under /api/v1, with /health, /health/ready and a Prometheus /metrics.
+//
+// docs/api.md describes the API for its users and docs/openapi.json (served
+// at GET /api/v1/openapi.json) describes it for machines; a test checks that
+// the document and the route table below agree.
+//
+// # Using it
+//
+//	eng, _ := engine.New(engine.DefaultConfig())
+//	srv, _ := api.New(api.DefaultConfig(), eng)
+//	go srv.ListenAndServe()
+//	...
+//	srv.Shutdown(ctx) // ends streams, drains requests, closes the engine
+//
+// [New] registers the engine's collector, its own HTTP metrics and the Go
+// runtime's with [Config.Registry] (a private registry by default), so
+// leave the engine's own Registerer unset.
+//
+// # Routing
+//
+// One route table ([Server.Routes]) feeds a Go 1.22 [http.ServeMux]. A
+// request that matches no route is answered by the server, not the mux,
+// so 404 and 405 come in the error envelope too. Around the mux, every
+// request gets a request id (X-Request-Id), panic recovery, gzip for
+// clients that accept it, a [log/slog] line and metrics; with a
+// [Config.TracerProvider], each route is wrapped in otelhttp and each
+// publish gets a span.
+//
+// # Bodies
+//
+// Bodies are JSON, YAML or MessagePack, picked by Content-Type and Accept
+// (the response format is chosen before the handler runs, so a 406 has no
+// side effects), gzipped or not. Most bodies go through encoding/json,
+// go.yaml.in/yaml/v3 and vmihailenco/msgpack with strict decoding.
+// Events, the hot path, do not: publish bodies are read by hand-written
+// JSON and MessagePack readers that validate exactly what the libraries
+// accept and hand payloads on as slices of the request body, and replay
+// and streams write events by hand, so a batch of a thousand events costs
+// a few allocations rather than thousands. Fuzz tests hold the readers to
+// the libraries' behaviour.
+//
+// # Errors
+//
+// Every error is {"error": {"code", "message", "details"}}; [Codes] is the
+// stable table of codes and statuses, kept identical to docs/api.md by a
+// test. Engine errors map to codes with [engine.Code].
+//
+// # Streams
+//
+// GET /api/v1/disruptors/{name}/events/stream follows a disruptor as
+// Server-Sent Events or NDJSON through an [engine.Subscription]. Streams lift
+// the server's write timeout for themselves and bound each write instead,
+// send heartbeats when idle, and end with a final message when the
+// subscriber lagged a ring behind, the disruptor stopped or was deleted, or
+// the server shuts down.
+package api

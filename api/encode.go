@@ -1,0 +1,257 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/badbatch/badbatch/engine"
+)
+
+// Events are written by hand in JSON and MessagePack (replay and the live
+// streams are hot), and through yaml.Node trees in YAML.
+//
+//	{"sequence": 7, "time": "2025-01-02T03:04:05.123456789Z",
+//	 "payload": {"any": "json"}, "metadata": {"k": "v"}}
+//
+// A binary payload is "payload_base64" in JSON and YAML, and a bin
+// "payload" in MessagePack; a JSON payload is a native value in all three.
+
+// appendEventJSON appends ev as a JSON object.
+func appendEventJSON(dst []byte, ev *engine.Event) []byte {
+	dst = append(dst, `{"sequence":`...)
+	dst = appendInt(dst, ev.Sequence)
+	dst = append(dst, `,"time":"`...)
+	dst = ev.Time.AppendFormat(dst, time.RFC3339Nano)
+	if ev.Binary {
+		dst = append(dst, `","payload_base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, ev.Payload)
+		dst = append(dst, '"')
+	} else {
+		dst = append(dst, `","payload":`...)
+		dst = append(dst, ev.Payload...)
+	}
+	if len(ev.Metadata) > 0 {
+		dst = append(dst, `,"metadata":{`...)
+		for i, m := range ev.Metadata {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, m.Key)
+			dst = append(dst, ':')
+			dst = appendString(dst, m.Value)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendEventMsgpack appends ev as a MessagePack map.
+func appendEventMsgpack(dst []byte, ev *engine.Event) []byte {
+	n := 3
+	if len(ev.Metadata) > 0 {
+		n++
+	}
+	dst = mpMapLen(dst, n)
+	dst = mpStr(dst, "sequence")
+	dst = mpInt(dst, ev.Sequence)
+	dst = mpStr(dst, "time")
+	dst = mpTime(dst, ev.Time)
+	dst = mpStr(dst, "payload")
+	if ev.Binary {
+		dst = mpBin(dst, ev.Payload)
+	} else {
+		var err error
+		mark := len(dst)
+		if dst, err = jsonToMsgpack(dst, ev.Payload); err != nil {
+			// Stored payloads are valid JSON; should one not be, send the
+			// text rather than fail the whole response.
+			dst = mpStr(dst[:mark], ev.Payload)
+		}
+	}
+	if len(ev.Metadata) > 0 {
+		dst = mpStr(dst, "metadata")
+		dst = mpMapLen(dst, len(ev.Metadata))
+		for _, m := range ev.Metadata {
+			dst = mpStr(dst, m.Key)
+			dst = mpStr(dst, m.Value)
+		}
+	}
+	return dst
+}
+
+// mpTime appends t as a MessagePack timestamp (extension -1, 96-bit form).
+func mpTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, 0xc7, 12, 0xff)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(t.Nanosecond()))
+	return binary.BigEndian.AppendUint64(dst, uint64(t.Unix()))
+}
+
+// yamlEvent is an event as YAML.
+type yamlEvent struct {
+	Sequence      int64      `yaml:"sequence"`
+	Time          time.Time  `yaml:"time"`
+	Payload       *yaml.Node `yaml:"payload,omitempty"`
+	PayloadBase64 string     `yaml:"payload_base64,omitempty"`
+	Metadata      *yaml.Node `yaml:"metadata,omitempty"`
+}
+
+func toYAMLEvent(ev *engine.Event) yamlEvent {
+	y := yamlEvent{Sequence: ev.Sequence, Time: ev.Time}
+	if ev.Binary {
+		y.PayloadBase64 = base64.StdEncoding.EncodeToString(ev.Payload)
+	} else if n, err := jsonToYAML(ev.Payload); err == nil {
+		y.Payload = n
+	} else {
+		y.Payload = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: string(ev.Payload)}
+	}
+	if len(ev.Metadata) > 0 {
+		m := &yaml.Node{Kind: yaml.MappingNode}
+		for _, kv := range ev.Metadata {
+			m.Content = append(m.Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Key},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv.Value})
+		}
+		y.Metadata = m
+	}
+	return y
+}
+
+// jsonToYAML turns valid JSON text into a YAML node tree, keeping the
+// order of object members.
+func jsonToYAML(src []byte) (*yaml.Node, error) {
+	r := jsonReader{b: src}
+	n, err := r.toYAML()
+	if err == nil {
+		err = r.end()
+	}
+	return n, err
+}
+
+func (r *jsonReader) toYAML() (*yaml.Node, error) {
+	switch c := r.peek(); {
+	case c == '{' || c == '[':
+		r.i++
+		if r.depth++; r.depth > maxJSONDepth {
+			return nil, r.fail("exceeded max depth")
+		}
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		closer := byte(']')
+		if c == '{' {
+			n.Kind, n.Tag, closer = yaml.MappingNode, "!!map", '}'
+		}
+		for first := true; ; first = false {
+			if r.peek() == closer {
+				r.i++
+				break
+			}
+			if !first {
+				if r.peek() != ',' {
+					return nil, r.unexpected("','")
+				}
+				r.i++
+			}
+			if c == '{' {
+				key, err := r.str()
+				if err != nil {
+					return nil, err
+				}
+				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key})
+				if r.peek() != ':' {
+					return nil, r.unexpected("':'")
+				}
+				r.i++
+			}
+			v, err := r.toYAML()
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, v)
+		}
+		r.depth--
+		return n, nil
+	case c == '"':
+		s, err := r.str()
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}, err
+	case c == 't':
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"}, r.literal("true")
+	case c == 'f':
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"}, r.literal("false")
+	case c == 'n':
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, r.literal("null")
+	default:
+		start := r.i
+		if err := r.number(); err != nil {
+			return nil, err
+		}
+		num := string(r.b[start:r.i])
+		tag := "!!int"
+		for _, ch := range num {
+			if ch == '.' || ch == 'e' || ch == 'E' {
+				tag = "!!float"
+			}
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: num}, nil
+	}
+}
+
+// replayPage is a page of replayed events.
+type replayPage struct {
+	Disruptor            string
+	Events               []engine.Event
+	Next, Oldest, Latest int64
+}
+
+func (p *replayPage) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"disruptor":`...)
+	dst = appendString(dst, p.Disruptor)
+	dst = append(dst, `,"events":[`...)
+	for i := range p.Events {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendEventJSON(dst, &p.Events[i])
+	}
+	dst = append(dst, `],"next_sequence":`...)
+	dst = appendInt(dst, p.Next)
+	dst = append(dst, `,"oldest_sequence":`...)
+	dst = appendInt(dst, p.Oldest)
+	dst = append(dst, `,"latest_sequence":`...)
+	dst = appendInt(dst, p.Latest)
+	return append(dst, "}\n"...)
+}
+
+func (p *replayPage) appendMsgpack(dst []byte) []byte {
+	dst = mpMapLen(dst, 5)
+	dst = mpStr(dst, "disruptor")
+	dst = mpStr(dst, p.Disruptor)
+	dst = mpStr(dst, "events")
+	dst = mpArrayLen(dst, len(p.Events))
+	for i := range p.Events {
+		dst = appendEventMsgpack(dst, &p.Events[i])
+	}
+	dst = mpStr(dst, "next_sequence")
+	dst = mpInt(dst, p.Next)
+	dst = mpStr(dst, "oldest_sequence")
+	dst = mpInt(dst, p.Oldest)
+	dst = mpStr(dst, "latest_sequence")
+	return mpInt(dst, p.Latest)
+}
+
+type yamlReplay struct {
+	Disruptor string      `yaml:"disruptor"`
+	Events    []yamlEvent `yaml:"events"`
+	Next      int64       `yaml:"next_sequence"`
+	Oldest    int64       `yaml:"oldest_sequence"`
+	Latest    int64       `yaml:"latest_sequence"`
+}
+
+func (p *replayPage) yaml() yamlReplay {
+	y := yamlReplay{Disruptor: p.Disruptor, Events: make([]yamlEvent, len(p.Events)), Next: p.Next, Oldest: p.Oldest, Latest: p.Latest}
+	for i := range p.Events {
+		y.Events[i] = toYAMLEvent(&p.Events[i])
+	}
+	return y
+}

@@ -1,0 +1,390 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Engine hosts named disruptors. All its methods are safe for concurrent
+// use.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	clock   func() time.Time
+	started time.Time
+
+	mu     sync.RWMutex
+	hosted map[string]*hosted
+	closed atomic.Bool
+}
+
+// New returns an engine with cfg, which it validates. When cfg.Registerer
+// is set, the engine's collector is registered with it.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		clock:  cfg.Clock,
+		hosted: make(map[string]*hosted),
+	}
+	if e.clock == nil {
+		e.clock = time.Now
+	}
+	e.started = e.now()
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(e.Collector()); err != nil {
+			return nil, fmt.Errorf("engine: registering metrics: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+func (e *Engine) now() time.Time { return e.clock() }
+
+func (e *Engine) lookup(name string) (*hosted, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	e.mu.RLock()
+	h := e.hosted[name]
+	e.mu.RUnlock()
+	if h == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return h, nil
+}
+
+// Info describes a hosted disruptor.
+type Info struct {
+	Name           string
+	State          State
+	BufferSize     int
+	ProducerType   string
+	WaitStrategy   string
+	MaxEventSize   int
+	Overflow       OverflowPolicy
+	PublishTimeout time.Duration
+	Schema         []byte // nil when there is none
+	CreatedAt      time.Time
+	// Oldest and Latest bound the replay window; Latest is -1 while
+	// nothing is published.
+	Oldest, Latest int64
+	// Published counts the events published since creation.
+	Published   int64
+	Subscribers int
+}
+
+func (h *hosted) info() Info {
+	oldest, latest := h.window()
+	return Info{
+		Name:           h.name,
+		State:          h.State(),
+		BufferSize:     h.cfg.BufferSize,
+		ProducerType:   h.cfg.ProducerType,
+		WaitStrategy:   h.cfg.WaitStrategy,
+		MaxEventSize:   h.cfg.MaxEventSize,
+		Overflow:       h.cfg.Overflow,
+		PublishTimeout: h.cfg.PublishTimeout,
+		Schema:         h.cfg.Schema,
+		CreatedAt:      h.createdAt,
+		Oldest:         oldest,
+		Latest:         latest,
+		Published:      h.eventsPublished.Load(),
+		Subscribers:    int(h.subscribers.Load()),
+	}
+}
+
+// Create adds a disruptor in the created state, and starts it when start
+// is set. It returns [ErrInvalidConfig] (with a [*ConfigError] per
+// problem), [ErrInvalidSchema], [ErrExists], [ErrLimitReached] or
+// [ErrClosed].
+func (e *Engine) Create(cfg DisruptorConfig, start bool) (Info, error) {
+	if e.closed.Load() {
+		return Info{}, ErrClosed
+	}
+	r, err := e.cfg.resolve(cfg)
+	if err != nil {
+		return Info{}, err
+	}
+	var schema *jsonschema.Schema
+	if len(r.Schema) > 0 {
+		if schema, err = compileSchema(r.Schema); err != nil {
+			return Info{}, err
+		}
+		r.Schema = slices.Clone(r.Schema)
+	}
+	e.mu.RLock()
+	_, exists := e.hosted[r.Name]
+	full := len(e.hosted) >= e.cfg.MaxDisruptors
+	e.mu.RUnlock()
+	if exists {
+		return Info{}, fmt.Errorf("%w: %q", ErrExists, r.Name)
+	}
+	if full {
+		return Info{}, fmt.Errorf("%w: %d", ErrLimitReached, e.cfg.MaxDisruptors)
+	}
+	h, err := newHosted(e, r, schema) // allocates the ring: outside the lock
+	if err != nil {
+		return Info{}, err
+	}
+	e.mu.Lock()
+	switch {
+	case e.closed.Load():
+		err = ErrClosed
+	case e.hosted[r.Name] != nil:
+		err = fmt.Errorf("%w: %q", ErrExists, r.Name)
+	case len(e.hosted) >= e.cfg.MaxDisruptors:
+		err = fmt.Errorf("%w: %d", ErrLimitReached, e.cfg.MaxDisruptors)
+	default:
+		e.hosted[r.Name] = h
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return Info{}, err
+	}
+	if e.log != nil {
+		e.log.Info("disruptor created", "disruptor", r.Name, "buffer_size", r.BufferSize,
+			"producer_type", r.ProducerType, "wait_strategy", r.WaitStrategy)
+	}
+	if start {
+		if err := h.transition(context.Background(), StateRunning); err != nil {
+			return h.info(), err
+		}
+	}
+	return h.info(), nil
+}
+
+// Info describes the disruptor name, or returns [ErrNotFound].
+func (e *Engine) Info(name string) (Info, error) {
+	h, err := e.lookup(name)
+	if err != nil {
+		return Info{}, err
+	}
+	return h.info(), nil
+}
+
+// List describes every disruptor, sorted by name.
+func (e *Engine) List() []Info {
+	e.mu.RLock()
+	hs := make([]*hosted, 0, len(e.hosted))
+	for _, h := range e.hosted {
+		hs = append(hs, h)
+	}
+	e.mu.RUnlock()
+	slices.SortFunc(hs, func(a, b *hosted) int { return strings.Compare(a.name, b.name) })
+	out := make([]Info, len(hs))
+	for i, h := range hs {
+		out[i] = h.info()
+	}
+	return out
+}
+
+// SetState moves a disruptor through its lifecycle (see [State]); the
+// deleted state is reached with [Engine.Delete]. Moving to the current
+// state changes nothing. Stopping drains the consumers, bounded by ctx.
+// It returns [ErrNotFound] or a [*TransitionError].
+func (e *Engine) SetState(ctx context.Context, name string, to State) (Info, error) {
+	if to == StateDeleted {
+		return Info{}, e.Delete(ctx, name)
+	}
+	h, err := e.lookup(name)
+	if err != nil {
+		return Info{}, err
+	}
+	if err := h.transition(ctx, to); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return h.info(), err
+	}
+	if e.log != nil {
+		e.log.Info("disruptor state changed", "disruptor", name, "state", h.State().String())
+	}
+	return h.info(), nil
+}
+
+// Delete stops the disruptor if it runs (draining, bounded by ctx),
+// removes it and ends its live subscriptions. Its name is free at once.
+func (e *Engine) Delete(ctx context.Context, name string) error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	e.mu.Lock()
+	h := e.hosted[name]
+	delete(e.hosted, name)
+	e.mu.Unlock()
+	if h == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	h.end(endDeleted)
+	// A failure to drain is logged by transition; the disruptor is gone
+	// either way.
+	_ = h.transition(ctx, StateDeleted)
+	if e.log != nil {
+		e.log.Info("disruptor deleted", "disruptor", name)
+	}
+	return nil
+}
+
+// Publish is the engine's one way in for events: it publishes the batch to
+// the disruptor name at consecutive sequences, and returns them. The batch
+// is published whole or not at all. The events are copied into the ring's
+// preallocated slots; the caller keeps its buffers.
+//
+// With an idempotency key, a batch already published under that key within
+// the dedup window is not published again: Publish returns the first
+// publish's sequences and sets b.Duplicate. A concurrent publish with the
+// same key waits for the first to finish.
+//
+// When the ring is full, Publish waits for room up to the disruptor's
+// publish timeout ([OverflowBlock]) or not at all ([OverflowReject]), then
+// returns a [*RingFullError]. It returns [ErrNotFound], a [*StateError]
+// unless the disruptor is running, a [*BatchError] for an empty or
+// oversize batch, an [*EventError] for an oversize or invalid event, a
+// [*SchemaError], [ErrKeyReused], [ErrClosed], or ctx's error if ctx ends
+// while it waits.
+func (e *Engine) Publish(ctx context.Context, name string, b *Batch) ([]int64, error) {
+	h, err := e.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := h.publish(ctx, b)
+	if err != nil {
+		h.countError(err)
+	}
+	return seqs, err
+}
+
+// Window is the replay window of a disruptor.
+type Window struct {
+	// Oldest is the oldest sequence the ring may still hold.
+	Oldest int64
+	// Latest is the latest sequence readable, -1 while none is.
+	Latest int64
+	// Next is the sequence after the last event read.
+	Next int64
+}
+
+// Read copies up to limit events from sequence from on into rec (which it
+// resets): every event published from there that is still in the ring, in
+// order. Reading past the latest event returns no events. It returns an
+// [*EvictedError] when from was overwritten already, and [ErrNotFound].
+func (e *Engine) Read(name string, from int64, limit int, rec *Records) (Window, error) {
+	rec.Reset()
+	if from < 0 || limit <= 0 {
+		return Window{}, fmt.Errorf("%w: from %d, limit %d", ErrInvalidSequence, from, limit)
+	}
+	h, err := e.lookup(name)
+	if err != nil {
+		return Window{}, err
+	}
+	oldest, latest := h.window()
+	w := Window{Oldest: oldest, Latest: latest, Next: from}
+	if from > latest {
+		return w, nil
+	}
+	if from < oldest {
+		return w, &EvictedError{Sequence: from, Oldest: oldest}
+	}
+	next, evicted := h.copyRange(rec, from, min(latest, from+int64(limit)-1))
+	if evicted && next == from {
+		ev := h.evicted(from)
+		w.Oldest = ev.Oldest
+		return w, ev
+	}
+	w.Next = next
+	return w, nil
+}
+
+// Get copies the event at seq into rec and returns it. It returns a
+// [*NotPublishedError] for a sequence not published yet, an
+// [*EvictedError] for one overwritten, and [ErrNotFound].
+func (e *Engine) Get(name string, seq int64, rec *Records) (Event, error) {
+	w, err := e.Read(name, seq, 1, rec)
+	if err != nil {
+		return Event{}, err
+	}
+	if len(rec.Events) == 0 {
+		return Event{}, &NotPublishedError{Sequence: seq, Latest: w.Latest}
+	}
+	return rec.Events[0], nil
+}
+
+// SubscribeOptions say where a [Subscription] starts and what happens when
+// it lags.
+type SubscribeOptions struct {
+	// From is the first sequence to deliver; a negative From means the
+	// next event published.
+	From int64
+	// OnLag is what happens when the subscriber falls a ring behind.
+	OnLag LagPolicy
+}
+
+// Subscribe follows the disruptor name live from opts.From. It returns an
+// [*EvictedError] when From was overwritten already, a
+// [*NotPublishedError] when From is past the next sequence to be
+// published, [ErrTooManySubscribers], and [ErrNotFound]. Close the
+// subscription when done.
+func (e *Engine) Subscribe(name string, opts SubscribeOptions) (*Subscription, error) {
+	h, err := e.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	from := opts.From
+	if from < 0 {
+		from = h.delivered.Load() + 1
+	} else {
+		oldest, latest := h.window()
+		if from > latest+1 {
+			return nil, &NotPublishedError{Sequence: from, Latest: latest}
+		}
+		if from < oldest {
+			return nil, &EvictedError{Sequence: from, Oldest: oldest}
+		}
+	}
+	if n := h.subscribers.Add(1); int(n) > e.cfg.MaxSubscribers {
+		h.subscribers.Add(-1)
+		return nil, fmt.Errorf("%w: %d on %q", ErrTooManySubscribers, e.cfg.MaxSubscribers, name)
+	}
+	return &Subscription{h: h, next: from, policy: opts.OnLag}, nil
+}
+
+// Close stops every disruptor (draining, bounded by ctx), ends every live
+// subscription and refuses every call from then on. It returns the errors
+// of disruptors that could not drain.
+func (e *Engine) Close(ctx context.Context) error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	e.mu.RLock()
+	hs := make([]*hosted, 0, len(e.hosted))
+	for _, h := range e.hosted {
+		hs = append(hs, h)
+	}
+	e.mu.RUnlock()
+	var errs []error
+	for _, h := range hs {
+		h.end(endShutdown)
+		if h.State().Active() {
+			if err := h.transition(ctx, StateStopped); err != nil {
+				errs = append(errs, fmt.Errorf("disruptor %q: %w", h.name, err))
+			}
+		}
+	}
+	if e.log != nil {
+		e.log.Info("engine closed", "disruptors", len(hs))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,593 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/badbatch/badbatch/disruptor"
+)
+
+// regionSlots is how many consecutive slots share one lock. Writers take a
+// region's lock once per run of a batch inside it, readers once per run of
+// a read, so a batch of 1000 events costs 16 lock round trips, not 1000.
+const regionSlots = 64
+
+// hosted is one disruptor the engine hosts: its ring of slots, the
+// built-in consumers, the lifecycle and the publish path.
+type hosted struct {
+	eng       *Engine
+	name      string
+	cfg       resolved
+	createdAt time.Time
+	schema    *jsonschema.Schema
+
+	d           *disruptor.Disruptor[slot]
+	ring        *disruptor.RingBuffer[slot]
+	seqr        disruptor.Sequencer
+	size, mask  int64
+	single      bool
+	regions     []sync.RWMutex // regions[i] guards slots i<<regionShift ..
+	regionShift uint
+	regionMask  int64         // slots per region - 1
+	sem         chan struct{} // single producer: the token of the one publishing goroutine
+
+	// life is held for reading by every publish, for writing by lifecycle
+	// transitions, so a transition waits for the publishes in flight and
+	// none starts half way through one.
+	life  sync.RWMutex
+	state atomic.Uint32 // a State; written with life held for writing
+
+	// published is the highest sequence such that it and every sequence
+	// before it are published: what replay may read. Only publishers move
+	// it, forward.
+	published atomic.Int64
+	// delivered is the highest sequence the fan-out consumer has passed:
+	// what live subscribers may read. Only the fan-out consumer moves it.
+	delivered atomic.Int64
+	// ended is why subscriptions end at once: 0 while they need not,
+	// else an endCode.
+	ended  atomic.Uint32
+	notify notifier
+
+	fan   *fanout
+	met   *metricsConsumer
+	procs []disruptor.EventProcessor
+
+	dedupMu sync.Mutex
+	dedup   *dedupTable
+
+	subscribers     atomic.Int32
+	eventsPublished atomic.Int64
+	batches         atomic.Int64
+	errCounts       map[string]*atomic.Int64 // by code; read-only map
+
+	rateMu     sync.Mutex
+	rate       rateWindow
+	nextSample atomic.Int64 // Unix nanoseconds after which the next rate sample is due
+}
+
+const (
+	endNone uint32 = iota
+	endDeleted
+	endShutdown
+)
+
+// processor names, as health and metrics report them.
+const (
+	fanoutName  = "fanout"
+	metricsName = "metrics"
+)
+
+func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema) (*hosted, error) {
+	ws, err := disruptor.ParseWaitStrategy(cfg.WaitStrategy)
+	if err != nil {
+		return nil, err
+	}
+	size := cfg.BufferSize
+	sb := e.cfg.SlotBytes
+	var arena []byte
+	if sb > 0 {
+		arena = make([]byte, size*sb)
+	}
+	next := 0
+	factory := func() slot {
+		s := slot{seq: -1}
+		if arena != nil {
+			s.payload = arena[next*sb : next*sb : (next+1)*sb]
+		}
+		next++
+		return s
+	}
+	d, err := disruptor.New(factory, disruptor.Config{
+		BufferSize:   size,
+		ProducerType: cfg.producer,
+		WaitStrategy: ws,
+		Logger:       e.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	h := &hosted{
+		eng:       e,
+		name:      cfg.Name,
+		cfg:       cfg,
+		createdAt: now,
+		schema:    schema,
+		d:         d,
+		ring:      d.RingBuffer(),
+		size:      int64(size),
+		mask:      int64(size - 1),
+		single:    cfg.producer == disruptor.SingleProducer,
+		dedup:     newDedupTable(e.cfg.DedupWindow, e.cfg.DedupMaxKeys),
+		errCounts: make(map[string]*atomic.Int64, len(codes)),
+		rate:      newRateWindow(now),
+	}
+	h.seqr = h.ring.Sequencer()
+	per := min(regionSlots, size)
+	for 1<<h.regionShift < per {
+		h.regionShift++
+	}
+	h.regionMask = int64(per - 1)
+	h.regions = make([]sync.RWMutex, size/per)
+	if h.single {
+		h.sem = make(chan struct{}, 1)
+	}
+	h.published.Store(-1)
+	h.delivered.Store(-1)
+	h.state.Store(uint32(StateCreated))
+	for _, c := range codes {
+		h.errCounts[c.code] = new(atomic.Int64)
+	}
+	h.fan = &fanout{h: h}
+	h.met = newMetricsConsumer(h)
+	h.procs = d.HandleEventsWith(h.fan, h.met).Processors()
+	return h, nil
+}
+
+// State returns the disruptor's state.
+func (h *hosted) State() State { return State(h.state.Load()) }
+
+// start runs the consumers and waits until they are running.
+func (h *hosted) start() error {
+	if err := h.d.Start(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, p := range h.procs {
+		for !p.IsRunning() {
+			if err := h.d.Err(); err != nil {
+				return err
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("engine: consumers of %q did not start", h.name)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	return nil
+}
+
+// transition moves the disruptor to state to, waiting for the publishes in
+// flight. Stopping drains the consumers (bounded by ctx) and stops them.
+func (h *hosted) transition(ctx context.Context, to State) error {
+	h.life.Lock()
+	defer h.life.Unlock()
+	from := h.State()
+	if err := checkTransition(h.name, from, to); err != nil {
+		return err
+	}
+	if from == to {
+		return nil
+	}
+	var err error
+	switch to {
+	case StateRunning:
+		if from == StateCreated {
+			if err := h.start(); err != nil {
+				return err
+			}
+		}
+	case StateStopped, StateDeleted:
+		if from.Active() {
+			err = h.d.Shutdown(ctx)
+		}
+	}
+	h.state.Store(uint32(to))
+	h.notify.broadcast()
+	if err != nil && h.eng.log != nil {
+		h.eng.log.Warn("disruptor stopped without draining", "disruptor", h.name, "err", err)
+	}
+	return err
+}
+
+// end makes the live subscriptions end at once for the given reason.
+func (h *hosted) end(code uint32) {
+	h.ended.CompareAndSwap(endNone, code)
+	h.notify.broadcast()
+}
+
+// validate checks a batch against the limits and the schema, before
+// anything is claimed.
+func (h *hosted) validate(events []Event) error {
+	n := len(events)
+	if n == 0 {
+		return &BatchError{Err: ErrEmptyBatch}
+	}
+	if limit := min(h.eng.cfg.MaxBatchEvents, int(h.size)); n > limit {
+		return &BatchError{Count: n, Limit: limit, Err: ErrBatchTooLarge}
+	}
+	maxSize, maxMeta := h.cfg.MaxEventSize, h.eng.cfg.MaxMetadata
+	for i := range events {
+		e := &events[i]
+		if size := e.Size(); size > maxSize {
+			return &EventError{Index: i, Size: size, Limit: maxSize, Err: ErrEventTooLarge,
+				Reason: fmt.Sprintf("%d bytes of payload and metadata is over the limit of %d", size, maxSize)}
+		}
+		if len(e.Metadata) > maxMeta {
+			return &EventError{Index: i, Limit: maxMeta, Err: ErrInvalidEvent,
+				Reason: fmt.Sprintf("%d metadata entries is over the limit of %d", len(e.Metadata), maxMeta)}
+		}
+		for _, m := range e.Metadata {
+			if m.Key == "" {
+				return &EventError{Index: i, Err: ErrInvalidEvent, Reason: "metadata key is empty"}
+			}
+		}
+	}
+	if h.schema != nil {
+		for i := range events {
+			if err := validatePayload(h.schema, &events[i]); err != nil {
+				err.Index = i
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// publish is the engine's one publish path for this disruptor.
+func (h *hosted) publish(ctx context.Context, b *Batch) ([]int64, error) {
+	b.Duplicate = false
+	if err := h.validate(b.Events); err != nil {
+		return nil, err
+	}
+	if b.IdempotencyKey == "" {
+		if st := h.State(); st != StateRunning { // fast refusal; rechecked under life
+			return nil, &StateError{Disruptor: h.name, State: st}
+		}
+		return h.publishLocked(ctx, b)
+	}
+	entry, seqs, err := h.reserve(ctx, b)
+	if entry == nil {
+		return seqs, err
+	}
+	seqs, err = h.publishLocked(ctx, b)
+	h.dedupMu.Lock()
+	if err != nil {
+		h.dedup.abort(entry)
+	} else {
+		h.dedup.complete(entry, seqs[0], h.batchTime(b))
+	}
+	h.dedupMu.Unlock()
+	return seqs, err
+}
+
+// reserve takes b's idempotency key. It returns the entry when the caller
+// is to publish, or else the original sequences of a duplicate or an
+// error.
+func (h *hosted) reserve(ctx context.Context, b *Batch) (*dedupEntry, []int64, error) {
+	hash := batchHash(b.Events)
+	for {
+		h.dedupMu.Lock()
+		e, st := h.dedup.begin(b.IdempotencyKey, hash, len(b.Events), h.batchTime(b))
+		h.dedupMu.Unlock()
+		switch st {
+		case dedupNew:
+			return e, nil, nil
+		case dedupDuplicate:
+			b.Duplicate = true
+			return nil, e.sequences(), nil
+		case dedupMismatch:
+			return nil, nil, fmt.Errorf("%w: key %q", ErrKeyReused, b.IdempotencyKey)
+		case dedupPending:
+			select {
+			case <-e.done:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+		}
+	}
+}
+
+// publishLocked claims slots, copies the batch in and publishes it.
+func (h *hosted) publishLocked(ctx context.Context, b *Batch) ([]int64, error) {
+	h.life.RLock()
+	defer h.life.RUnlock()
+	if st := h.State(); st != StateRunning {
+		return nil, &StateError{Disruptor: h.name, State: st}
+	}
+	n := len(b.Events)
+	deadline := time.Now().Add(h.cfg.PublishTimeout)
+	if h.single {
+		if err := h.acquire(ctx, deadline); err != nil {
+			return nil, err
+		}
+		defer func() { <-h.sem }()
+	}
+	hi, err := h.claim(ctx, n, deadline)
+	if err != nil {
+		return nil, err
+	}
+	lo := hi - int64(n) + 1
+	ts := h.batchTime(b)
+	h.write(lo, hi, b.Events, ts.UnixNano())
+	h.ring.PublishRange(lo, hi)
+	h.advance(hi)
+	h.count(ts, n)
+	seqs := make([]int64, n)
+	for i := range seqs {
+		seqs[i] = lo + int64(i)
+	}
+	return seqs, nil
+}
+
+// batchTime is the batch's time, or now. It stamps the events and drives
+// the dedup window, so replicas applying the same batches with the same
+// times keep the same keys.
+func (h *hosted) batchTime(b *Batch) time.Time {
+	if b.Time.IsZero() {
+		return h.eng.now()
+	}
+	return b.Time
+}
+
+// acquire takes the single producer's token.
+func (h *hosted) acquire(ctx context.Context, deadline time.Time) error {
+	select {
+	case h.sem <- struct{}{}: // fast path
+		return nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return &RingFullError{Disruptor: h.name, Waited: h.cfg.PublishTimeout}
+	}
+}
+
+// claim claims n slots, applying the overflow policy when the ring is
+// full.
+func (h *hosted) claim(ctx context.Context, n int, deadline time.Time) (int64, error) {
+	hi, err := h.ring.TryNextN(n)
+	if err == nil {
+		return hi, nil // fast path
+	}
+	return h.claimSlow(ctx, n, deadline, err)
+}
+
+func (h *hosted) claimSlow(ctx context.Context, n int, deadline time.Time, err error) (int64, error) {
+	if !errors.Is(err, disruptor.ErrInsufficientCapacity) {
+		return 0, err
+	}
+	if h.cfg.Overflow == OverflowReject {
+		return 0, &RingFullError{Disruptor: h.name}
+	}
+	start := time.Now()
+	sleep := 10 * time.Microsecond
+	for spin := 0; ; spin++ {
+		if spin < 16 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(sleep)
+			sleep = min(2*sleep, time.Millisecond)
+		}
+		hi, err := h.ring.TryNextN(n)
+		if err == nil {
+			return hi, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if now := time.Now(); !now.Before(deadline) {
+			return 0, &RingFullError{Disruptor: h.name, Waited: now.Sub(start)}
+		}
+	}
+}
+
+// write copies events into the claimed slots lo..hi, one region at a time.
+func (h *hosted) write(lo, hi int64, events []Event, ts int64) {
+	i := 0
+	for s := lo; s <= hi; {
+		end := min(hi, s|h.regionMask)
+		mu := &h.regions[(s&h.mask)>>h.regionShift]
+		mu.Lock()
+		for ; s <= end; s++ {
+			sl, ev := h.ring.Get(s), &events[i]
+			i++
+			sl.seq, sl.time, sl.binary = s, ts, ev.Binary
+			sl.payload = append(sl.payload[:0], ev.Payload...)
+			sl.meta, sl.nmeta = sl.meta[:0], int32(len(ev.Metadata))
+			if len(ev.Metadata) > 0 {
+				sl.meta = packMetadata(sl.meta, ev.Metadata)
+			}
+		}
+		mu.Unlock()
+	}
+}
+
+// advance moves the published watermark to at least hi, the end of a
+// batch the caller has just published.
+func (h *hosted) advance(hi int64) {
+	if h.single {
+		h.published.Store(hi) // publishes are serialised by sem
+		return
+	}
+	for {
+		w := h.published.Load()
+		if w >= hi {
+			return
+		}
+		top := h.seqr.HighestPublishedSequence(w+1, h.seqr.Cursor())
+		// Whatever every consumer has passed is published, even if its slot
+		// has since been reused by a later lap.
+		top = max(top, h.ring.MinimumGatingSequence())
+		if top > w {
+			h.published.CompareAndSwap(w, top)
+			continue
+		}
+		runtime.Gosched() // an earlier batch is still being copied in
+	}
+}
+
+// count updates the publish counters after a batch of n events at ts.
+func (h *hosted) count(ts time.Time, n int) {
+	if now := ts.UnixNano(); now >= h.nextSample.Load() {
+		h.rateMu.Lock()
+		h.rate.observe(ts, h.eventsPublished.Load())
+		h.nextSample.Store(now + int64(h.rate.interval))
+		h.rateMu.Unlock()
+	}
+	h.eventsPublished.Add(int64(n))
+	h.batches.Add(1)
+}
+
+// countError counts a failed publish by its code.
+func (h *hosted) countError(err error) {
+	if c, ok := h.errCounts[Code(err)]; ok {
+		c.Add(1)
+	}
+}
+
+// window returns the oldest and latest readable sequences (latest is -1
+// while nothing is published).
+func (h *hosted) window() (oldest, latest int64) {
+	latest = h.published.Load()
+	return h.oldest(), latest
+}
+
+// oldest is the lowest sequence the ring may still hold.
+func (h *hosted) oldest() int64 { return max(0, h.seqr.Cursor()+1-h.size) }
+
+// copyRange copies the events from..to (all published) into rec. It
+// stops at the first evicted one and returns the sequence after the last
+// copied, and whether it stopped early.
+func (h *hosted) copyRange(rec *Records, from, to int64) (next int64, evicted bool) {
+	start := len(rec.Events)
+	s := from
+	for s <= to {
+		end := min(to, s|h.regionMask)
+		mu := &h.regions[(s&h.mask)>>h.regionShift]
+		mu.RLock()
+		for ; s <= end; s++ {
+			sl := h.ring.Get(s)
+			if sl.seq != s {
+				mu.RUnlock()
+				rec.finish(start)
+				return s, true
+			}
+			rec.add(sl)
+		}
+		mu.RUnlock()
+	}
+	rec.finish(start)
+	return s, false
+}
+
+// evicted returns the error for a sequence found overwritten.
+func (h *hosted) evicted(seq int64) *EvictedError {
+	return &EvictedError{Sequence: seq, Oldest: max(h.oldest(), seq+1)}
+}
+
+// processorsAlive reports whether the consumers run as the state says
+// they should, and the first failure if not.
+func (h *hosted) processorsAlive() (bool, error) {
+	if err := h.d.Err(); err != nil {
+		return false, err
+	}
+	if !h.State().Active() {
+		return true, nil
+	}
+	for i, p := range h.procs {
+		if !p.IsRunning() {
+			return false, fmt.Errorf("engine: consumer %s of %q is not running", processorName(i), h.name)
+		}
+	}
+	return true, nil
+}
+
+func processorName(i int) string {
+	if i == 0 {
+		return fanoutName
+	}
+	return metricsName
+}
+
+// fanout is the built-in consumer that feeds live subscribers: it records
+// how far it got and wakes the subscribers waiting. It never touches the
+// slots, and never waits for a subscriber.
+type fanout struct{ h *hosted }
+
+var (
+	_ disruptor.EventHandler[slot] = (*fanout)(nil)
+	_ disruptor.BatchHandler[slot] = (*fanout)(nil)
+)
+
+func (f *fanout) OnEvent(_ *slot, seq int64, _ bool) error {
+	f.h.deliver(seq)
+	return nil
+}
+
+func (f *fanout) OnBatch(events []slot, first int64, _ bool) error {
+	f.h.deliver(first + int64(len(events)) - 1)
+	return nil
+}
+
+func (h *hosted) deliver(seq int64) {
+	h.delivered.Store(seq)
+	h.notify.broadcast()
+}
+
+// notifier wakes goroutines waiting for something to change. A broadcast
+// when nobody waits costs one atomic load.
+type notifier struct {
+	waiting atomic.Bool
+	mu      sync.Mutex
+	ch      chan struct{} // closed by the next broadcast; nil when nobody waits
+}
+
+// wait returns a channel closed by the next broadcast. Check the
+// condition again after calling it, then select on the channel.
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	n.waiting.Store(true)
+	return n.ch
+}
+
+func (n *notifier) broadcast() {
+	if !n.waiting.Load() {
+		return
+	}
+	n.mu.Lock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+	n.waiting.Store(false)
+	n.mu.Unlock()
+}
