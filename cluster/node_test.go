@@ -216,11 +216,13 @@ func TestMetadataPropagates(t *testing.T) {
 	for _, o := range nodes {
 		waitFor(t, 10*time.Second, o.ID()+" to see n1 host orders", hosts(o, "orders", "n1"))
 	}
-	m, _ := b.Member("n1")
-	if m.APIScheme != "https" || m.APIAddr != "127.0.0.1:8443" || m.Tags["raft_addr"] != "127.0.0.1:7947" ||
-		!slices.Equal(m.Disruptors, []string{"orders", "payments"}) {
-		t.Errorf("n2 sees n1 as %+v", m.Meta)
+	// The three updates are gossiped separately: wait for the last one.
+	fullMeta := func() bool {
+		m, _ := b.Member("n1")
+		return m.APIScheme == "https" && m.APIAddr == "127.0.0.1:8443" && m.Tags["raft_addr"] == "127.0.0.1:7947" &&
+			slices.Equal(m.Disruptors, []string{"orders", "payments"})
 	}
+	waitFor(t, 10*time.Second, "n2 to see all of n1's metadata", fullMeta)
 
 	// A node that is not ready is not routed to.
 	if err := a.SetNodeState(NodeStarting); err != nil {

@@ -198,8 +198,9 @@ type BatchEventProcessor[T any] struct {
 	// (an eighth of the ring, a power of 2): sequence is stored after each
 	// event whose sequence has all these bits set.
 	releaseMask int64
-	// current is the sequence being handled, for panic recovery; written
-	// and read only on the processor's goroutine.
+	// current is the sequence being handled, and currentEnd the end of the
+	// slice a BatchHandler is handling, for panic recovery; written and read
+	// only on the processor's goroutine.
 	current, currentEnd int64
 	processorCore[T]
 }
@@ -275,9 +276,12 @@ func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (resume int64, h
 				p.sequence.Set(seq - 1)
 				return
 			}
-			// a BatchHandler's slice fails as a whole, as on an error return
-			p.sequence.Set(p.currentEnd)
-			resume = p.currentEnd + 1
+			end := seq
+			if p.batch != nil {
+				end = p.currentEnd // a slice fails as a whole, as on an error return
+			}
+			p.sequence.Set(end)
+			resume = end + 1
 		}
 	}()
 	if p.starts != nil { // inside the recover, as LMAX's onBatchStart is inside its try
@@ -288,7 +292,7 @@ func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (resume int64, h
 	}
 	ring, h, release := p.ring, p.handler, p.releaseMask
 	for seq := next; seq <= avail; seq++ {
-		p.current, p.currentEnd = seq, seq
+		p.current = seq
 		event := ring.Get(seq)
 		if err := h.OnEvent(event, seq, seq == avail); err != nil {
 			if halt := p.fail(err, seq, event); halt != nil {
