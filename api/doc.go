@@ -27,6 +27,22 @@
 // [Config.TracerProvider], each route is wrapped in otelhttp and each
 // publish gets a span.
 //
+// # Security
+//
+// Every entry of the route table declares a [Permission]; [New] refuses a
+// route without one. A request is authenticated by an API key
+// ("Authorization: Bearer KEY" or "X-API-Key: KEY", held as [HashKey]
+// hashes in [Config.Keys] and compared in constant time) or a verified
+// client certificate ([Config.TLS], [Config.ClientCerts]); rate limited
+// per client ([Config.RateLimit]); and authorized by its [Role]: admin,
+// operator, publisher or reader, the last two confined to the disruptors
+// their glob patterns match. Without keys or certificates authentication
+// is off and every client is an admin, which [Config.Validate] and
+// [Server.Serve] allow on loopback only unless [Config.Insecure]. Refusals
+// and operator and admin actions get an "audit" log line; keys are never
+// logged. docs/security.md has the model, the permission table and a
+// hardening checklist.
+//
 // # Bodies
 //
 // Bodies are JSON, YAML or MessagePack, picked by Content-Type and Accept
@@ -54,4 +70,16 @@
 // send heartbeats when idle, and end with a final message when the
 // subscriber lagged a ring behind, the disruptor stopped or was deleted, or
 // the server shuts down.
+//
+// # Cluster
+//
+// With [Config.ClusterNode] and [Config.ClusterForwarder] (a
+// *cluster.Node and *cluster.Forwarder) the server is a cluster member:
+// it serves /api/v1/cluster/members, /health, /join and /leave, gossips
+// the names of its disruptors after every create and delete, fails
+// readiness while the cluster is degraded, and sends a request about a
+// disruptor it does not host to the node that does (after authentication;
+// the owner checks the client's credentials again). [ForwardErrorHandler]
+// gives forwarding failures the error envelope. Without them the cluster
+// routes answer 404 CLUSTER_DISABLED. docs/cluster.md has the model.
 package api

@@ -30,6 +30,9 @@ func TestEndToEnd(t *testing.T) {
 	// Every route answered at least one 2xx.
 	hit := map[string]bool{}
 	for _, rt := range ts.srv.Routes() {
+		if strings.HasPrefix(rt[1], "/api/v1/cluster/") {
+			continue // 404 on a standalone server; cluster_test.go drives them
+		}
 		hit[rt[0]+" "+rt[1]] = false
 	}
 	mfs, err := ts.srv.Registry().Gather()

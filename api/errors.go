@@ -45,6 +45,13 @@ const (
 	CodeShuttingDown               = engine.CodeShuttingDown
 	CodeNotReady                   = "NOT_READY"
 	CodeInternal                   = engine.CodeInternal
+	CodeClusterDisabled            = "CLUSTER_DISABLED"
+	CodeClusterNotRunning          = "CLUSTER_NOT_RUNNING"
+	CodeClusterJoinFailed          = "CLUSTER_JOIN_FAILED"
+	CodePeerUnavailable            = "PEER_UNAVAILABLE"
+	CodePeerCircuitOpen            = "PEER_CIRCUIT_OPEN"
+	CodePeerTimeout                = "PEER_TIMEOUT"
+	CodeForwardLoop                = "FORWARD_LOOP"
 )
 
 // Codes maps every error code to its HTTP status.
@@ -80,6 +87,13 @@ var Codes = map[string]int{
 	CodeShuttingDown:               http.StatusServiceUnavailable,
 	CodeNotReady:                   http.StatusServiceUnavailable,
 	CodeInternal:                   http.StatusInternalServerError,
+	CodeClusterDisabled:            http.StatusNotFound,
+	CodeClusterNotRunning:          http.StatusConflict,
+	CodeClusterJoinFailed:          http.StatusBadGateway,
+	CodePeerUnavailable:            http.StatusBadGateway,
+	CodePeerCircuitOpen:            http.StatusServiceUnavailable,
+	CodePeerTimeout:                http.StatusGatewayTimeout,
+	CodeForwardLoop:                http.StatusLoopDetected,
 }
 
 // Error is the body of every error response:
@@ -191,7 +205,7 @@ func trimPrefix(msg string) string {
 // retryAfter is the Retry-After header value for the error, or "".
 func retryAfter(e *Error) string {
 	switch e.Code {
-	case CodeRingFull, CodeTooManySubscribers, CodeShuttingDown, CodeNotReady:
+	case CodeRingFull, CodeTooManySubscribers, CodeShuttingDown, CodeNotReady, CodePeerCircuitOpen:
 		return strconv.Itoa(1)
 	}
 	return ""

@@ -56,16 +56,8 @@ func (c *call) respond(status int, v any) {
 // fail writes the error envelope.
 func (c *call) fail(e *Error) {
 	c.s.errors.WithLabelValues(e.Code).Inc()
-	for w := c.w; w != nil; {
-		if rw, ok := w.(*responseWriter); ok {
-			rw.code = e.Code
-			break
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			break
-		}
-		w = u.Unwrap()
+	if rw := findResponseWriter(c.w); rw != nil {
+		rw.code = e.Code
 	}
 	if ra := retryAfter(e); ra != "" {
 		c.w.Header().Set("Retry-After", ra)
@@ -81,8 +73,11 @@ func (c *call) health() {
 	c.respond(http.StatusOK, Health{Status: "ok", Ready: c.isReady(), UptimeSeconds: time.Since(c.s.started).Seconds()})
 }
 
-// isReady reports readiness: not shutting down, and the engine ready.
-func (c *call) isReady() bool { return !c.s.closed.Load() && c.s.eng.Health().Ready() }
+// isReady reports readiness: not shutting down, the engine ready and,
+// when clustered, the cluster healthy.
+func (c *call) isReady() bool {
+	return !c.s.closed.Load() && c.s.eng.Health().Ready() && c.s.clusterProblem() == nil
+}
 
 func (c *call) ready() {
 	if c.s.closed.Load() {
@@ -100,6 +95,10 @@ func (c *call) ready() {
 		c.fail(newError(CodeNotReady, "not ready", map[string]any{"engine_up": h.Up, "unhealthy": bad}))
 		return
 	}
+	if e := c.s.clusterProblem(); e != nil {
+		c.fail(e)
+		return
+	}
 	c.respond(http.StatusOK, Health{Status: "ready", Ready: true, UptimeSeconds: time.Since(c.s.started).Seconds()})
 }
 
@@ -107,7 +106,7 @@ func (c *call) healthDetail() {
 	h := c.s.eng.Health()
 	out := Health{
 		Status:        "ok",
-		Ready:         h.Ready() && !c.s.closed.Load(),
+		Ready:         c.isReady(),
 		UptimeSeconds: time.Since(c.s.started).Seconds(),
 		Version:       c.s.version.Version,
 		Goroutines:    h.Goroutines,
@@ -119,9 +118,13 @@ func (c *call) healthDetail() {
 	case !out.Ready:
 		out.Status = "degraded"
 	}
-	for i, d := range h.Disruptors {
-		out.Disruptors[i] = Component{Name: d.Name, State: d.State.String(), Healthy: d.Healthy, Error: d.Error,
-			Processors: toConsumers(d.Processors)}
+	out.Disruptors = out.Disruptors[:0]
+	for _, d := range h.Disruptors {
+		if !c.visible(d.Name) {
+			continue // anonymous callers see the summary only
+		}
+		out.Disruptors = append(out.Disruptors, Component{Name: d.Name, State: d.State.String(), Healthy: d.Healthy, Error: d.Error,
+			Processors: toConsumers(d.Processors)})
 	}
 	c.respond(http.StatusOK, out)
 }
@@ -161,10 +164,12 @@ func (c *call) systemMetrics() {
 		Goroutines:    runtime.NumGoroutine(),
 		HeapBytes:     ms.HeapAlloc,
 		GCCycles:      ms.NumGC,
-		Disruptors:    make([]Metrics, len(all)),
+		Disruptors:    make([]Metrics, 0, len(all)),
 	}
-	for i, m := range all {
-		out.Disruptors[i] = toMetrics(m)
+	for _, m := range all {
+		if c.visible(m.Disruptor) {
+			out.Disruptors = append(out.Disruptors, toMetrics(m))
+		}
 	}
 	c.respond(http.StatusOK, out)
 }
@@ -232,6 +237,9 @@ func (c *call) listDisruptors() {
 			if ok, _ := path.Match(glob, info.Name); !ok {
 				continue
 			}
+		}
+		if !c.visible(info.Name) {
+			continue
 		}
 		if len(states) > 0 && !containsState(states, info.State) {
 			continue
@@ -315,6 +323,7 @@ func (c *call) createDisruptor() {
 		c.failEngine(err)
 		return
 	}
+	c.s.advertise()
 	c.w.Header().Set("Location", "/api/v1/disruptors/"+url.PathEscape(info.Name))
 	c.respond(http.StatusCreated, toDisruptor(info))
 }
@@ -361,6 +370,7 @@ func (c *call) deleteDisruptor() {
 		c.failEngine(err)
 		return
 	}
+	c.s.advertise()
 	c.w.Header().Set("Cache-Control", "no-store")
 	c.w.WriteHeader(http.StatusNoContent)
 }
@@ -589,6 +599,11 @@ func (c *call) publishMulti() {
 		return
 	}
 	defer done()
+	for _, bs := range d.batches { // all or nothing: before any publish
+		if !c.permits(bs.disruptor) {
+			return
+		}
+	}
 	ctx := c.r.Context()
 	out := MultiResponse{Results: make([]MultiResult, len(d.batches))}
 	for i, bs := range d.batches {

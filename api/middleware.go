@@ -19,9 +19,10 @@ import (
 )
 
 // observe wraps the handler with what every request gets: a request id
-// (X-Request-Id, the client's if it sent a sane one), panic recovery, gzip
-// response compression for clients that accept it, a log line and
-// metrics.
+// (X-Request-Id, the client's if it sent a sane one), security headers,
+// CORS when configured, panic recovery, gzip response compression for
+// clients that accept it, a log line, an audit line when the request was
+// denied or was an operator's or admin's action, and metrics.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -30,7 +31,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			rid = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", rid)
+		securityHeaders(w.Header(), r.TLS != nil)
 		rw := &responseWriter{ResponseWriter: w}
+		if s.cors.apply(rw, r) {
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "preflight", slog.String("request_id", rid),
+				slog.String("path", r.URL.Path), slog.String("origin", r.Header.Get("Origin")))
+			return
+		}
 		var out http.ResponseWriter = rw
 		var gz *gzipWriter
 		if acceptsGzip(r.Header.Get("Accept-Encoding")) && r.Method != http.MethodHead {
@@ -79,7 +86,13 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if rw.code != "" {
 				attrs = append(attrs, slog.String("error_code", rw.code))
 			}
+			if rw.principal != "" {
+				attrs = append(attrs, slog.String("principal", rw.principal))
+			}
 			s.log.LogAttrs(r.Context(), level, "request", attrs...)
+			if rw.audit {
+				s.logAudit(r, rw, rid, pattern, status)
+			}
 		}()
 		next.ServeHTTP(out, r)
 	})
@@ -140,13 +153,19 @@ func acceptsGzip(ae string) bool {
 	return false
 }
 
-// responseWriter records the status, size and error code of a response.
+// responseWriter records the status, size and error code of a response,
+// and who made the request, for the log lines.
 type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 	wrote  bool
 	code   string // the error code, when the response is an error
+
+	principal string // the key's name, "cert:CN" or "anonymous"; "" before admission
+	role      Role
+	audit     bool   // write an audit line
+	denied    string // why the request was refused, for the audit line
 }
 
 func (w *responseWriter) WriteHeader(code int) {

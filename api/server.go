@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/internal/errwalk"
 	"github.com/badbatch/badbatch/internal/version"
 )
 
@@ -64,10 +68,60 @@ type Config struct {
 	// Version is what GET /api/v1/version reports; zero means
 	// version.Get().
 	Version version.Info
+	// ClusterNode, when set, makes the server a cluster member: it serves
+	// /api/v1/cluster/*, readiness follows the cluster's health, the
+	// disruptors it hosts are advertised to the cluster, and a request
+	// about a disruptor hosted on another node goes to that node through
+	// ClusterForwarder. The caller starts the node, and leaves it after
+	// Shutdown. Nil means standalone: the cluster routes answer 404
+	// CLUSTER_DISABLED. docs/cluster.md shows the wiring.
+	ClusterNode ClusterNode
+	// ClusterForwarder goes with ClusterNode. Give its configuration
+	// [ForwardErrorHandler], so that its errors have the API's envelope.
+	ClusterForwarder ClusterForwarder
+
+	// Security: docs/security.md describes the model.
+
+	// TLS, when its CertFile is set, serves HTTPS (TLS 1.2 or later) and
+	// optionally requires client certificates.
+	TLS TLSConfig
+	// Keys are the API keys clients present as "Authorization: Bearer
+	// KEY" or "X-API-Key: KEY". Authentication is on when Keys or
+	// ClientCerts has an entry; when it is off every client is an
+	// anonymous admin, which [Config.Validate] allows only on a loopback
+	// Addr unless Insecure is set.
+	Keys []Key
+	// ClientCerts map verified client certificates (TLS.ClientCAFile) to
+	// grants by subject common name.
+	ClientCerts []ClientCert
+	// Insecure allows serving a non-loopback Addr with authentication
+	// off. It is the --insecure flag of `badbatch server`.
+	Insecure bool
+	// MetricsPublic serves GET /metrics without credentials; otherwise
+	// it needs the view permission (reader, operator, admin).
+	MetricsPublic bool
+	// RateLimit is the requests per second each client may make (a token
+	// bucket per key, per certificate identity, or per remote address
+	// without credentials); 0 means no limit. RateBurst is the bucket's
+	// size. Over the limit a request is answered 429 RATE_LIMITED with
+	// Retry-After.
+	RateLimit float64
+	RateBurst int
+	// MaxStreamsPerKey bounds the live streams (tails) one client holds
+	// open at once; 0 means no limit. Over it a stream is refused with 429
+	// TOO_MANY_SUBSCRIBERS.
+	MaxStreamsPerKey int
+	// CORS answers browsers from other origins; off unless
+	// CORS.AllowedOrigins has an entry.
+	CORS CORSConfig
+	// AuditLogger receives an "audit" line for every operator or admin
+	// action and every denied request. Nil means Logger.
+	AuditLogger *slog.Logger
 }
 
-// DefaultConfig returns the embedded defaults: 127.0.0.1:8080, 16 MiB
-// bodies, replay pages of 100 (up to 10000) events.
+// DefaultConfig returns the embedded defaults: 127.0.0.1:8080 over plain
+// HTTP without authentication (loopback only), 16 MiB bodies, replay pages
+// of 100 (up to 10000) events, 32 streams per client, no rate limit.
 func DefaultConfig() Config {
 	return Config{
 		Addr:               "127.0.0.1:8080",
@@ -84,19 +138,44 @@ func DefaultConfig() Config {
 		StreamWriteTimeout: 10 * time.Second,
 		StreamBatch:        256,
 		GzipMinBytes:       1024,
+		RateBurst:          50,
+		MaxStreamsPerKey:   32,
 	}
 }
 
-// Validate returns every problem with c at once, or nil.
+// ConfigError is one invalid setting of a [Config]. Field is spelled as in
+// the configuration file, relative to its section: "addr", "tls.cert_file",
+// "keys[2].role".
+type ConfigError struct {
+	Field  string
+	Value  any
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("api: invalid %s %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// ConfigErrors unwraps the [*ConfigError]s of an error from
+// [Config.Validate] or [New].
+func ConfigErrors(err error) []*ConfigError { return errwalk.All[*ConfigError](err) }
+
+// authOn reports whether the configuration authenticates clients.
+func (c Config) authOn() bool { return len(c.Keys) > 0 || len(c.ClientCerts) > 0 }
+
+// Validate returns every problem with c at once, as [*ConfigError]s, or
+// nil. It reads no files: [New] loads the TLS files.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field string, v any, reason string) {
-		errs = append(errs, fmt.Errorf("api: invalid %s %v: %s", field, v, reason))
+		errs = append(errs, &ConfigError{Field: field, Value: v, Reason: reason})
 	}
 	if c.Addr == "" {
 		bad("addr", c.Addr, "must be host:port")
 	} else if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("addr", c.Addr, "must be host:port")
+	} else if !c.authOn() && !c.Insecure && !isLoopback(c.Addr) {
+		bad("addr", c.Addr, "is not a loopback address and authentication is off: configure API keys or client certificates, or set insecure (--insecure) to serve everyone as admin")
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max_body_bytes", c.MaxBodyBytes, "must be positive")
@@ -116,7 +195,70 @@ func (c Config) Validate() error {
 	if c.StreamBatch <= 0 {
 		bad("stream_batch", c.StreamBatch, "must be positive")
 	}
+	c.TLS.validate(bad)
+	c.validateAuth(bad)
+	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		bad("rate_limit", c.RateLimit, "must be a number of requests per second, 0 for no limit")
+	}
+	if c.RateLimit > 0 && c.RateBurst < 1 {
+		bad("rate_burst", c.RateBurst, "must be at least 1 when rate_limit is set")
+	}
+	if c.MaxStreamsPerKey < 0 {
+		bad("max_streams_per_key", c.MaxStreamsPerKey, "must not be negative (0 for no limit)")
+	}
+	c.CORS.validate(bad)
+	if (c.ClusterNode == nil) != (c.ClusterForwarder == nil) {
+		bad("cluster", c.ClusterNode != nil, "ClusterNode and ClusterForwarder go together")
+	}
 	return errors.Join(errs...)
+}
+
+// validateAuth checks the keys and certificate mappings.
+func (c Config) validateAuth(bad func(field string, v any, reason string)) {
+	grant := func(field string, g Grant) {
+		switch {
+		case !g.Role.valid():
+			bad(field+".role", g.Role, "must be admin, operator, publisher or reader")
+		case g.Role.scoped() && len(g.Disruptors) == 0:
+			bad(field+".disruptors", g.Disruptors, `a publisher or reader must list the disruptors it may use (glob patterns; "*" for all)`)
+		case !g.Role.scoped() && len(g.Disruptors) > 0:
+			bad(field+".disruptors", g.Disruptors, "only publishers and readers are confined to disruptors")
+		}
+		if p, ok := invalidPattern(g.Disruptors); ok {
+			bad(field+".disruptors", p, "is not a glob pattern")
+		}
+	}
+	names, hashes := map[string]bool{}, map[[32]byte]bool{}
+	for i, k := range c.Keys {
+		field := fmt.Sprintf("keys[%d]", i)
+		switch {
+		case k.Name == "":
+			bad(field+".name", k.Name, "is required: it names the key in logs")
+		case names[k.Name]:
+			bad(field+".name", k.Name, "is used twice")
+		}
+		names[k.Name] = true
+		if h, ok := parseHash(k.Hash); !ok {
+			bad(field+".hash", "<redacted>", `must be "sha256:" and 64 hex digits, as badbatch config hash-key prints`)
+		} else if hashes[h] {
+			bad(field+".hash", "<redacted>", "is the hash of another key")
+		} else {
+			hashes[h] = true
+		}
+		grant(field, k.Grant)
+	}
+	for i, cc := range c.ClientCerts {
+		field := fmt.Sprintf("client_certs[%d]", i)
+		if cc.CommonName == "" {
+			bad(field+".common_name", cc.CommonName, "is required")
+		} else if _, err := path.Match(cc.CommonName, ""); err != nil {
+			bad(field+".common_name", cc.CommonName, "is not a glob pattern")
+		}
+		grant(field, cc.Grant)
+	}
+	if len(c.ClientCerts) > 0 && c.TLS.ClientCAFile == "" {
+		bad("client_certs", len(c.ClientCerts), "need tls.client_ca_file (mutual TLS)")
+	}
 }
 
 // Server serves an engine over HTTP. Create it with [New]; it is safe for
@@ -134,6 +276,15 @@ type Server struct {
 	tracer    trace.Tracer // nil: tracing off
 	started   time.Time
 	version   version.Info
+	cluster   *clusterHook // nil: standalone
+
+	// Security; all read-only after New but the counters inside.
+	auth    *authenticator
+	limits  *limiters // nil: no rate limit
+	streamq *streamQuota
+	tls     *tls.Config // nil: plain HTTP
+	cors    *corsPolicy // nil: CORS off
+	audit   *slog.Logger
 
 	srv     *http.Server
 	closing chan struct{} // closed when Shutdown starts: streams end
@@ -164,6 +315,7 @@ func New(cfg Config, eng *engine.Engine) (*Server, error) {
 		mux:     http.NewServeMux(),
 		started: time.Now(),
 		version: cfg.Version,
+		cluster: newClusterHook(cfg),
 		closing: make(chan struct{}),
 	}
 	if s.log == nil {
@@ -174,6 +326,9 @@ func New(cfg Config, eng *engine.Engine) (*Server, error) {
 	}
 	if s.version == (version.Info{}) {
 		s.version = version.Get()
+	}
+	if err := s.setupSecurity(cfg); err != nil {
+		return nil, err
 	}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "badbatch_http_requests_total", Help: "HTTP requests by route, method and status.",
@@ -206,6 +361,9 @@ func New(cfg Config, eng *engine.Engine) (*Server, error) {
 		wrap = func(h http.Handler, name string) http.Handler { return otelhttp.NewHandler(h, name, opts...) }
 	}
 	s.routes = s.routeTable()
+	if err := checkPermissions(s.routes); err != nil {
+		return nil, err
+	}
 	for _, rt := range s.routes {
 		var h http.Handler = s.endpoint(rt)
 		if wrap != nil {
@@ -228,8 +386,43 @@ func New(cfg Config, eng *engine.Engine) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig:         s.tls,
 	}
+	s.advertise()
 	return s, nil
+}
+
+// setupSecurity builds the authenticator, limiters, TLS and CORS from
+// cfg.
+func (s *Server) setupSecurity(cfg Config) error {
+	s.auth = &authenticator{on: cfg.authOn(), certs: cfg.ClientCerts, now: time.Now}
+	for _, k := range cfg.Keys {
+		h, _ := parseHash(k.Hash) // validated
+		s.auth.keys = append(s.auth.keys, keyEntry{hash: h, name: k.Name, expires: k.Expires, grant: k.Grant})
+	}
+	s.limits = newLimiters(cfg.RateLimit, cfg.RateBurst)
+	s.streamq = &streamQuota{max: cfg.MaxStreamsPerKey, n: map[string]int{}}
+	s.cors = newCORSPolicy(cfg.CORS)
+	s.audit = cfg.AuditLogger
+	if s.audit == nil {
+		s.audit = s.log
+	}
+	if cfg.TLS.enabled() {
+		t, err := cfg.TLS.load()
+		if err != nil {
+			return err
+		}
+		s.tls = t
+	}
+	switch {
+	case !s.auth.on && !isLoopback(cfg.Addr):
+		s.log.Warn("authentication is off on a non-loopback address (insecure): every client is an admin", "addr", cfg.Addr)
+	case !s.auth.on:
+		s.log.Info("authentication is off: every local client is an admin", "addr", cfg.Addr)
+	case s.tls == nil && !isLoopback(cfg.Addr):
+		s.log.Warn("API keys travel in clear text: serve TLS (security.tls) or put a TLS proxy in front", "addr", cfg.Addr)
+	}
+	return nil
 }
 
 // Handler is the server's whole HTTP handler, for tests and embedding.
@@ -238,10 +431,23 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Registry is the registry GET /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
-// Serve accepts connections on ln until Shutdown. It returns
-// http.ErrServerClosed after a Shutdown.
+// ErrInsecure is returned by [Server.Serve] for a listener that is not on
+// loopback when authentication is off and [Config.Insecure] is not set.
+var ErrInsecure = errors.New("api: refusing to serve a non-loopback address without authentication (set Insecure to allow it)")
+
+// Serve accepts connections on ln until Shutdown, over TLS when
+// [Config.TLS] is set. It returns http.ErrServerClosed after a Shutdown,
+// and [ErrInsecure] at once when ln is not on loopback, authentication is
+// off and Insecure is not set.
 func (s *Server) Serve(ln net.Listener) error {
-	s.log.Info("serving", "addr", ln.Addr().String())
+	if !s.auth.on && !s.cfg.Insecure && !isLoopback(ln.Addr().String()) {
+		_ = ln.Close()
+		return ErrInsecure
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", s.tls != nil, "auth", s.auth.on)
+	if s.tls != nil {
+		return s.srv.ServeTLS(ln, "", "")
+	}
 	return s.srv.Serve(ln)
 }
 
@@ -277,8 +483,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // route is one entry of the route table: the single source of the mux's
-// routes and of what the OpenAPI test checks.
+// routes, of their permissions, and of what the OpenAPI and security
+// document tests check.
 type route struct {
+	// perm is what a client needs to call the route. Routes whose
+	// pattern has {name} are also held to a publisher's or reader's
+	// disruptor patterns. It must be set: New refuses a route without.
+	perm    Permission
 	method  string
 	pattern string
 	// negotiate picks the response format from Accept before the
@@ -293,6 +504,9 @@ type call struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	out format // the response format
+	// id is who sent the request: set by admission, nil for anonymous
+	// callers of public routes.
+	id *identity
 }
 
 // Routes lists the method and pattern of every route, as registered.
@@ -304,28 +518,47 @@ func (s *Server) Routes() [][2]string {
 	return out
 }
 
+// routeTable is every route. The first column is the permission the
+// route requires (docs/security.md has the table by role); a new route
+// must declare one.
 func (s *Server) routeTable() []route {
 	return []route{
-		{"GET", "/health", true, (*call).health},
-		{"GET", "/health/ready", true, (*call).ready},
-		{"GET", "/metrics", false, s.promHandler()},
-		{"GET", "/api/v1/health", true, (*call).healthDetail},
-		{"GET", "/api/v1/version", true, (*call).versionInfo},
-		{"GET", "/api/v1/openapi.json", true, (*call).openAPI},
-		{"GET", "/api/v1/metrics", true, (*call).systemMetrics},
-		{"GET", "/api/v1/disruptors", true, (*call).listDisruptors},
-		{"POST", "/api/v1/disruptors", true, (*call).createDisruptor},
-		{"GET", "/api/v1/disruptors/{name}", true, (*call).getDisruptor},
-		{"DELETE", "/api/v1/disruptors/{name}", true, (*call).deleteDisruptor},
-		{"GET", "/api/v1/disruptors/{name}/state", true, (*call).getState},
-		{"PUT", "/api/v1/disruptors/{name}/state", true, (*call).putState},
-		{"GET", "/api/v1/disruptors/{name}/metrics", true, (*call).disruptorMetrics},
-		{"POST", "/api/v1/disruptors/{name}/events", true, (*call).publish},
-		{"GET", "/api/v1/disruptors/{name}/events", true, (*call).replay},
-		{"GET", "/api/v1/disruptors/{name}/events/stream", false, (*call).stream},
-		{"GET", "/api/v1/disruptors/{name}/events/{seq}", true, (*call).getEvent},
-		{"POST", "/api/v1/events", true, (*call).publishMulti},
+		{PermPublic, "GET", "/health", true, (*call).health},
+		{PermPublic, "GET", "/health/ready", true, (*call).ready},
+		{PermMetrics, "GET", "/metrics", false, s.promHandler()},
+		{PermPublic, "GET", "/api/v1/health", true, (*call).healthDetail},
+		{PermPublic, "GET", "/api/v1/version", true, (*call).versionInfo},
+		{PermPublic, "GET", "/api/v1/openapi.json", true, (*call).openAPI},
+		{PermView, "GET", "/api/v1/metrics", true, (*call).systemMetrics},
+		{PermView, "GET", "/api/v1/disruptors", true, (*call).listDisruptors},
+		{PermOperate, "POST", "/api/v1/disruptors", true, (*call).createDisruptor},
+		{PermView, "GET", "/api/v1/disruptors/{name}", true, (*call).getDisruptor},
+		{PermOperate, "DELETE", "/api/v1/disruptors/{name}", true, (*call).deleteDisruptor},
+		{PermView, "GET", "/api/v1/disruptors/{name}/state", true, (*call).getState},
+		{PermOperate, "PUT", "/api/v1/disruptors/{name}/state", true, (*call).putState},
+		{PermView, "GET", "/api/v1/disruptors/{name}/metrics", true, (*call).disruptorMetrics},
+		{PermPublish, "POST", "/api/v1/disruptors/{name}/events", true, (*call).publish},
+		{PermRead, "GET", "/api/v1/disruptors/{name}/events", true, (*call).replay},
+		{PermRead, "GET", "/api/v1/disruptors/{name}/events/stream", false, (*call).stream},
+		{PermRead, "GET", "/api/v1/disruptors/{name}/events/{seq}", true, (*call).getEvent},
+		// Each batch's disruptor is checked by the handler.
+		{PermPublish, "POST", "/api/v1/events", true, (*call).publishMulti},
+		{PermView, "GET", "/api/v1/cluster/members", true, (*call).clusterMembers},
+		{PermView, "GET", "/api/v1/cluster/health", true, (*call).clusterHealth},
+		{PermAdmin, "POST", "/api/v1/cluster/join", true, (*call).clusterJoin},
+		{PermAdmin, "POST", "/api/v1/cluster/leave", true, (*call).clusterLeave},
 	}
+}
+
+// checkPermissions fails when a route declares no permission.
+func checkPermissions(routes []route) error {
+	var errs []error
+	for _, rt := range routes {
+		if rt.perm == permUnset || rt.perm > PermAdmin {
+			errs = append(errs, fmt.Errorf("api: route %s %s declares no permission", rt.method, rt.pattern))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Server) promHandler() func(*call) {
@@ -335,16 +568,25 @@ func (s *Server) promHandler() func(*call) {
 
 // endpoint adapts a route to an http.Handler.
 func (s *Server) endpoint(rt route) http.Handler {
+	remote := s.cluster != nil && forwardable(rt.pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{s: s, w: w, r: r}
+		f, acceptable := negotiate(r.Header.Get("Accept"))
+		if rt.negotiate && acceptable {
+			c.out = f // also for a 401, 403 or 429
+		}
+		if !c.admit(rt) {
+			return
+		}
+		if remote && s.forward(w, r) {
+			return
+		}
 		if rt.negotiate {
-			f, ok := negotiate(r.Header.Get("Accept"))
-			if !ok {
+			if !acceptable {
 				c.fail(newError(CodeNotAcceptable, "none of the media types in Accept is served",
 					map[string]any{"supported": []string{"application/json", "application/yaml", "application/msgpack"}}))
 				return
 			}
-			c.out = f
 		}
 		rt.handle(c)
 	})

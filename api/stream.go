@@ -116,6 +116,13 @@ func (c *call) stream() {
 		c.fail(errorf(CodeShuttingDown, "the server is shutting down"))
 		return
 	}
+	bucket := c.bucket()
+	if !c.s.streamq.acquire(bucket) {
+		c.deny(newError(CodeTooManySubscribers, fmt.Sprintf("this client has its maximum of %d live streams open", c.s.cfg.MaxStreamsPerKey),
+			map[string]any{"limit": c.s.cfg.MaxStreamsPerKey, "scope": "client"}), "stream_limit")
+		return
+	}
+	defer c.s.streamq.release(bucket)
 	sub, err := c.s.eng.Subscribe(name, opts)
 	if err != nil {
 		c.failEngine(err)

@@ -24,6 +24,7 @@ type Config struct {
 	Logging   Logging   `koanf:"logging"`
 	Limits    Limits    `koanf:"limits"`
 	Metrics   Metrics   `koanf:"metrics"`
+	Security  Security  `koanf:"security"`
 }
 
 // Server is the HTTP server.
@@ -165,6 +166,7 @@ func Default() Config {
 		Server: Server{
 			BindAddr:          "127.0.0.1:8080",
 			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       time.Minute,
 			IdleTimeout:       2 * time.Minute,
 			ShutdownTimeout:   30 * time.Second,
 		},
@@ -187,7 +189,8 @@ func Default() Config {
 			MaxSubscribers: e.MaxSubscribers,
 			DedupWindow:    e.DedupWindow,
 		},
-		Metrics: Metrics{Enabled: true, Path: "/metrics"},
+		Metrics:  Metrics{Enabled: true, Path: "/metrics"},
+		Security: DefaultSecurity(),
 	}
 }
 
@@ -250,6 +253,7 @@ func (c Config) Validate() error {
 	if c.Metrics.Enabled && !strings.HasPrefix(c.Metrics.Path, "/") {
 		errs.add("metrics.path", c.Metrics.Path, `must start with "/"`)
 	}
+	c.Security.validate(&errs, c.Server.BindAddr)
 	ecfg, err := c.engineConfig()
 	if err != nil {
 		for _, ke := range KeyErrors(err) {
@@ -400,6 +404,7 @@ func (c Config) Redacted() Config {
 		}
 		c.Cluster.SecondaryKeys = keys
 	}
+	c.Security = c.Security.redacted()
 	return c
 }
 

@@ -110,17 +110,24 @@ func mergeFile(k *koanf.Koanf, data []byte) (keyErrors, error) {
 			errs.add(key, nil, "unknown key%s", hint(key, known))
 		}
 	}
-	if items, ok := kf.Get("disruptor.disruptors").([]any); ok {
-		specKeys := fieldKeys(reflect.TypeFor[DisruptorSpec](), "")
+	for list, t := range known { // lists of mappings: disruptor.disruptors, security.api_keys, ...
+		if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Struct {
+			continue
+		}
+		items, ok := kf.Get(list).([]any)
+		if !ok {
+			continue
+		}
+		itemKeys := fieldKeys(t.Elem(), "")
 		for i, item := range items {
 			m, ok := item.(map[string]any)
 			if !ok {
-				errs.add(fmt.Sprintf("disruptor.disruptors[%d]", i), item, "must be a mapping")
+				errs.add(fmt.Sprintf("%s[%d]", list, i), item, "must be a mapping")
 				continue
 			}
 			for key := range m {
-				if _, ok := specKeys[key]; !ok {
-					errs.add(fmt.Sprintf("disruptor.disruptors[%d].%s", i, key), nil, "unknown key%s", hint(key, specKeys))
+				if _, ok := itemKeys[key]; !ok {
+					errs.add(fmt.Sprintf("%s[%d].%s", list, i, key), nil, "unknown key%s", hint(key, itemKeys))
 				}
 			}
 		}
@@ -194,12 +201,14 @@ func EnvName(key string) string {
 }
 
 // envValues picks the variables of known keys out of env. Lists are
-// comma-separated.
+// comma-separated, except lists of mappings (security.api_keys), which
+// are YAML or JSON (`[{name: ci, role: reader, ...}]`); disruptor.disruptors
+// comes from the file only.
 func envValues(env []string) map[string]any {
 	byName := map[string]string{}
 	for key, t := range knownKeys() {
-		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
-			continue // lists of mappings come from the file only
+		if !fromEnv(key, t) {
+			continue
 		}
 		byName[EnvName(key)] = key
 	}
@@ -211,6 +220,16 @@ func envValues(env []string) map[string]any {
 		}
 		key, ok := byName[name]
 		if !ok {
+			continue
+		}
+		if t := knownKeys()[key]; t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+			// A value that does not parse is kept as a string, for the
+			// decoder to report under the key.
+			if items, err := yaml.Parser().Unmarshal([]byte(`list: ` + value)); err == nil {
+				out[key] = items["list"]
+			} else {
+				out[key] = value
+			}
 			continue
 		}
 		if knownKeys()[key].Kind() == reflect.Slice {
@@ -232,13 +251,19 @@ func envValues(env []string) map[string]any {
 func EnvNames() []string {
 	var names []string
 	for key, t := range knownKeys() {
-		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+		if !fromEnv(key, t) {
 			continue
 		}
 		names = append(names, EnvName(key))
 	}
 	slices.Sort(names)
 	return names
+}
+
+// fromEnv reports whether key may be set from the environment: every key
+// but the declared disruptors.
+func fromEnv(key string, t reflect.Type) bool {
+	return t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Struct || strings.HasPrefix(key, "security.")
 }
 
 func decoderConfig(out *Config) *mapstructure.DecoderConfig {

@@ -1,0 +1,473 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/badbatch/badbatch/cluster"
+	"github.com/badbatch/badbatch/engine"
+)
+
+// ClusterNode is the server's handle on its cluster membership;
+// *[cluster.Node] implements it. The server calls Members and Health for
+// the cluster endpoints and for readiness, SetDisruptors after every
+// create and delete (one call at a time), and Join and Leave from their
+// endpoints; the others may be called concurrently.
+type ClusterNode interface {
+	Members() []cluster.Member
+	Health() cluster.Health
+	Join(ctx context.Context, addrs ...string) (int, error)
+	Leave(timeout time.Duration) error
+	SetDisruptors(names []string) error
+}
+
+// ClusterForwarder sends a request for a disruptor hosted on another node
+// to that node and copies the answer back; *[cluster.Forwarder]
+// implements it. The server calls Forward, concurrently, for a request
+// about a disruptor it does not host, unless another node forwarded it;
+// Peers tells each peer's API reachability for the members endpoint.
+type ClusterForwarder interface {
+	Forward(w http.ResponseWriter, r *http.Request, disruptor string)
+	Peers() []cluster.PeerStatus
+}
+
+var (
+	_ ClusterNode      = (*cluster.Node)(nil)
+	_ ClusterForwarder = (*cluster.Forwarder)(nil)
+)
+
+// clusterHook is a clustered server's state; nil on a standalone server.
+type clusterHook struct {
+	node ClusterNode
+	fwd  ClusterForwarder
+	// mu serialises advertise, so that the list read last is the one
+	// advertised last.
+	mu sync.Mutex
+	// left is set by POST /api/v1/cluster/leave: nothing is forwarded
+	// after it.
+	left atomic.Bool
+}
+
+func newClusterHook(cfg Config) *clusterHook {
+	if cfg.ClusterNode == nil {
+		return nil
+	}
+	return &clusterHook{node: cfg.ClusterNode, fwd: cfg.ClusterForwarder}
+}
+
+// advertise gossips the names of the disruptors the engine hosts; the
+// server calls it after every create and delete.
+func (s *Server) advertise() {
+	h := s.cluster
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	infos := s.eng.List()
+	names := make([]string, len(infos))
+	for i, info := range infos {
+		names[i] = info.Name
+	}
+	if err := h.node.SetDisruptors(names); err != nil {
+		// The disruptors work here; the cluster does not learn of the
+		// change and keeps the previous list.
+		s.log.Warn("cluster: advertising the disruptor list", "err", err, "disruptors", len(names))
+	}
+}
+
+// forwardable reports whether a route is about one disruptor, so that a
+// request for one hosted elsewhere is forwarded to its node.
+func forwardable(pattern string) bool {
+	return strings.HasPrefix(pattern, "/api/v1/disruptors/{name}")
+}
+
+// forward sends a request about a disruptor this node does not host to a
+// node that does, and reports whether it did. A request another node
+// forwarded is answered here (404 if the disruptor is not here either).
+func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
+	h := s.cluster
+	if h.left.Load() || cluster.IsForwarded(r) {
+		return false
+	}
+	name := r.PathValue("name")
+	if _, err := s.eng.Info(name); !errors.Is(err, engine.ErrNotFound) {
+		return false
+	}
+	fw := &forwarding{c: &call{s: s, w: w, r: r, out: formatJSON}, header: w.Header().Clone()}
+	if f, ok := negotiate(r.Header.Get("Accept")); ok {
+		fw.c.out = f // for the errors ForwardErrorHandler writes
+	}
+	// The answer is the owner's, headers included: its request id (the
+	// same, as it gets ours), security and CORS headers. Those set here
+	// would be doubled; they are put back if the owner does not answer.
+	r.Header.Set("X-Request-Id", w.Header().Get("X-Request-Id"))
+	clear(w.Header())
+	if strings.HasSuffix(r.Pattern, "/events/stream") {
+		// As the stream handler does: no read deadline, and a bound on
+		// each write rather than on the whole response.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		w = &deadlineWriter{ResponseWriter: w, rc: rc, timeout: s.cfg.StreamWriteTimeout}
+	}
+	h.fwd.Forward(w, r.WithContext(context.WithValue(r.Context(), forwardingKey{}, fw)), name)
+	return true
+}
+
+// forwarding is a request on its way to another node, for
+// ForwardErrorHandler: the call, and the response headers set before.
+type forwarding struct {
+	c      *call
+	header http.Header
+}
+
+// forwardingKey carries a *forwarding in a forwarded request's context.
+type forwardingKey struct{}
+
+// deadlineWriter bounds each write and flush of a forwarded stream.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *deadlineWriter) FlushError() error {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.rc.Flush()
+}
+
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ForwardErrorHandler writes a failure to forward a request (a
+// *[cluster.ForwardError]) in the API's error envelope. Set it as the
+// ErrorHandler of the [cluster.ForwardConfig] of the server's
+// [Config.ClusterForwarder]:
+//
+//   - no alive, ready node hosts the disruptor: 404 DISRUPTOR_NOT_FOUND;
+//   - every owner's circuit breaker is open: 503 PEER_CIRCUIT_OPEN;
+//   - the owner could not be reached or failed: 502 PEER_UNAVAILABLE,
+//     504 PEER_TIMEOUT when it timed out;
+//   - the request was already forwarded: 508 FORWARD_LOOP.
+func ForwardErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	e := forwardError(err)
+	fw, _ := r.Context().Value(forwardingKey{}).(*forwarding)
+	if fw == nil { // not forwarded by a Server
+		b, _ := json.Marshal(errorBody{Error: e})
+		w.Header().Set("Content-Type", formatJSON.contentType())
+		w.WriteHeader(e.Status())
+		_, _ = w.Write(append(b, '\n'))
+		return
+	}
+	clear(w.Header()) // whatever a failed attempt left
+	for k, v := range fw.header {
+		w.Header()[k] = v
+	}
+	c := *fw.c
+	c.w = w
+	c.fail(e)
+}
+
+// forwardError maps a forwarding failure to the API's error.
+func forwardError(err error) *Error {
+	var fe *cluster.ForwardError
+	if !errors.As(err, &fe) {
+		return newError(CodePeerUnavailable, "forwarding failed: "+err.Error(), nil)
+	}
+	d := map[string]any{"disruptor": fe.Disruptor}
+	if fe.Peer != "" {
+		d["node"] = fe.Peer
+	}
+	switch {
+	case errors.Is(err, cluster.ErrNoOwner):
+		return newError(CodeDisruptorNotFound, fmt.Sprintf("no node of the cluster hosts disruptor %q", fe.Disruptor), d)
+	case errors.Is(err, cluster.ErrCircuitOpen):
+		return newError(CodePeerCircuitOpen, fmt.Sprintf("the nodes hosting %q failed recently and are given time to recover", fe.Disruptor), d)
+	case errors.Is(err, cluster.ErrForwardLoop):
+		return newError(CodeForwardLoop, "the request was already forwarded by another node", d)
+	case fe.Status == http.StatusBadRequest:
+		return newError(CodeMalformedBody, "the request body could not be read", d)
+	case fe.Status == http.StatusGatewayTimeout:
+		return newError(CodePeerTimeout, fmt.Sprintf("the node hosting %q did not answer in time", fe.Disruptor), d)
+	}
+	return newError(CodePeerUnavailable, fmt.Sprintf("the node hosting %q is unavailable", fe.Disruptor), d)
+}
+
+// clusterProblem returns why the cluster makes the server not ready, or
+// nil: the cluster is degraded (a member is suspect or dead, or this node
+// is not running, e.g. after it left).
+func (s *Server) clusterProblem() *Error {
+	if s.cluster == nil {
+		return nil
+	}
+	ch := s.cluster.node.Health()
+	if ch.Status == cluster.Healthy {
+		return nil
+	}
+	problems := ch.Problems
+	if problems == nil {
+		problems = []string{}
+	}
+	return newError(CodeNotReady, "the cluster is "+string(ch.Status),
+		map[string]any{"cluster": string(ch.Status), "problems": problems})
+}
+
+// ---- /api/v1/cluster ----
+
+// ClusterMember is one node of the cluster as this node sees it, in GET
+// /api/v1/cluster/members.
+type ClusterMember struct {
+	ID string `json:"id" yaml:"id"`
+	// GossipAddr is the member's gossip address, host:port.
+	GossipAddr string `json:"gossip_addr" yaml:"gossip_addr"`
+	// State is alive, suspect, dead or left (see docs/cluster.md).
+	State string `json:"state" yaml:"state"`
+	// Since is when this node saw the member enter State.
+	Since time.Time `json:"since" yaml:"since"`
+	// LastSeen is this node's last sign of life from the member; absent
+	// for the local node.
+	LastSeen *time.Time `json:"last_seen,omitempty" yaml:"last_seen,omitempty"`
+	// RTTMillis is the round trip of the last answered probe.
+	RTTMillis float64 `json:"rtt_ms,omitempty" yaml:"rtt_ms,omitempty"`
+	Local     bool    `json:"local" yaml:"local"`
+	// APIAddr and APIScheme are where the member serves this API.
+	APIAddr   string `json:"api_addr,omitempty" yaml:"api_addr,omitempty"`
+	APIScheme string `json:"api_scheme,omitempty" yaml:"api_scheme,omitempty"`
+	Version   string `json:"version,omitempty" yaml:"version,omitempty"`
+	// NodeState is the member's own account: starting, ready or leaving.
+	NodeState  string     `json:"node_state" yaml:"node_state"`
+	StartedAt  *time.Time `json:"started_at,omitempty" yaml:"started_at,omitempty"`
+	Disruptors []string   `json:"disruptors" yaml:"disruptors"`
+	// Routable: requests for its disruptors may be forwarded to it (alive,
+	// ready, with an API address).
+	Routable bool              `json:"routable" yaml:"routable"`
+	Tags     map[string]string `json:"tags,omitempty" yaml:"tags,omitempty"`
+	// MetaError says why the member's metadata did not decode.
+	MetaError string `json:"meta_error,omitempty" yaml:"meta_error,omitempty"`
+	// Circuit is this node's circuit breaker for requests forwarded to the
+	// member (closed, half-open, open): its API reachability from here.
+	// Absent when nothing was forwarded to it.
+	Circuit         string `json:"circuit,omitempty" yaml:"circuit,omitempty"`
+	ForwardFailures uint32 `json:"forward_failures,omitempty" yaml:"forward_failures,omitempty"`
+}
+
+// ClusterMembers is the body of GET /api/v1/cluster/members.
+type ClusterMembers struct {
+	NodeID  string          `json:"node_id" yaml:"node_id"`
+	Members []ClusterMember `json:"members" yaml:"members"`
+}
+
+// ClusterTimings are the failure detector's figures for the cluster's
+// current size, in milliseconds.
+type ClusterTimings struct {
+	SuspectAfterMS     int64 `json:"suspect_after_ms" yaml:"suspect_after_ms"`
+	SuspicionTimeoutMS int64 `json:"suspicion_timeout_ms" yaml:"suspicion_timeout_ms"`
+	DeadAfterMS        int64 `json:"dead_after_ms" yaml:"dead_after_ms"`
+	ForgetAfterMS      int64 `json:"forget_after_ms" yaml:"forget_after_ms"`
+}
+
+// ClusterHealth is the body of GET /api/v1/cluster/health.
+type ClusterHealth struct {
+	// Status is degraded when a member is suspect or dead, or this node
+	// is not running; else healthy.
+	Status      string         `json:"status" yaml:"status"`
+	NodeID      string         `json:"node_id" yaml:"node_id"`
+	Alive       int            `json:"alive" yaml:"alive"`
+	Suspect     int            `json:"suspect" yaml:"suspect"`
+	Dead        int            `json:"dead" yaml:"dead"`
+	Left        int            `json:"left" yaml:"left"`
+	HealthScore int            `json:"health_score" yaml:"health_score"`
+	Problems    []string       `json:"problems" yaml:"problems"`
+	Warnings    []string       `json:"warnings" yaml:"warnings"`
+	Timings     ClusterTimings `json:"timings" yaml:"timings"`
+}
+
+// JoinRequest is the body of POST /api/v1/cluster/join.
+type JoinRequest struct {
+	// Addrs are gossip addresses, host[:port] (port 7946 by default).
+	Addrs []string `json:"addrs" yaml:"addrs"`
+}
+
+// JoinResponse is the body of a successful join.
+type JoinResponse struct {
+	// Contacted is how many of the addresses answered.
+	Contacted int `json:"contacted" yaml:"contacted"`
+}
+
+// LeaveResponse is the body of POST /api/v1/cluster/leave.
+type LeaveResponse struct {
+	NodeID string `json:"node_id" yaml:"node_id"`
+	// Status is "left".
+	Status string `json:"status" yaml:"status"`
+	// Warnings say what went wrong on the way out: the news may then reach
+	// some members through the failure detector (dead, not left).
+	Warnings []string `json:"warnings" yaml:"warnings"`
+}
+
+// joinTimeout bounds POST /api/v1/cluster/join.
+const joinTimeout = 15 * time.Second
+
+// clustered returns the cluster hook, or answers CLUSTER_DISABLED.
+func (c *call) clustered() *clusterHook {
+	if c.s.cluster == nil {
+		c.fail(errorf(CodeClusterDisabled, "this server is not clustered (start it with --cluster, or server.cluster_mode: true)"))
+	}
+	return c.s.cluster
+}
+
+func (c *call) clusterMembers() {
+	h := c.clustered()
+	if h == nil {
+		return
+	}
+	peers := map[string]cluster.PeerStatus{}
+	for _, p := range h.fwd.Peers() {
+		peers[p.ID+" "+p.URL] = p
+	}
+	ms := h.node.Members()
+	out := ClusterMembers{Members: make([]ClusterMember, len(ms))}
+	for i, m := range ms {
+		if m.Local {
+			out.NodeID = m.ID
+		}
+		out.Members[i] = toClusterMember(m, peers)
+	}
+	c.respond(http.StatusOK, out)
+}
+
+func toClusterMember(m cluster.Member, peers map[string]cluster.PeerStatus) ClusterMember {
+	out := ClusterMember{
+		ID:         m.ID,
+		GossipAddr: m.Addr,
+		State:      m.State.String(),
+		Since:      m.Since.UTC(),
+		RTTMillis:  float64(m.RTT) / float64(time.Millisecond),
+		Local:      m.Local,
+		APIAddr:    m.APIAddr,
+		APIScheme:  m.APIScheme,
+		Version:    m.Version,
+		NodeState:  m.Meta.State.String(),
+		Disruptors: m.Disruptors,
+		Routable:   m.Routable(),
+		Tags:       m.Tags,
+		MetaError:  m.MetaError,
+	}
+	if out.Disruptors == nil {
+		out.Disruptors = []string{}
+	}
+	if !m.LastSeen.IsZero() {
+		t := m.LastSeen.UTC()
+		out.LastSeen = &t
+	}
+	if !m.StartedAt.IsZero() {
+		t := m.StartedAt.UTC()
+		out.StartedAt = &t
+	}
+	scheme := m.APIScheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	if p, ok := peers[m.ID+" "+scheme+"://"+m.APIAddr]; ok {
+		out.Circuit, out.ForwardFailures = p.Circuit, p.ConsecutiveFailures
+	}
+	return out
+}
+
+func (c *call) clusterHealth() {
+	h := c.clustered()
+	if h == nil {
+		return
+	}
+	ch := h.node.Health()
+	out := ClusterHealth{
+		Status:      string(ch.Status),
+		NodeID:      ch.NodeID,
+		Alive:       ch.Alive,
+		Suspect:     ch.Suspect,
+		Dead:        ch.Dead,
+		Left:        ch.Left,
+		HealthScore: ch.HealthScore,
+		Problems:    ch.Problems,
+		Warnings:    ch.Warnings,
+		Timings: ClusterTimings{
+			SuspectAfterMS:     ch.Timings.SuspectAfter.Milliseconds(),
+			SuspicionTimeoutMS: ch.Timings.SuspicionTimeout.Milliseconds(),
+			DeadAfterMS:        ch.Timings.DeadAfter.Milliseconds(),
+			ForgetAfterMS:      ch.Timings.ForgetAfter.Milliseconds(),
+		},
+	}
+	if out.Problems == nil {
+		out.Problems = []string{}
+	}
+	if out.Warnings == nil {
+		out.Warnings = []string{}
+	}
+	c.respond(http.StatusOK, out)
+}
+
+func (c *call) clusterJoin() {
+	h := c.clustered()
+	if h == nil {
+		return
+	}
+	var req JoinRequest
+	if !c.body(&req) {
+		return
+	}
+	var problems []map[string]any
+	if len(req.Addrs) == 0 {
+		problems = append(problems, map[string]any{"field": "addrs", "value": "[]", "reason": "must list at least one gossip address"})
+	}
+	for i, a := range req.Addrs {
+		if strings.TrimSpace(a) == "" {
+			problems = append(problems, map[string]any{"field": "addrs", "value": a, "reason": "must be host[:port]", "index": i})
+		}
+	}
+	if len(problems) > 0 {
+		c.fail(newError(CodeValidation, "invalid join request", map[string]any{"errors": problems}))
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.r.Context(), joinTimeout)
+	defer cancel()
+	n, err := h.node.Join(ctx, req.Addrs...)
+	switch {
+	case err == nil:
+		c.respond(http.StatusOK, JoinResponse{Contacted: n})
+	case errors.Is(err, cluster.ErrNotStarted) || errors.Is(err, cluster.ErrClosed) || h.left.Load():
+		c.fail(newError(CodeClusterNotRunning, "this node is not running in the cluster (it left, or has not started)", nil))
+	case c.r.Context().Err() != nil:
+		c.fail(fromEngine(c.r.Context().Err()))
+	default:
+		c.fail(newError(CodeClusterJoinFailed, "no address answered: "+err.Error(), map[string]any{"addrs": req.Addrs}))
+	}
+}
+
+func (c *call) clusterLeave() {
+	h := c.clustered()
+	if h == nil {
+		return
+	}
+	h.left.Store(true)
+	out := LeaveResponse{Status: "left", Warnings: []string{}}
+	for _, m := range h.node.Members() {
+		if m.Local {
+			out.NodeID = m.ID
+		}
+	}
+	if err := h.node.Leave(0); err != nil {
+		out.Warnings = append(out.Warnings, err.Error())
+	}
+	c.s.log.Info("cluster: left", "warnings", out.Warnings)
+	c.respond(http.StatusOK, out)
+}
