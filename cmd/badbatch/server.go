@@ -21,24 +21,40 @@ import (
 	"github.com/badbatch/badbatch/engine"
 )
 
-// serverOptions are the server command's settings. The configuration work
-// (files, environment) will fill the same engine and API configs.
+// serverOptions are the server command's settings. The flags that set
+// configuration keys override the --config file and the environment when
+// given (non-zero); see loadServerConfig.
 type serverOptions struct {
+	configFile string
+	// env is the environment as KEY=value; nil means os.Environ().
+	env       []string
 	bind      string
 	logLevel  string
 	logFormat string
 	// shutdownTimeout bounds the graceful shutdown.
 	shutdownTimeout time.Duration
+	// insecure allows a non-loopback bind without authentication.
+	insecure bool
+	// cluster are the cluster flags; clusterKeys the configuration keys
+	// of those given.
+	cluster     clusterFlags
+	clusterKeys map[string]any
 	// onListen, when set, is told the address served (tests bind :0).
 	onListen func(net.Addr)
 }
 
 func newServerCommand() *cobra.Command {
-	o := serverOptions{shutdownTimeout: 30 * time.Second}
+	o := serverOptions{}
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the BadBatch server on the embedded defaults",
+		Short: "Run the BadBatch server",
 		Long: `Run the BadBatch REST API server, hosting named disruptors.
+
+Its settings are the built-in defaults, then the --config file (YAML or
+JSON; "badbatch config example" prints one), then BADBATCH_* environment
+variables (server.bind_addr is BADBATCH_SERVER_BIND_ADDR), then the flags
+below; "badbatch config show" prints the result. The disruptors the file
+declares (disruptor.disruptors) are created and started at once.
 
 It listens on --bind (127.0.0.1:8080) and stops gracefully on SIGINT or
 SIGTERM: live streams end, requests in flight finish, every disruptor
@@ -51,14 +67,20 @@ drains. Tracing is exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.clusterKeys = o.cluster.values(cmd.Flags())
+			o.configFile, _ = cmd.Flags().GetString("config")
 			return runServer(cmd.Context(), o, cmd.ErrOrStderr())
 		},
 	}
+	// Each flag sets a configuration key when given (`config show` has
+	// the same flags).
 	f := cmd.Flags()
-	f.StringVar(&o.bind, "bind", api.DefaultConfig().Addr, "address to listen on (host:port)")
-	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "how long a graceful shutdown may take")
+	f.StringVar(&o.bind, "bind", "", "address to listen on, host:port (server.bind_addr; default 127.0.0.1:8080)")
+	f.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn or error (logging.level; default info)")
+	f.StringVar(&o.logFormat, "log-format", "", "log format: text or json (logging.format; default text)")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 0, "how long a graceful shutdown may take (server.shutdown_timeout; default 30s)")
+	f.BoolVar(&o.insecure, "insecure", false, "serve a non-loopback --bind without authentication (security.insecure); anyone who can reach it can do anything")
+	o.cluster.add(f)
 	return cmd
 }
 
@@ -80,18 +102,32 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // runServer runs the server until ctx ends, then shuts it down.
 func runServer(ctx context.Context, o serverOptions, logOut io.Writer) error {
-	log, err := newLogger(logOut, o.logLevel, o.logFormat)
+	cfg, err := loadServerConfig(o)
 	if err != nil {
 		return err
 	}
-	ecfg := engine.DefaultConfig()
-	ecfg.Logger = log
+	log, err := newLogger(logOut, cfg.Logging.Level, cfg.Logging.Format)
+	if err != nil {
+		return err
+	}
+	ecfg, err := engineConfig(cfg, log)
+	if err != nil {
+		return err
+	}
 	eng, err := engine.New(ecfg)
 	if err != nil {
 		return err
 	}
-	acfg := api.DefaultConfig()
-	acfg.Addr = o.bind
+	if err := createDeclared(eng, cfg, log); err != nil {
+		closeEngine(eng)
+		return err
+	}
+	o.bind, o.shutdownTimeout = cfg.Server.BindAddr, cfg.Server.ShutdownTimeout
+	acfg, err := apiConfig(cfg)
+	if err != nil {
+		closeEngine(eng)
+		return err
+	}
 	acfg.Logger = log
 	acfg.Registry = prometheus.NewRegistry()
 	shutdownTracing, err := setupTracing(ctx, &acfg)
@@ -99,14 +135,25 @@ func runServer(ctx context.Context, o serverOptions, logOut io.Writer) error {
 		return err
 	}
 	defer shutdownTracing()
-	srv, err := api.New(acfg, eng)
-	if err != nil {
-		return usageError{err}
-	}
 	ln, err := net.Listen("tcp", o.bind)
 	if err != nil {
 		_ = eng.Close(context.Background())
 		return fmt.Errorf("listening on %s: %w", o.bind, err)
+	}
+	// The cluster node advertises the address bound, so it comes after
+	// the listener and before the server, which serves its routes.
+	member, err := joinCluster(ctx, cfg, &acfg, ln.Addr())
+	if err != nil {
+		ln.Close()
+		_ = eng.Close(context.Background())
+		return err
+	}
+	srv, err := api.New(acfg, eng)
+	if err != nil {
+		ln.Close()
+		member.close()
+		_ = eng.Close(context.Background())
+		return usageError{err}
 	}
 	if o.onListen != nil {
 		o.onListen(ln.Addr())
@@ -115,11 +162,14 @@ func runServer(ctx context.Context, o serverOptions, logOut io.Writer) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		member.close()
 		_ = eng.Close(context.Background())
 		return err
 	case <-ctx.Done():
 	}
 	log.Info("signal received, shutting down", "timeout", o.shutdownTimeout)
+	member.leave() // members see "left", and stop forwarding here
+	defer member.close()
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)

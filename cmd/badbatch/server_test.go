@@ -13,11 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startServer runs the server command's body on a free loopback port.
 func startServer(t *testing.T) (addr string, stop func() error) {
@@ -155,7 +151,8 @@ func TestServerFlags(t *testing.T) {
 		{[]string{"server", "--log-format", "xml"}, 2, "--log-format"},
 		{[]string{"server", "--nope"}, 2, "unknown flag"},
 		{[]string{"server", "extra"}, 2, "unknown command"},
-		{[]string{"server", "--bind", "256.0.0.1:99999"}, 1, "listening"},
+		{[]string{"server", "--bind", "256.0.0.1:99999"}, 2, "--bind"},
+		{[]string{"server", "--bind", "256.0.0.1:80"}, 1, "listening"},
 	}
 	for _, c := range cases {
 		cmd := newRootCommand()

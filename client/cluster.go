@@ -1,0 +1,49 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/badbatch/badbatch/api"
+)
+
+// The cluster calls answer [ErrClusterDisabled] on a server that is not
+// clustered.
+
+// ClusterMembers returns the cluster's members as the server's node sees
+// them: each one's state, API address, disruptors and reachability.
+func (c *Client) ClusterMembers(ctx context.Context) (api.ClusterMembers, error) {
+	var out api.ClusterMembers
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/cluster/members"}, &out)
+	return out, err
+}
+
+// ClusterHealth returns the cluster's health as the server's node sees it;
+// Status is "degraded" when a member is suspect or dead.
+func (c *Client) ClusterHealth(ctx context.Context) (api.ClusterHealth, error) {
+	var out api.ClusterHealth
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/cluster/health"}, &out)
+	return out, err
+}
+
+// ClusterJoin has the server's node join the cluster of the nodes at these
+// gossip addresses (host[:port]). It fails with [ErrClusterJoinFailed]
+// when none answers, and [ErrClusterNotRunning] after the node left. It
+// is not retried.
+func (c *Client) ClusterJoin(ctx context.Context, addrs ...string) (api.JoinResponse, error) {
+	var out api.JoinResponse
+	r, err := c.bodyRequest(http.MethodPost, "/api/v1/cluster/join", api.JoinRequest{Addrs: addrs})
+	if err != nil {
+		return out, err
+	}
+	_, err = c.do(ctx, r, &out)
+	return out, err
+}
+
+// ClusterLeave has the server's node leave the cluster gracefully; the
+// server goes on serving its own disruptors, not ready. It is not retried.
+func (c *Client) ClusterLeave(ctx context.Context) (api.LeaveResponse, error) {
+	var out api.LeaveResponse
+	_, err := c.do(ctx, &request{method: http.MethodPost, path: "/api/v1/cluster/leave"}, &out)
+	return out, err
+}

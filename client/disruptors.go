@@ -1,0 +1,225 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/badbatch/badbatch/api"
+)
+
+// Health answers GET /health: the server is up.
+func (c *Client) Health(ctx context.Context) (api.Health, error) {
+	var out api.Health
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/health"}, &out)
+	return out, err
+}
+
+// Ready answers GET /health/ready: nil when the server is ready, an
+// [ErrNotReady] or [ErrShuttingDown] error otherwise.
+func (c *Client) Ready(ctx context.Context) (api.Health, error) {
+	var out api.Health
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/health/ready"}, &out)
+	return out, err
+}
+
+// HealthDetail answers GET /api/v1/health: each disruptor's state and
+// consumers.
+func (c *Client) HealthDetail(ctx context.Context) (api.Health, error) {
+	var out api.Health
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/health"}, &out)
+	return out, err
+}
+
+// Version returns the server's build.
+func (c *Client) Version(ctx context.Context) (api.Version, error) {
+	var out api.Version
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/version"}, &out)
+	return out, err
+}
+
+// OpenAPI returns the server's OpenAPI document, as JSON.
+func (c *Client) OpenAPI(ctx context.Context) ([]byte, error) {
+	var out []byte
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/openapi.json", accept: "application/json", raw: true}, &out)
+	return out, err
+}
+
+// PrometheusMetrics returns GET /metrics, the Prometheus text format.
+func (c *Client) PrometheusMetrics(ctx context.Context) ([]byte, error) {
+	var out []byte
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/metrics", accept: "text/plain", raw: true}, &out)
+	return out, err
+}
+
+// SystemMetrics returns every disruptor's figures and the process's.
+func (c *Client) SystemMetrics(ctx context.Context) (api.SystemMetrics, error) {
+	var out api.SystemMetrics
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/metrics"}, &out)
+	return out, err
+}
+
+// DisruptorMetrics returns the figures of the disruptor name, with latency
+// percentiles.
+func (c *Client) DisruptorMetrics(ctx context.Context, name string) (api.Metrics, error) {
+	var out api.Metrics
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name) + "/metrics"}, &out)
+	return out, err
+}
+
+// ListOptions filter and page [Client.ListDisruptors]. The zero value
+// lists the first page of everything.
+type ListOptions struct {
+	// States keeps the disruptors in these states (created, running,
+	// paused, stopped).
+	States []string
+	// Name keeps the names matching this glob (path.Match syntax).
+	Name string
+	// Limit is the page size; zero means the server's default (100).
+	Limit int
+	// After starts the page after this name: the previous page's Next.
+	After string
+}
+
+func (o ListOptions) query() url.Values {
+	q := url.Values{}
+	if len(o.States) > 0 {
+		q.Set("state", strings.Join(o.States, ","))
+	}
+	if o.Name != "" {
+		q.Set("name", o.Name)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.After != "" {
+		q.Set("after", o.After)
+	}
+	return q
+}
+
+// ListDisruptors returns a page of disruptors, by name. When the list
+// goes on, the page's Next is the After of the next page.
+func (c *Client) ListDisruptors(ctx context.Context, opts ListOptions) (api.DisruptorList, error) {
+	var w wireDisruptorList
+	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/disruptors", query: opts.query()}, &w); err != nil {
+		return api.DisruptorList{}, err
+	}
+	out := api.DisruptorList{Disruptors: make([]api.Disruptor, len(w.Disruptors)), Next: w.Next}
+	for i := range w.Disruptors {
+		out.Disruptors[i] = w.Disruptors[i].value()
+	}
+	return out, nil
+}
+
+// AllDisruptors yields every disruptor that opts selects, fetching page
+// after page. It ends after the first error.
+func (c *Client) AllDisruptors(ctx context.Context, opts ListOptions) iter.Seq2[api.Disruptor, error] {
+	return func(yield func(api.Disruptor, error) bool) {
+		for {
+			page, err := c.ListDisruptors(ctx, opts)
+			if err != nil {
+				yield(api.Disruptor{}, err)
+				return
+			}
+			for _, d := range page.Disruptors {
+				if !yield(d, nil) {
+					return
+				}
+			}
+			if page.Next == "" {
+				return
+			}
+			opts.After = page.Next
+		}
+	}
+}
+
+// CreateDisruptor creates a disruptor; zero fields of req take the
+// server's defaults, and it starts at once unless req.Start is false.
+// Schema may be a decoded document (map[string]any, say) or JSON text
+// (json.RawMessage or []byte). Creating is not retried: it is not
+// idempotent ([ErrDisruptorExists] the second time).
+func (c *Client) CreateDisruptor(ctx context.Context, req api.CreateRequest) (api.Disruptor, error) {
+	s, err := normalizeDocument(req.Schema)
+	if err != nil {
+		return api.Disruptor{}, fmt.Errorf("client: schema: %w", err)
+	}
+	req.Schema = s
+	r, err := c.bodyRequest(http.MethodPost, "/api/v1/disruptors", req)
+	if err != nil {
+		return api.Disruptor{}, err
+	}
+	var w wireDisruptor
+	if _, err := c.do(ctx, r, &w); err != nil {
+		return api.Disruptor{}, err
+	}
+	return w.value(), nil
+}
+
+// Disruptor describes the disruptor name.
+func (c *Client) Disruptor(ctx context.Context, name string) (api.Disruptor, error) {
+	var w wireDisruptor
+	if _, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name)}, &w); err != nil {
+		return api.Disruptor{}, err
+	}
+	return w.value(), nil
+}
+
+// DeleteDisruptor deletes the disruptor name from any state, draining it
+// first. Its events are gone.
+func (c *Client) DeleteDisruptor(ctx context.Context, name string) error {
+	_, err := c.do(ctx, &request{method: http.MethodDelete, path: disruptorPath(name)}, nil)
+	return err
+}
+
+// State returns the lifecycle state of the disruptor name.
+func (c *Client) State(ctx context.Context, name string) (api.StateResponse, error) {
+	var out api.StateResponse
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name) + "/state"}, &out)
+	return out, err
+}
+
+// SetState moves the disruptor name to state (running, paused or
+// stopped). Moving to the state it is in succeeds and changes nothing, so
+// the call is retried safely; a move the lifecycle does not allow is
+// [ErrInvalidStateTransition].
+func (c *Client) SetState(ctx context.Context, name, state string) (api.Disruptor, error) {
+	r, err := c.bodyRequest(http.MethodPut, disruptorPath(name)+"/state", api.StateRequest{State: state})
+	if err != nil {
+		return api.Disruptor{}, err
+	}
+	var w wireDisruptor
+	if _, err := c.do(ctx, r, &w); err != nil {
+		return api.Disruptor{}, err
+	}
+	return w.value(), nil
+}
+
+// Start starts a created disruptor: SetState(name, "running").
+func (c *Client) Start(ctx context.Context, name string) (api.Disruptor, error) {
+	return c.SetState(ctx, name, "running")
+}
+
+// Pause pauses a running disruptor: publishes are refused while the
+// consumers drain.
+func (c *Client) Pause(ctx context.Context, name string) (api.Disruptor, error) {
+	return c.SetState(ctx, name, "paused")
+}
+
+// Resume resumes a paused disruptor: SetState(name, "running").
+func (c *Client) Resume(ctx context.Context, name string) (api.Disruptor, error) {
+	return c.SetState(ctx, name, "running")
+}
+
+// Stop stops a disruptor for good, after its consumers drain; its events
+// stay readable until it is deleted.
+func (c *Client) Stop(ctx context.Context, name string) (api.Disruptor, error) {
+	return c.SetState(ctx, name, "stopped")
+}
+
+func disruptorPath(name string) string { return "/api/v1/disruptors/" + url.PathEscape(name) }

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/client"
+)
+
+func newDisruptorCommand(g *globals) *cobra.Command {
+	cmd := group("disruptor", "Create, list, show, delete disruptors and move them through their lifecycle",
+		`Manage the disruptors a server hosts. A disruptor's lifecycle is
+created -> running <-> paused -> stopped; delete removes it from any state.`)
+	cmd.Aliases = []string{"disruptors", "d"}
+	cmd.AddCommand(newCreateCommand(g), newListCommand(g), newShowCommand(g), newDeleteCommand(g))
+	for _, st := range []struct{ use, state, short string }{
+		{"start", "running", "Start a created disruptor: its consumers run and it accepts events"},
+		{"pause", "paused", "Pause a running disruptor: publishes are refused while its consumers drain"},
+		{"resume", "running", "Resume a paused disruptor"},
+		{"stop", "stopped", "Stop a disruptor for good, after its consumers drain; its events stay readable"},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:               st.use + " NAME",
+			Short:             st.short,
+			Args:              args(1, "a disruptor NAME"),
+			ValidArgsFunction: g.completeDisruptors,
+			RunE: func(cmd *cobra.Command, a []string) error {
+				c, err := g.newClient(cmd)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				d, err := c.SetState(cmd.Context(), a[0], st.state)
+				if err != nil {
+					return err
+				}
+				return g.emit(cmd.OutOrStdout(), d, func(tw *tabwriter.Writer) {
+					fmt.Fprintf(tw, "%s is %s\n", d.Name, d.State)
+				})
+			},
+		})
+	}
+	return cmd
+}
+
+func newCreateCommand(g *globals) *cobra.Command {
+	var (
+		req        api.CreateRequest
+		schemaFile string
+		timeout    time.Duration
+		noStart    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a disruptor (and start it, unless --no-start)",
+		Long: `Create a disruptor. Settings not given take the server's defaults
+(disruptor.default_* in its configuration).`,
+		Example: `  badbatch disruptor create orders --size 4096 --producer multi --wait-strategy yielding
+  badbatch disruptor create audit --schema audit.schema.json --overflow reject`,
+		Args: args(1, "the NAME of the new disruptor"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			req.Name = a[0]
+			if timeout < 0 {
+				return usagef("--publish-timeout %v: must not be negative", timeout)
+			}
+			req.PublishTimeoutMS = timeout.Milliseconds()
+			if noStart {
+				no := false
+				req.Start = &no
+			}
+			if schemaFile != "" {
+				b, err := os.ReadFile(schemaFile)
+				if err != nil {
+					return usagef("--schema: %v", err)
+				}
+				if !json.Valid(b) {
+					return usagef("--schema %s: not a JSON document", schemaFile)
+				}
+				req.Schema = json.RawMessage(b)
+			}
+			c, err := g.newClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			d, err := c.CreateDisruptor(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return g.emit(cmd.OutOrStdout(), d, func(tw *tabwriter.Writer) { disruptorDetail(tw, d) })
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&req.BufferSize, "size", 0, "ring size, a power of 2; also the replay window (default: the server's, 1024)")
+	f.StringVar(&req.ProducerType, "producer", "", "producer type: single or multi")
+	f.StringVar(&req.WaitStrategy, "wait-strategy", "", "consumers' wait strategy: busy_spin, yielding, sleeping, blocking, lite_blocking, timeout_blocking or phased_backoff")
+	f.IntVar(&req.MaxEventSize, "max-event-size", 0, "largest event in bytes, payload and metadata")
+	f.StringVar(&req.Overflow, "overflow", "", "when the ring is full: block (wait up to --publish-timeout) or reject")
+	f.DurationVar(&timeout, "publish-timeout", 0, "how long a publish waits for room under --overflow block")
+	f.StringVar(&schemaFile, "schema", "", "JSON Schema file every JSON payload must match")
+	f.BoolVar(&noStart, "no-start", false, "leave the disruptor created, not running")
+	_ = cmd.RegisterFlagCompletionFunc("producer", cobra.FixedCompletions([]string{"single", "multi"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("overflow", cobra.FixedCompletions([]string{"block", "reject"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("wait-strategy", cobra.FixedCompletions([]string{"busy_spin", "yielding", "sleeping",
+		"blocking", "lite_blocking", "timeout_blocking", "phased_backoff"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func newListCommand(g *globals) *cobra.Command {
+	var opts client.ListOptions
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the disruptors, by name",
+		Args:    args(0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.newClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			list := api.DisruptorList{Disruptors: []api.Disruptor{}}
+			for d, err := range c.AllDisruptors(cmd.Context(), opts) {
+				if err != nil {
+					return err
+				}
+				list.Disruptors = append(list.Disruptors, d)
+			}
+			return g.emit(cmd.OutOrStdout(), list, func(tw *tabwriter.Writer) {
+				row(tw, "NAME", "STATE", "SIZE", "PRODUCER", "WAIT STRATEGY", "PUBLISHED", "OLDEST", "LATEST", "SUBSCRIBERS", "CREATED")
+				for _, d := range list.Disruptors {
+					row(tw, d.Name, d.State, d.BufferSize, d.ProducerType, d.WaitStrategy, d.Published,
+						d.OldestSequence, d.LatestSequence, d.Subscribers, d.CreatedAt.UTC().Format(time.DateTime))
+				}
+			})
+		},
+	}
+	cmd.Flags().StringSliceVar(&opts.States, "state", nil, "only these states: created, running, paused, stopped (repeat or comma-separate)")
+	cmd.Flags().StringVar(&opts.Name, "name", "", "only names matching this glob, e.g. 'orders-*'")
+	return cmd
+}
+
+func newShowCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:               "show NAME",
+		Aliases:           []string{"describe", "get"},
+		Short:             "Show a disruptor's settings, state and replay window",
+		Args:              args(1, "a disruptor NAME"),
+		ValidArgsFunction: g.completeDisruptors,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.newClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			d, err := c.Disruptor(cmd.Context(), a[0])
+			if err != nil {
+				return err
+			}
+			return g.emit(cmd.OutOrStdout(), d, func(tw *tabwriter.Writer) { disruptorDetail(tw, d) })
+		},
+	}
+}
+
+// disruptorDetail writes one disruptor as a two-column table.
+func disruptorDetail(tw *tabwriter.Writer, d api.Disruptor) {
+	row(tw, "NAME", d.Name)
+	row(tw, "STATE", d.State)
+	row(tw, "BUFFER SIZE", d.BufferSize)
+	row(tw, "PRODUCER", d.ProducerType)
+	row(tw, "WAIT STRATEGY", d.WaitStrategy)
+	row(tw, "MAX EVENT SIZE", d.MaxEventSize)
+	row(tw, "OVERFLOW", d.Overflow)
+	row(tw, "PUBLISH TIMEOUT", time.Duration(d.PublishTimeoutMS)*time.Millisecond)
+	row(tw, "PUBLISHED", d.Published)
+	window := "empty"
+	if d.LatestSequence >= d.OldestSequence {
+		window = fmt.Sprintf("%d..%d", d.OldestSequence, d.LatestSequence)
+	}
+	row(tw, "REPLAY WINDOW", window)
+	row(tw, "SUBSCRIBERS", d.Subscribers)
+	row(tw, "CREATED", d.CreatedAt.UTC().Format(time.RFC3339))
+	if len(d.Schema) > 0 {
+		row(tw, "SCHEMA", compactJSON(d.Schema))
+	}
+}
+
+func newDeleteCommand(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a disruptor and its events (asks first on a terminal, unless --force)",
+		Long: `Delete a disruptor from any state: it drains, then it and its events are
+gone. On a terminal it asks for confirmation unless --force is given.`,
+		Args:              args(1, "a disruptor NAME"),
+		ValidArgsFunction: g.completeDisruptors,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.newClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			name := a[0]
+			if !force && isTerminal(cmd.InOrStdin()) && isTerminal(cmd.ErrOrStderr()) {
+				d, err := c.Disruptor(cmd.Context(), name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Delete disruptor %q (%s, %d events published)? Its events are lost. [y/N] ", d.Name, d.State, d.Published)
+				answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+					return fmt.Errorf("not deleted: %s", name)
+				}
+			}
+			if err := c.DeleteDisruptor(cmd.Context(), name); err != nil {
+				return err
+			}
+			out := struct {
+				Disruptor string `json:"disruptor"`
+				Deleted   bool   `json:"deleted"`
+			}{name, true}
+			return g.emit(cmd.OutOrStdout(), out, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "deleted %s\n", name) })
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation")
+	return cmd
+}
+
+// completeDisruptors completes disruptor names from the server.
+func (g *globals) completeDisruptors(cmd *cobra.Command, a []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	if len(a) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	g.timeout = 2 * time.Second
+	c, err := g.newClient(cmd)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer c.Close()
+	var names []string
+	for d, err := range c.AllDisruptors(cmd.Context(), client.ListOptions{Name: prefix + "*"}) {
+		if err != nil {
+			break
+		}
+		names = append(names, d.Name)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
