@@ -1,0 +1,593 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/badbatch/badbatch/engine"
+)
+
+// Node is one member of the Raft group that replicates disruptors: it runs
+// Raft over the transport, keeps the durable log and the snapshots, applies
+// committed entries to the local engine, and, while it is the leader,
+// batches proposals into log entries.
+//
+// All its methods are safe for concurrent use. The engine it is given must
+// not be used to publish to, change or delete the replicated disruptors
+// directly (only through the Node), or replicas diverge; the engine's
+// other disruptors are the caller's.
+type Node struct {
+	cfg   Config
+	id    string
+	addr  string // advertised Raft address
+	eng   *engine.Engine
+	log   *slog.Logger
+	raft  *raft.Raft
+	fsm   *fsm
+	store *raftboltdb.BoltStore
+	met   *metrics
+
+	queue     chan *proposal     // proposals for the batcher
+	inflight  chan *inflight     // entries proposed, for the completer
+	stop      chan struct{}      // closed by Close: no new proposals
+	cancelFSM context.CancelFunc // ends the FSM's engine calls and retries
+
+	// Closed when the goroutine of the same name returns.
+	batcherDone, completerDone, observerDone chan struct{}
+
+	// pending holds every entry the batcher has proposed and the completer
+	// has not finished, so Close can answer their proposals if raft never
+	// does.
+	pendingMu sync.Mutex
+	pending   map[*inflight]struct{}
+
+	observer  *raft.Observer
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Option is a rarely needed setting of [New].
+type Option func(*options)
+
+type options struct {
+	transport raft.Transport
+}
+
+// WithTransport makes the node use t instead of listening on
+// [Config.BindAddr]: raft's InmemTransport in tests, or a transport over a
+// custom stream layer. The node advertises t.LocalAddr() and closes t
+// when it closes (if t has a Close method).
+func WithTransport(t raft.Transport) Option {
+	return func(o *options) { o.transport = t }
+}
+
+// New starts a node with cfg, applying committed entries to eng. It opens
+// (or creates) the log and snapshots in cfg.DataDir, restores the latest
+// snapshot into eng, bootstraps a new cluster from cfg.Bootstrap when the
+// directory holds no Raft state, and joins the election. Close it when
+// done; the engine stays the caller's.
+//
+// It returns ErrInvalidConfig with a [*ConfigError] per problem, or the
+// error of opening the log, snapshots or transport.
+func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.validate(o.transport != nil); err != nil {
+		return nil, err
+	}
+	if eng == nil {
+		return nil, fmt.Errorf("%w: no engine", ErrInvalidConfig)
+	}
+	logger, hl := discardLogger, newHCLogger(nil)
+	if cfg.Logger != nil {
+		logger = cfg.Logger.With("node", cfg.NodeID)
+		hl = newHCLogger(logger)
+	}
+
+	var cleanup []func() error
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				_ = cleanup[i]()
+			}
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}, // another process holding the file
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replication: opening the log: %w", err)
+	}
+	cleanup = append(cleanup, store.Close)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotsRetained, hl.Named("snapshot"))
+	if err != nil {
+		return nil, fmt.Errorf("replication: opening the snapshots: %w", err)
+	}
+
+	trans := o.transport
+	if trans == nil {
+		layer, err := newStreamLayer(cfg.BindAddr, cfg.AdvertiseAddr, cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream:  layer,
+			MaxPool: cfg.TransportPool,
+			Timeout: cfg.TransportTimeout,
+			Logger:  hl.Named("transport"),
+		})
+	}
+	if c, ok := trans.(raft.WithClose); ok {
+		cleanup = append(cleanup, c.Close)
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.Logger = hl
+	rc.NoLegacyTelemetry = true
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+
+	if len(cfg.Bootstrap) > 0 {
+		has, err := raft.HasExistingState(store, store, snaps)
+		if err != nil {
+			return nil, fmt.Errorf("replication: reading the log: %w", err)
+		}
+		if !has {
+			var conf raft.Configuration
+			for _, s := range cfg.Bootstrap {
+				suffrage := raft.Voter
+				if s.Nonvoter {
+					suffrage = raft.Nonvoter
+				}
+				conf.Servers = append(conf.Servers, raft.Server{
+					ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address), Suffrage: suffrage})
+			}
+			if err := raft.BootstrapCluster(rc, store, store, snaps, trans, conf); err != nil {
+				return nil, fmt.Errorf("replication: bootstrapping: %w", err)
+			}
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cleanup = append(cleanup, func() error { cancel(); return nil })
+	n = &Node{
+		cfg:           cfg,
+		id:            cfg.NodeID,
+		addr:          string(trans.LocalAddr()),
+		eng:           eng,
+		log:           logger,
+		fsm:           newFSM(ctx, eng, logger),
+		store:         store,
+		queue:         make(chan *proposal, cfg.QueueSize),
+		inflight:      make(chan *inflight, cfg.MaxInflight),
+		stop:          make(chan struct{}),
+		batcherDone:   make(chan struct{}),
+		completerDone: make(chan struct{}),
+		observerDone:  make(chan struct{}),
+		cancelFSM:     cancel,
+		pending:       make(map[*inflight]struct{}),
+	}
+	logs, err := raft.NewLogCache(1024, store)
+	if err != nil {
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
+	if err != nil {
+		return nil, fmt.Errorf("replication: starting raft: %w", err)
+	}
+	n.raft = r
+	if n.met, err = newMetrics(n, cfg.Registerer); err != nil {
+		_ = r.Shutdown().Error()
+		return nil, err
+	}
+
+	obs := make(chan raft.Observation, 64)
+	n.observer = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(n.observer)
+	go n.observe(obs)
+	go n.runBatcher()
+	go n.runCompleter()
+	return n, nil
+}
+
+// observe counts and logs leader changes.
+func (n *Node) observe(ch <-chan raft.Observation) {
+	defer close(n.observerDone)
+	for {
+		select {
+		case o := <-ch:
+			lo, _ := o.Data.(raft.LeaderObservation)
+			n.met.leaderChanged()
+			n.log.Info("replication: leader changed", "leader", lo.LeaderID, "leader_addr", lo.LeaderAddr)
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// Close stops the node: it refuses new calls, fails the proposals not yet
+// proposed ([ErrClosed]), waits (for about a leader lease and an election
+// timeout at most) for the entries in flight to commit or fail, then shuts
+// Raft down and closes the transport and the log. It does not hand the
+// leadership over: call [Node.TransferLeadership] first for a quicker
+// failover. The engine's replicated rings stay as they are. Close may be
+// called more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.closed.Store(true)
+		close(n.stop)
+		<-n.batcherDone
+		// Let the entries in flight resolve while Raft still runs: raft
+		// never answers a committed entry it had not applied when it shut
+		// down.
+		drain := time.NewTimer(n.cfg.LeaderLeaseTimeout + n.cfg.ElectionTimeout + time.Second)
+		select {
+		case <-n.completerDone:
+		case <-drain.C:
+			n.log.Warn("replication: closing with log entries in flight")
+		}
+		drain.Stop()
+		n.cancelFSM()
+		n.raft.DeregisterObserver(n.observer)
+		err := n.raft.Shutdown().Error()
+		select {
+		case <-n.completerDone:
+		case <-time.After(time.Second):
+			// The completer waits on an entry raft will never answer;
+			// answer its proposals here and leave it blocked.
+			n.log.Error("replication: abandoning log entries raft did not answer")
+		}
+		n.pendingMu.Lock()
+		for e := range n.pending {
+			for _, p := range e.batch {
+				p.finish(result{}, &OutcomeError{Cause: ErrClosed})
+			}
+		}
+		n.pendingMu.Unlock()
+		<-n.observerDone
+		n.met.unregister()
+		n.closeErr = errors.Join(err, n.store.Close())
+	})
+	return n.closeErr
+}
+
+// ID returns the node's Raft server ID.
+func (n *Node) ID() string { return n.id }
+
+// Addr returns the node's advertised Raft address.
+func (n *Node) Addr() string { return n.addr }
+
+// IsLeader reports whether the node is the leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's ID and Raft address as this node knows them,
+// or empty strings.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// AppliedIndex returns the index of the last log entry applied to the
+// local engine: a local read reflects every entry up to it.
+func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
+
+// Replicated reports whether name is a replicated disruptor (in the
+// catalog as this node has applied it).
+func (n *Node) Replicated(name string) bool {
+	_, ok := n.fsm.lookup(name)
+	return ok
+}
+
+// Lookup returns the catalog's record of the replicated disruptor name.
+func (n *Node) Lookup(name string) (RingInfo, bool) { return n.fsm.lookup(name) }
+
+// Disruptors returns the catalog of replicated disruptors, sorted by name.
+func (n *Node) Disruptors() []RingInfo { return n.fsm.catalog() }
+
+// Status is a node's view of the Raft group.
+type Status struct {
+	ID, Address          string
+	State                string // follower, candidate, leader or shutdown
+	LeaderID, LeaderAddr string // empty when no leader is known
+	Term                 uint64
+	CommitIndex          uint64
+	AppliedIndex         uint64
+	LastIndex            uint64
+	// LastContact is when a follower last heard from the leader (zero on
+	// the leader).
+	LastContact time.Time
+	// Stalled is set while applying a committed entry waits for a local
+	// condition (see the package documentation).
+	Stalled bool
+}
+
+// Status returns the node's view of the Raft group.
+func (n *Node) Status() Status {
+	lid, laddr := n.Leader()
+	s := Status{
+		ID: n.id, Address: n.addr,
+		State:    stateName(n.raft.State()),
+		LeaderID: lid, LeaderAddr: laddr,
+		Term:         n.raft.CurrentTerm(),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: n.raft.AppliedIndex(),
+		LastIndex:    n.raft.LastIndex(),
+		Stalled:      n.fsm.stalled.Load(),
+	}
+	if s.State != "leader" {
+		s.LastContact = n.raft.LastContact()
+	}
+	return s
+}
+
+// leaderError describes why this node cannot take a proposal.
+func (n *Node) leaderError() error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	addr, id := n.raft.LeaderWithID()
+	if id == "" || string(id) == n.id {
+		return &LeaderError{Err: ErrNoQuorum}
+	}
+	return &LeaderError{Err: ErrNotLeader, LeaderID: string(id), LeaderAddr: string(addr)}
+}
+
+// checkLeader returns nil on the leader, else why not.
+func (n *Node) checkLeader() error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	if n.raft.State() != raft.Leader {
+		return n.leaderError()
+	}
+	return nil
+}
+
+// Publish publishes b to the replicated disruptor name: it proposes the
+// batch to the Raft log and returns the batch's sequences once the entry
+// carrying it is committed (stored on a majority, each of which fsynced
+// it) and applied on this node. Every node applies it through its
+// engine's [engine.Engine.Publish] at the time the leader stamped on the
+// entry, so every node stores the batch at the same sequences. b.Time is
+// ignored; b.Duplicate is set when the idempotency key was seen before,
+// and the first publish's sequences are returned.
+//
+// It must be called on the leader. It returns a [*LeaderError] wrapping
+// ErrNotLeader or ErrNoQuorum when this node is not the leader (nothing was
+// proposed), an [*OutcomeError] when the batch was proposed but its
+// commit could not be confirmed (leadership lost, ctx ended, node closed:
+// retry with the same idempotency key), [ErrClosed], or what the engine
+// returned on applying it ([engine.ErrNotFound] for a disruptor that is
+// not replicated, [engine.ErrKeyReused], [engine.ErrNotRunning], a
+// [*engine.BatchError], [*engine.EventError] or [*engine.SchemaError]).
+func (n *Node) Publish(ctx context.Context, name string, b *engine.Batch) ([]int64, error) {
+	b.Duplicate = false
+	if len(b.Events) == 0 {
+		return nil, &engine.BatchError{Err: engine.ErrEmptyBatch}
+	}
+	if err := n.checkLeader(); err != nil {
+		return nil, err
+	}
+	cmd := appendPublish(make([]byte, 0, publishSize(name, b.IdempotencyKey, b.Events)), name, b.IdempotencyKey, b.Events)
+	res, err := n.propose(ctx, cmd, len(b.Events))
+	if err != nil {
+		return nil, err
+	}
+	seqs := make([]int64, res.count)
+	for i := range seqs {
+		seqs[i] = res.first + int64(i)
+	}
+	b.Duplicate = res.duplicate
+	return seqs, nil
+}
+
+// resolve fills the zero fields of d with the engine's defaults, as
+// [engine.Engine.Create] would.
+func resolve(d engine.DisruptorConfig, def engine.DisruptorConfig) engine.DisruptorConfig {
+	if d.BufferSize == 0 {
+		d.BufferSize = def.BufferSize
+	}
+	if d.ProducerType == "" {
+		d.ProducerType = def.ProducerType
+	}
+	if d.WaitStrategy == "" {
+		d.WaitStrategy = def.WaitStrategy
+	}
+	if d.MaxEventSize == 0 {
+		d.MaxEventSize = def.MaxEventSize
+	}
+	if d.Overflow == 0 {
+		d.Overflow = def.Overflow
+	}
+	if d.PublishTimeout == 0 {
+		d.PublishTimeout = def.PublishTimeout
+	}
+	return d
+}
+
+// Create creates a replicated disruptor on every node, and starts it when
+// start is set. The leader resolves the configuration's defaults from its
+// engine's and records them in the log, together with its engine's
+// idempotency window, so every node builds the same ring. It returns the
+// local engine's [engine.Info] once the creation is applied on this node.
+//
+// It must be called on the leader; besides the errors of [Node.Publish]
+// it returns [engine.ErrExists] (also when the name is a local disruptor
+// on the leader), [engine.ErrInvalidConfig] or [engine.ErrInvalidSchema].
+func (n *Node) Create(ctx context.Context, cfg engine.DisruptorConfig, start bool) (engine.Info, error) {
+	if err := n.checkLeader(); err != nil {
+		return engine.Info{}, err
+	}
+	ec := n.eng.Config()
+	cfg = resolve(cfg, ec.Defaults)
+	if err := ec.ValidateDisruptor(cfg); err != nil {
+		return engine.Info{}, err
+	}
+	if n.Replicated(cfg.Name) {
+		return engine.Info{}, fmt.Errorf("%w: %q", engine.ErrExists, cfg.Name)
+	}
+	if _, err := n.eng.Info(cfg.Name); err == nil {
+		return engine.Info{}, fmt.Errorf("%w: %q is a local disruptor on the leader", engine.ErrExists, cfg.Name)
+	}
+	spec := ringSpec{Config: cfg, DedupWindow: ec.DedupWindow, DedupMax: ec.DedupMaxKeys}
+	if _, err := n.propose(ctx, appendCreate(nil, spec, start), 0); err != nil {
+		return engine.Info{}, err
+	}
+	return n.eng.Info(cfg.Name)
+}
+
+// Delete deletes the replicated disruptor name on every node. It must be
+// called on the leader; besides the errors of [Node.Publish] it returns
+// [engine.ErrNotFound].
+func (n *Node) Delete(ctx context.Context, name string) error {
+	if err := n.checkLeader(); err != nil {
+		return err
+	}
+	_, err := n.propose(ctx, appendDelete(nil, name), 0)
+	return err
+}
+
+// SetState moves the replicated disruptor name through its lifecycle on
+// every node (see [engine.State]; deleting is [Node.Delete]) and returns
+// the local engine's [engine.Info] once applied here. It must be called on
+// the leader; besides the errors of [Node.Publish] it returns
+// [engine.ErrNotFound] or an [*engine.TransitionError].
+func (n *Node) SetState(ctx context.Context, name string, to engine.State) (engine.Info, error) {
+	if err := n.checkLeader(); err != nil {
+		return engine.Info{}, err
+	}
+	if _, err := n.propose(ctx, appendSetState(nil, name, to), 0); err != nil {
+		return engine.Info{}, err
+	}
+	return n.eng.Info(name)
+}
+
+// Barrier makes the following local reads consistent: it checks that this
+// node is still the leader (a round trip to a quorum) and waits until
+// every entry committed before the call is applied to the local engine.
+// It returns the errors of [Node.Publish] that concern leadership.
+func (n *Node) Barrier(ctx context.Context) error {
+	if err := n.checkLeader(); err != nil {
+		return err
+	}
+	if err := n.wait(ctx, n.raft.VerifyLeader()); err != nil {
+		return err
+	}
+	return n.wait(ctx, n.raft.Barrier(timeout(ctx)))
+}
+
+// TransferLeadership hands the leadership to another voter, for a quick
+// failover before [Node.Close]. It returns ErrNotLeader or ErrNoQuorum
+// when this node is not the leader.
+func (n *Node) TransferLeadership(ctx context.Context) error {
+	if err := n.checkLeader(); err != nil {
+		return err
+	}
+	return n.wait(ctx, n.raft.LeadershipTransfer())
+}
+
+// AddVoter adds (or promotes) the node id at Raft address addr as a voter.
+// Joining members are usually added as non-voters first, then promoted
+// once caught up; keep 3 or 5 voters. It must be called on the leader.
+func (n *Node) AddVoter(ctx context.Context, id, addr string) error {
+	if err := n.checkLeader(); err != nil {
+		return err
+	}
+	return n.wait(ctx, n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout(ctx)))
+}
+
+// AddNonvoter adds the node id at Raft address addr as a non-voter: it
+// receives the log and applies it (so it serves replicated disruptors
+// locally) but does not vote or count towards the quorum. It must be
+// called on the leader.
+func (n *Node) AddNonvoter(ctx context.Context, id, addr string) error {
+	if err := n.checkLeader(); err != nil {
+		return err
+	}
+	return n.wait(ctx, n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout(ctx)))
+}
+
+// RemoveServer removes the node id from the Raft configuration (a member
+// dead past its grace period, or one leaving). It must be called on the
+// leader.
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
+	if err := n.checkLeader(); err != nil {
+		return err
+	}
+	return n.wait(ctx, n.raft.RemoveServer(raft.ServerID(id), 0, timeout(ctx)))
+}
+
+// Servers returns the Raft configuration as this node knows it (the
+// latest, possibly not committed yet).
+func (n *Node) Servers(ctx context.Context) ([]Server, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	f := n.raft.GetConfiguration()
+	if err := n.wait(ctx, f); err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), Address: string(s.Address), Nonvoter: s.Suffrage != raft.Voter})
+	}
+	return out, nil
+}
+
+// timeout is what is left of ctx's deadline, or 0 for none: raft's
+// enqueue timeout for membership changes and barriers.
+func timeout(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return 0
+}
+
+// wait waits for a raft future, or for ctx. When ctx ends first, the
+// goroutine left waiting ends when raft answers the future, which it
+// does when the change commits or fails, or when raft shuts down (unless
+// the change was committed and not yet applied then).
+func (n *Node) wait(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return n.proposalError(err)
+		}
+		return nil
+	case <-ctx.Done():
+		return &OutcomeError{Cause: ctx.Err()}
+	}
+}
