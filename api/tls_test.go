@@ -1,34 +1,25 @@
 package api
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/internal/testpki"
 )
 
 // testPKI is a CA made for the test, with a server certificate for
 // 127.0.0.1 and client certificates.
 type testPKI struct {
+	ca      *testpki.CA
 	dir     string
-	ca      *x509.Certificate
-	caKey   *ecdsa.PrivateKey
 	pool    *x509.CertPool
-	serial  int64
 	caFile  string
 	crtFile string // the server's
 	keyFile string
@@ -36,78 +27,19 @@ type testPKI struct {
 
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
-	p := &testPKI{dir: t.TempDir(), serial: 1}
-	p.caKey = newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "badbatch test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &p.caKey.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.ca, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	p.pool = x509.NewCertPool()
-	p.pool.AddCert(p.ca)
-	p.caFile = p.write(t, "ca.crt", "CERTIFICATE", der)
-	crt, key := p.issue(t, "127.0.0.1", true)
-	p.crtFile = p.write(t, "server.crt", "CERTIFICATE", crt.Certificate[0])
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.keyFile = p.write(t, "server.key", "EC PRIVATE KEY", kb)
-	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func (p *testPKI) write(t *testing.T, name, typ string, der []byte) string {
-	t.Helper()
-	f := filepath.Join(p.dir, name)
-	if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return f
+	ca := testpki.New(t, "badbatch test CA")
+	server := ca.Server(t, "127.0.0.1")
+	return &testPKI{ca: ca, dir: t.TempDir(), pool: ca.Pool, caFile: ca.File, crtFile: server.CertFile, keyFile: server.KeyFile}
 }
 
 // issue makes a certificate signed by the CA: a server's for an IP, or a
 // client's with common name cn.
-func (p *testPKI) issue(t *testing.T, cn string, server bool) (tls.Certificate, *ecdsa.PrivateKey) {
+func (p *testPKI) issue(t *testing.T, cn string, server bool) tls.Certificate {
 	t.Helper()
-	key := newKey(t)
-	p.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
 	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP(cn)}
+		return p.ca.Server(t, cn).TLS
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, key
+	return p.ca.Client(t, cn).TLS
 }
 
 // client returns an HTTPS client that trusts the CA and presents certs.
@@ -196,16 +128,16 @@ func TestMutualTLS(t *testing.T) {
 		}
 		a.Keys = []Key{{Name: "pub", Hash: HashKey(key), Grant: Grant{Role: RolePublisher, Disruptors: []string{"*"}}}}
 	})
-	ops, _ := p.issue(t, "ops-eu-1", false)
-	dash, _ := p.issue(t, "dashboard", false)
-	stranger, _ := p.issue(t, "stranger", false)
+	ops := p.issue(t, "ops-eu-1", false)
+	dash := p.issue(t, "dashboard", false)
+	stranger := p.issue(t, "stranger", false)
 
 	if _, err := httpsGet(t, p.client(t), ts.url+"/health", nil); err == nil {
 		t.Error("a client without a certificate was served")
 	}
 	// A certificate from another CA is refused too.
 	other := newTestPKI(t)
-	alien, _ := other.issue(t, "ops-1", false)
+	alien := other.issue(t, "ops-1", false)
 	if _, err := httpsGet(t, p.client(t, alien), ts.url+"/health", nil); err == nil {
 		t.Error("a certificate of another CA was accepted")
 	}

@@ -226,7 +226,10 @@ func TestTailResumesFromNext(t *testing.T) {
 	ctx := ctxT(t)
 	must[api.Disruptor](t)(c.CreateDisruptor(ctx, api.CreateRequest{Name: "n", BufferSize: 64}))
 	publishN(t, c, "n", 0, 2) // before the stream: not delivered
+	published := make(chan struct{})
+	defer func() { <-published }() // the publisher's last POST may answer after its event streamed
 	go func() {
+		defer close(published)
 		for {
 			d, err := c.Disruptor(ctx, "n")
 			if err != nil {

@@ -1,22 +1,12 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/internal/testpki"
 )
 
 func TestConfigHashKey(t *testing.T) {
@@ -90,9 +80,9 @@ func TestServerRefusesOpenPublicBind(t *testing.T) {
 // TestCLIOverTLS: the server serves HTTPS with a certificate from a CA
 // made here; the CLI trusts it with --ca-cert, and fails without it.
 func TestCLIOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	caFile, certFile, keyFile := writeTestPKI(t, dir)
-	file := writeFile(t, "tls.yaml", fmt.Sprintf("security:\n  tls:\n    cert_file: %q\n    key_file: %q\n", certFile, keyFile))
+	ca := testpki.New(t, "badbatch test CA")
+	caFile, server := ca.File, ca.Server(t, "127.0.0.1")
+	file := writeFile(t, "tls.yaml", fmt.Sprintf("security:\n  tls:\n    cert_file: %q\n    key_file: %q\n", server.CertFile, server.KeyFile))
 	srv := startTestServer(t, nil, "--config", file, "--bind", "127.0.0.1:0", "--log-format", "json")
 	endpoint := "https://" + strings.TrimPrefix(srv.url, "http://")
 
@@ -105,50 +95,4 @@ func TestCLIOverTLS(t *testing.T) {
 	if r := (cliRun{}).run(t, "--endpoint", srv.url, "--ca-cert", caFile, "disruptor", "list"); r.code == 0 {
 		t.Errorf("plain HTTP to the TLS port succeeded: %v", r)
 	}
-}
-
-// writeTestPKI writes a CA and a server certificate for 127.0.0.1 signed
-// by it, and returns the CA, certificate and key files.
-func writeTestPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "badbatch test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server.key", "EC PRIVATE KEY", keyDER)
 }
