@@ -66,6 +66,17 @@ func TestCLIWithAuth(t *testing.T) {
 	if strings.Contains(srv.logs.String(), adminKey) || strings.Contains(srv.logs.String(), readerKey) {
 		t.Error("an API key appears in the server's log")
 	}
+	for _, format := range []string{"table", "json", "yaml"} {
+		r := cliRun{}.run(t, "--config", file, "config", "show", "-o", format)
+		if r.code != 0 {
+			t.Fatalf("config show: %v", r)
+		}
+		for _, secret := range []string{adminKey, readerKey, api.HashKey(adminKey), api.HashKey(readerKey)} {
+			if strings.Contains(r.stdout, secret) || strings.Contains(r.stderr, secret) {
+				t.Errorf("config show -o %s prints a key or its hash", format)
+			}
+		}
+	}
 }
 
 // TestServerRefusesOpenPublicBind: without keys, a non-loopback bind
