@@ -59,7 +59,10 @@ func TestFailureDetection(t *testing.T) {
 	}
 	for _, o := range observers {
 		waitFor(t, 4*tm.DeadAfter+10*time.Second, o.ID()+" to see the stopped node dead", func() bool {
-			return stateOf(o.Node, victim.ID()) == StateDead
+			// The observer callback that records it may run just after the
+			// table changes: wait for both.
+			_, recorded := o.rec.first(victim.ID(), StateDead, stopped)
+			return stateOf(o.Node, victim.ID()) == StateDead && recorded
 		})
 	}
 	for _, o := range observers {
