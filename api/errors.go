@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/replication"
 )
 
 // The stable error codes of the API and their statuses. docs/api.md lists
@@ -52,6 +53,9 @@ const (
 	CodePeerCircuitOpen            = "PEER_CIRCUIT_OPEN"
 	CodePeerTimeout                = "PEER_TIMEOUT"
 	CodeForwardLoop                = "FORWARD_LOOP"
+	CodeNotLeader                  = replication.CodeNotLeader
+	CodeNoQuorum                   = replication.CodeNoQuorum
+	CodeOutcomeUnknown             = replication.CodeOutcomeUnknown
 )
 
 // Codes maps every error code to its HTTP status.
@@ -94,6 +98,9 @@ var Codes = map[string]int{
 	CodePeerCircuitOpen:            http.StatusServiceUnavailable,
 	CodePeerTimeout:                http.StatusGatewayTimeout,
 	CodeForwardLoop:                http.StatusLoopDetected,
+	CodeNotLeader:                  http.StatusTemporaryRedirect,
+	CodeNoQuorum:                   http.StatusServiceUnavailable,
+	CodeOutcomeUnknown:             http.StatusServiceUnavailable,
 }
 
 // Error is the body of every error response:
@@ -205,7 +212,7 @@ func trimPrefix(msg string) string {
 // retryAfter is the Retry-After header value for the error, or "".
 func retryAfter(e *Error) string {
 	switch e.Code {
-	case CodeRingFull, CodeTooManySubscribers, CodeShuttingDown, CodeNotReady, CodePeerCircuitOpen:
+	case CodeRingFull, CodeTooManySubscribers, CodeShuttingDown, CodeNotReady, CodePeerCircuitOpen, CodeNoQuorum, CodeOutcomeUnknown:
 		return strconv.Itoa(1)
 	}
 	return ""

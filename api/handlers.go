@@ -314,14 +314,25 @@ func (c *call) createDisruptor() {
 		}
 		cfg.Schema = b
 	}
+	if req.Replication != "" && req.Replication != ReplicationNone && req.Replication != ReplicationQuorum {
+		problems = append(problems, map[string]any{"field": "replication", "value": req.Replication, "reason": `must be "none" or "quorum"`})
+	}
 	if len(problems) > 0 {
 		c.fail(newError(CodeValidation, "invalid disruptor settings", map[string]any{"errors": problems}))
 		return
 	}
-	info, err := c.s.eng.Create(cfg, req.Start == nil || *req.Start)
-	if err != nil {
-		c.failEngine(err)
-		return
+	var info engine.Info
+	if req.Replication == ReplicationQuorum {
+		var ok bool
+		if info, ok = c.createReplicated(cfg, req.Start == nil || *req.Start); !ok {
+			return
+		}
+	} else {
+		var err error
+		if info, err = c.s.eng.Create(cfg, req.Start == nil || *req.Start); err != nil {
+			c.failEngine(err)
+			return
+		}
 	}
 	c.s.advertise()
 	c.w.Header().Set("Location", "/api/v1/disruptors/"+url.PathEscape(info.Name))
@@ -366,7 +377,12 @@ func (c *call) getDisruptor() {
 }
 
 func (c *call) deleteDisruptor() {
-	if err := c.s.eng.Delete(c.r.Context(), c.r.PathValue("name")); err != nil {
+	if rn := c.s.replicated(c.r.PathValue("name")); rn != nil {
+		if err := rn.Delete(c.r.Context(), c.r.PathValue("name")); err != nil {
+			c.failReplication(err)
+			return
+		}
+	} else if err := c.s.eng.Delete(c.r.Context(), c.r.PathValue("name")); err != nil {
 		c.failEngine(err)
 		return
 	}
@@ -398,6 +414,15 @@ func (c *call) putState() {
 	if err != nil || st == engine.StateDeleted {
 		c.fail(newError(CodeValidation, fmt.Sprintf("state %q is not one of created, running, paused, stopped", req.State),
 			map[string]any{"errors": []map[string]any{{"field": "state", "value": req.State, "reason": "must be running, paused or stopped"}}}))
+		return
+	}
+	if rn := c.s.replicated(name); rn != nil {
+		info, err := rn.SetState(c.r.Context(), name, st)
+		if err != nil {
+			c.failReplication(err)
+			return
+		}
+		c.respond(http.StatusOK, toDisruptor(info))
 		return
 	}
 	info, err := c.s.eng.SetState(c.r.Context(), name, st)
@@ -551,12 +576,23 @@ func (c *call) publish() {
 	}
 	addTrace(d.events, c.traceMetadata(span))
 	b := engine.Batch{Events: d.events, IdempotencyKey: key}
-	seqs, err := c.s.eng.Publish(ctx, name, &b)
+	rn := c.s.replicated(name)
+	var seqs []int64
+	var err error
+	if rn != nil {
+		seqs, err = rn.Publish(ctx, name, &b)
+	} else {
+		seqs, err = c.s.eng.Publish(ctx, name, &b)
+	}
 	if err != nil {
 		if span != nil {
 			span.SetStatus(codes.Error, err.Error())
 		}
-		c.failEngine(err)
+		if rn != nil {
+			c.failReplication(err)
+		} else {
+			c.failEngine(err)
+		}
 		return
 	}
 	if b.Duplicate {
@@ -625,7 +661,7 @@ func (c *call) publishMulti() {
 		if !validKey(b.IdempotencyKey) && b.IdempotencyKey != "" {
 			err = newError(CodeInvalidParameter, "idempotency_key must be 1 to 255 printable ASCII characters", nil)
 		} else {
-			seqs, err = c.s.eng.Publish(bctx, bs.disruptor, &b)
+			seqs, err = c.s.publishTo(bctx, bs.disruptor, &b)
 		}
 		if span != nil {
 			if err != nil {

@@ -28,6 +28,9 @@ type CreateRequest struct {
 	// Start, true when absent, starts the disruptor at once; false leaves
 	// it created.
 	Start *bool `json:"start,omitempty" yaml:"start,omitempty"`
+	// Replication is none (node-local, the default) or quorum (replicated
+	// with Raft across the cluster; needs cluster.replication.enabled).
+	Replication string `json:"replication,omitempty" yaml:"replication,omitempty"`
 }
 
 // StateRequest is the body of PUT /api/v1/disruptors/{name}/state.

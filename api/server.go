@@ -79,6 +79,11 @@ type Config struct {
 	// ClusterForwarder goes with ClusterNode. Give its configuration
 	// [ForwardErrorHandler], so that its errors have the API's envelope.
 	ClusterForwarder ClusterForwarder
+	// Replication, when set, serves the disruptors created with
+	// "replication": "quorum" through the Raft group (api/replication.go);
+	// *[replication.Node] implements it. Needs ClusterNode, to find the
+	// leader's API address.
+	Replication ReplicationNode
 
 	// Security: docs/security.md describes the model.
 
@@ -276,7 +281,8 @@ type Server struct {
 	tracer    trace.Tracer // nil: tracing off
 	started   time.Time
 	version   version.Info
-	cluster   *clusterHook // nil: standalone
+	cluster   *clusterHook    // nil: standalone
+	repl      ReplicationNode // nil: no replication
 
 	// Security; all read-only after New but the counters inside.
 	auth    *authenticator
@@ -316,6 +322,7 @@ func New(cfg Config, eng *engine.Engine) (*Server, error) {
 		started: time.Now(),
 		version: cfg.Version,
 		cluster: newClusterHook(cfg),
+		repl:    cfg.Replication,
 		closing: make(chan struct{}),
 	}
 	if s.log == nil {

@@ -23,7 +23,6 @@ type Config struct {
 	Disruptor Disruptor `koanf:"disruptor"`
 	Logging   Logging   `koanf:"logging"`
 	Limits    Limits    `koanf:"limits"`
-	Metrics   Metrics   `koanf:"metrics"`
 	Security  Security  `koanf:"security"`
 }
 
@@ -66,6 +65,8 @@ type Cluster struct {
 	SecondaryKeys []string `koanf:"secondary_encryption_keys"`
 	// Label keeps clusters apart: nodes with different labels never merge.
 	Label string `koanf:"label"`
+	// Replication is the Raft group of the quorum disruptors.
+	Replication Replication `koanf:"replication"`
 }
 
 // ClusterConfig returns the cluster package's form of the section.
@@ -108,6 +109,7 @@ func clusterSection(c cluster.Config) Cluster {
 		EncryptionKey:      c.EncryptionKey,
 		SecondaryKeys:      c.SecondaryKeys,
 		Label:              c.Label,
+		Replication:        replicationSection(),
 	}
 }
 
@@ -152,12 +154,6 @@ type Limits struct {
 	DedupWindow    time.Duration `koanf:"dedup_window"`
 }
 
-// Metrics is the Prometheus endpoint.
-type Metrics struct {
-	Enabled bool   `koanf:"enabled"`
-	Path    string `koanf:"path"`
-}
-
 // Default returns the built-in configuration: a standalone server on
 // 127.0.0.1:8080 with the engine's defaults.
 func Default() Config {
@@ -189,7 +185,6 @@ func Default() Config {
 			MaxSubscribers: e.MaxSubscribers,
 			DedupWindow:    e.DedupWindow,
 		},
-		Metrics:  Metrics{Enabled: true, Path: "/metrics"},
 		Security: DefaultSecurity(),
 	}
 }
@@ -240,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.Server.ClusterMode {
 		c.Cluster.validate(&errs)
+		c.Cluster.Replication.validate(&errs)
+	} else if c.Cluster.Replication.Enabled {
+		errs.add("cluster.replication.enabled", true, "needs server.cluster_mode: true")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.Logging.Level)) {
 		errs.add("logging.level", c.Logging.Level, "must be one of debug, info, warn, error")
@@ -249,9 +247,6 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxBodyBytes <= 0 {
 		errs.add("limits.max_body_bytes", c.Limits.MaxBodyBytes, "must be positive")
-	}
-	if c.Metrics.Enabled && !strings.HasPrefix(c.Metrics.Path, "/") {
-		errs.add("metrics.path", c.Metrics.Path, `must start with "/"`)
 	}
 	c.Security.validate(&errs, c.Server.BindAddr)
 	ecfg, err := c.engineConfig()

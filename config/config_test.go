@@ -138,11 +138,9 @@ disruptor:
 logging:
   level: "loud"
   format: "xml"
-metrics:
-  path: "metrics"
 `, []string{"server.bind_addr", "cluster.node_id", "cluster.seed_nodes[0]", "cluster.gossip_interval_ms",
 			"cluster.probe_timeout_ms", "cluster.suspicion_timeout_ms", "cluster.dead_timeout_ms",
-			"logging.level", "logging.format", "metrics.path", "disruptor.overflow_policy"}},
+			"logging.level", "logging.format", "disruptor.overflow_policy"}},
 		{"engine defaults", "disruptor:\n  default_buffer_size: 1000\n  default_wait_strategy: spin\n  default_producer_type: some\n",
 			[]string{"disruptor.default_buffer_size", "disruptor.default_wait_strategy", "disruptor.default_producer_type"}},
 		{"declared disruptors", "disruptor:\n  disruptors:\n    - name: a\n      buffer_size: 3\n    - name: a\n      wait_strategy: nope\n    - name: 'bad name!'\n",

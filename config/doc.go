@@ -5,10 +5,11 @@
 // # Layout
 //
 // The file has the sections of the design document's example — server,
-// cluster, disruptor, logging — plus limits, metrics and security (TLS, API
-// keys and roles, rate limits, CORS: [Security], applied to the server
-// with [Security.Apply]). [Example] returns
-// a complete, commented file; [Default] the built-in values.
+// cluster (with its replication subsection), disruptor, logging — plus
+// limits and security (TLS, API keys and roles, rate limits, CORS, whether
+// /metrics is public: [Security], applied to the server with
+// [Security.Apply]). [Example] returns a complete, commented file;
+// [Default] the built-in values.
 //
 // # Environment
 //

@@ -35,6 +35,7 @@ type clusterFlags struct {
 	advertise string   // cluster.advertise_addr
 	seeds     []string // cluster.seed_nodes
 	nodeID    string   // cluster.node_id
+	repl      replicationFlags
 }
 
 func (cf *clusterFlags) add(f *pflag.FlagSet) {
@@ -43,6 +44,7 @@ func (cf *clusterFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&cf.advertise, "cluster-advertise", "", "host[:port] other nodes reach this one's gossip at (cluster.advertise_addr)")
 	f.StringSliceVar(&cf.seeds, "seed", nil, "gossip address of a node to join, host[:port]; repeat or separate with commas (cluster.seed_nodes)")
 	f.StringVar(&cf.nodeID, "node-id", "", "unique, stable name of this node (cluster.node_id, default the host name)")
+	cf.repl.add(f)
 }
 
 // values returns the configuration keys of the cluster flags given on the
@@ -59,6 +61,7 @@ func (cf *clusterFlags) values(f *pflag.FlagSet) map[string]any {
 	set("cluster-advertise", "cluster.advertise_addr", cf.advertise)
 	set("seed", "cluster.seed_nodes", cf.seeds)
 	set("node-id", "cluster.node_id", cf.nodeID)
+	cf.repl.values(f, set)
 	return out
 }
 

@@ -148,9 +148,17 @@ func runServer(ctx context.Context, o serverOptions, logOut io.Writer) error {
 		_ = eng.Close(context.Background())
 		return err
 	}
+	repl, err := startReplication(cfg, eng, member, &acfg)
+	if err != nil {
+		ln.Close()
+		member.close()
+		_ = eng.Close(context.Background())
+		return err
+	}
 	srv, err := api.New(acfg, eng)
 	if err != nil {
 		ln.Close()
+		repl.close()
 		member.close()
 		_ = eng.Close(context.Background())
 		return usageError{err}
@@ -162,6 +170,7 @@ func runServer(ctx context.Context, o serverOptions, logOut io.Writer) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		repl.close()
 		member.close()
 		_ = eng.Close(context.Background())
 		return err
@@ -170,6 +179,7 @@ func runServer(ctx context.Context, o serverOptions, logOut io.Writer) error {
 	log.Info("signal received, shutting down", "timeout", o.shutdownTimeout)
 	member.leave() // members see "left", and stop forwarding here
 	defer member.close()
+	repl.close() // hands the Raft leadership over first
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/cluster"
+	"github.com/badbatch/badbatch/config"
+	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/replication"
+)
+
+// raftAddrTag is the cluster tag with which a member gossips its Raft
+// address, so that the leader can add it to the Raft group.
+const raftAddrTag = "raft_addr"
+
+// replicationFlags are the replication flags of `badbatch server`; each
+// sets a cluster.replication key.
+type replicationFlags struct {
+	enabled   bool
+	bind      string
+	advertise string
+	dataDir   string
+	bootstrap bool
+}
+
+func (rf *replicationFlags) add(f *pflag.FlagSet) {
+	f.BoolVar(&rf.enabled, "replication", false, `replicate the disruptors created with "replication": "quorum" with Raft (cluster.replication.enabled); needs --cluster`)
+	f.StringVar(&rf.bind, "raft-bind", "", "Raft transport address, IP:port (cluster.replication.raft_bind_addr, default 0.0.0.0:7947)")
+	f.StringVar(&rf.advertise, "raft-advertise", "", "host:port other nodes dial for Raft (cluster.replication.raft_advertise_addr)")
+	f.StringVar(&rf.dataDir, "raft-data-dir", "", "this node's Raft log and snapshots (cluster.replication.data_dir, default data/raft)")
+	f.BoolVar(&rf.bootstrap, "raft-bootstrap", false, "start a new Raft group with this node when its data dir is empty; on one node only (cluster.replication.bootstrap)")
+}
+
+func (rf *replicationFlags) values(f *pflag.FlagSet, set func(flag, key string, v any)) {
+	set("replication", "cluster.replication.enabled", rf.enabled)
+	set("raft-bind", "cluster.replication.raft_bind_addr", rf.bind)
+	set("raft-advertise", "cluster.replication.raft_advertise_addr", rf.advertise)
+	set("raft-data-dir", "cluster.replication.data_dir", rf.dataDir)
+	set("raft-bootstrap", "cluster.replication.bootstrap", rf.bootstrap)
+}
+
+// replicator is a server's replication node and the loop that makes the
+// Raft membership follow the cluster's.
+type replicator struct {
+	node   *replication.Node
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// startReplication starts the replication node of a clustered server
+// with cluster.replication.enabled and puts it in acfg; it returns nil
+// otherwise.
+func startReplication(cfg config.Config, eng *engine.Engine, member *clusterMember, acfg *api.Config) (*replicator, error) {
+	rc := cfg.Cluster.Replication
+	if member == nil || !rc.Enabled {
+		return nil, nil
+	}
+	rcfg := replication.DefaultConfig()
+	rcfg.NodeID = member.node.ID()
+	rcfg.BindAddr, rcfg.AdvertiseAddr, rcfg.DataDir = rc.RaftBindAddr, rc.RaftAdvertiseAddr, rc.DataDir
+	if rc.Bootstrap {
+		addr := rc.RaftAdvertiseAddr
+		if addr == "" {
+			addr = rc.RaftBindAddr
+		}
+		rcfg.Bootstrap = []replication.Server{{ID: rcfg.NodeID, Address: addr}}
+	}
+	rcfg.Logger = acfg.Logger.With("component", "raft")
+	rcfg.Registerer = acfg.Registry
+	node, err := replication.New(rcfg, eng)
+	if err != nil {
+		if errors.Is(err, replication.ErrInvalidConfig) {
+			return nil, usageError{err}
+		}
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	tags := maps.Clone(member.node.Meta().Tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	tags[raftAddrTag] = node.Addr()
+	if err := member.node.SetTags(tags); err != nil {
+		_ = node.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &replicator{node: node, cancel: cancel, done: make(chan struct{})}
+	go r.followMembership(ctx, member.node, rc.MaxVoters, time.Duration(rc.DeadGraceMS)*time.Millisecond, acfg.Logger)
+	acfg.Replication = node
+	acfg.Logger.Info("replication: started", "node_id", node.ID(), "raft_addr", node.Addr(), "bootstrap", rc.Bootstrap)
+	return r, nil
+}
+
+// close hands the leadership over when this node leads, and stops the
+// node; a nil replicator does nothing.
+func (r *replicator) close() {
+	if r == nil {
+		return
+	}
+	r.once.Do(func() {
+		r.cancel()
+		<-r.done
+		if r.node.IsLeader() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = r.node.TransferLeadership(ctx)
+			cancel()
+		}
+		_ = r.node.Close()
+	})
+}
+
+// followMembership makes the Raft configuration follow the cluster's,
+// on the leader, once a second: an alive member gossiping a Raft address
+// is added (as a voter while there are fewer than maxVoters), a member
+// dead or gone for longer than grace is removed.
+func (r *replicator) followMembership(ctx context.Context, node *cluster.Node, maxVoters int, grace time.Duration, log *slog.Logger) {
+	defer close(r.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	gone := map[string]time.Time{} // Raft servers not alive in the cluster, since
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !r.node.IsLeader() {
+			clear(gone)
+			continue
+		}
+		if err := r.reconcile(ctx, node, maxVoters, grace, gone, log); err != nil && ctx.Err() == nil {
+			log.Warn("replication: following the cluster membership", "err", err)
+		}
+	}
+}
+
+func (r *replicator) reconcile(ctx context.Context, node *cluster.Node, maxVoters int, grace time.Duration, gone map[string]time.Time, log *slog.Logger) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	servers, err := r.node.Servers(cctx)
+	if err != nil {
+		return err
+	}
+	members := map[string]cluster.Member{}
+	for _, m := range node.Members() {
+		members[m.ID] = m
+	}
+	voters := 0
+	inRaft := map[string]replication.Server{}
+	for _, s := range servers {
+		inRaft[s.ID] = s
+		if !s.Nonvoter {
+			voters++
+		}
+	}
+	now := time.Now()
+	for _, s := range servers {
+		if s.ID == r.node.ID() {
+			continue
+		}
+		m, ok := members[s.ID]
+		if ok && m.State == cluster.StateAlive {
+			delete(gone, s.ID)
+			continue
+		}
+		since, seen := gone[s.ID]
+		if !seen {
+			gone[s.ID] = now
+			since = now
+		}
+		if now.Sub(since) < grace {
+			continue
+		}
+		log.Info("replication: removing a member gone from the cluster", "node_id", s.ID, "gone_for", now.Sub(since).Round(time.Second))
+		if err := r.node.RemoveServer(cctx, s.ID); err != nil {
+			return err
+		}
+		delete(gone, s.ID)
+		if !s.Nonvoter {
+			voters--
+		}
+	}
+	for _, m := range node.Members() {
+		addr := m.Tags[raftAddrTag]
+		if m.Local || m.State != cluster.StateAlive || addr == "" {
+			continue
+		}
+		s, ok := inRaft[m.ID]
+		switch {
+		case ok && !s.Nonvoter:
+			continue
+		case voters < maxVoters:
+			log.Info("replication: adding a voter", "node_id", m.ID, "raft_addr", addr)
+			if err := r.node.AddVoter(cctx, m.ID, addr); err != nil {
+				return err
+			}
+			voters++
+		case !ok:
+			log.Info("replication: adding a non-voter", "node_id", m.ID, "raft_addr", addr)
+			if err := r.node.AddNonvoter(cctx, m.ID, addr); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
