@@ -184,6 +184,7 @@ func routeCases(t *testing.T) map[string]routeCase {
 		// get CLUSTER_DISABLED.
 		"GET /api/v1/cluster/members": {call: fixed("/api/v1/cluster/members", ""), allowed: 404, code: "CLUSTER_DISABLED"},
 		"GET /api/v1/cluster/health":  {call: fixed("/api/v1/cluster/health", ""), allowed: 404, code: "CLUSTER_DISABLED"},
+		"GET /api/v1/cluster/raft":    {call: fixed("/api/v1/cluster/raft", ""), allowed: 404, code: "CLUSTER_DISABLED"},
 		"POST /api/v1/cluster/join":   {call: fixed("/api/v1/cluster/join", `{"addrs":["127.0.0.1:1"]}`), allowed: 404, code: "CLUSTER_DISABLED"},
 		"POST /api/v1/cluster/leave":  {call: fixed("/api/v1/cluster/leave", `{}`), allowed: 404, code: "CLUSTER_DISABLED"},
 	}

@@ -368,6 +368,9 @@ func normalizeSchema(v any) any {
 }
 
 func (c *call) getDisruptor() {
+	if !c.readReplicated(c.r.PathValue("name")) {
+		return
+	}
 	info, err := c.s.eng.Info(c.r.PathValue("name"))
 	if err != nil {
 		c.failEngine(err)
@@ -715,6 +718,9 @@ func (c *call) replay() {
 		c.fail(e)
 		return
 	}
+	if !c.readReplicated(name) {
+		return
+	}
 	var from int64
 	if v := q.Get("from"); v != "" {
 		if from, e = seqParam("from", v); e != nil {
@@ -765,6 +771,9 @@ func (c *call) getEvent() {
 	seq, e := seqParam("seq", c.r.PathValue("seq"))
 	if e != nil {
 		c.fail(e)
+		return
+	}
+	if !c.readReplicated(c.r.PathValue("name")) {
 		return
 	}
 	rec := getRecords()

@@ -3,7 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/replication"
@@ -20,6 +24,14 @@ type ReplicationNode interface {
 	SetState(ctx context.Context, name string, to engine.State) (engine.Info, error)
 	Delete(ctx context.Context, name string) error
 	Publish(ctx context.Context, name string, b *engine.Batch) ([]int64, error)
+	// AppliedIndex is the index of the last Raft entry applied locally.
+	AppliedIndex() uint64
+	// Barrier makes the following local reads consistent (on the leader).
+	Barrier(ctx context.Context) error
+	// Status is the node's view of the Raft group.
+	Status() replication.Status
+	// Servers is the Raft configuration as the node knows it.
+	Servers(ctx context.Context) ([]replication.Server, error)
 }
 
 var _ ReplicationNode = (*replication.Node)(nil)
@@ -37,6 +49,41 @@ func (s *Server) replicated(name string) ReplicationNode {
 		return nil
 	}
 	return s.repl
+}
+
+// HeaderAppliedIndex is the response header of a read of a replicated
+// disruptor: the index of the last Raft entry the answering node had
+// applied, so the read reflects every change up to it.
+const HeaderAppliedIndex = "X-Raft-Applied-Index"
+
+// readReplicated prepares a read of the disruptor name: for a replicated
+// one, with ?consistent=true, it runs a Raft barrier (on the leader; a
+// follower answers NOT_LEADER with a 307 to the leader, like a publish),
+// and it sets the X-Raft-Applied-Index header. It reports false when it
+// wrote an error.
+func (c *call) readReplicated(name string) bool {
+	consistent := false
+	if v := c.r.URL.Query().Get("consistent"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			c.fail(newError(CodeInvalidParameter, fmt.Sprintf("consistent=%q must be true or false", v),
+				map[string]any{"parameter": "consistent", "value": v}))
+			return false
+		}
+		consistent = b
+	}
+	rn := c.s.replicated(name)
+	if rn == nil {
+		return true
+	}
+	if consistent {
+		if err := rn.Barrier(c.r.Context()); err != nil {
+			c.failReplication(err)
+			return false
+		}
+	}
+	c.w.Header().Set(HeaderAppliedIndex, strconv.FormatUint(rn.AppliedIndex(), 10))
+	return true
 }
 
 // failReplication writes a replication error: NOT_LEADER as a 307 to the
@@ -132,4 +179,73 @@ func replicationError(err error) error {
 		return newError(CodeOutcomeUnknown, "the change was proposed but its commit could not be confirmed; retry with the same idempotency key", nil)
 	}
 	return err
+}
+
+// RaftStatus is the body of GET /api/v1/cluster/raft: the answering
+// node's view of the Raft group that replicates the quorum disruptors.
+type RaftStatus struct {
+	NodeID   string `json:"node_id" yaml:"node_id"`
+	RaftAddr string `json:"raft_addr" yaml:"raft_addr"`
+	// State is follower, candidate, leader or shutdown.
+	State string `json:"state" yaml:"state"`
+	// LeaderID and LeaderRaftAddr are empty when no leader is known.
+	LeaderID       string `json:"leader_id" yaml:"leader_id"`
+	LeaderRaftAddr string `json:"leader_raft_addr" yaml:"leader_raft_addr"`
+	Term           uint64 `json:"term" yaml:"term"`
+	CommitIndex    uint64 `json:"commit_index" yaml:"commit_index"`
+	AppliedIndex   uint64 `json:"applied_index" yaml:"applied_index"`
+	LastIndex      uint64 `json:"last_index" yaml:"last_index"`
+	// LastContact is when a follower last heard from the leader; absent
+	// on the leader and before any contact.
+	LastContact *time.Time `json:"last_contact,omitempty" yaml:"last_contact,omitempty"`
+	// Stalled is set while applying a committed entry waits for a local
+	// condition.
+	Stalled bool `json:"stalled" yaml:"stalled"`
+	// Servers is the Raft configuration as this node knows it.
+	Servers []RaftServer `json:"servers" yaml:"servers"`
+}
+
+// RaftServer is one server of the Raft configuration.
+type RaftServer struct {
+	ID       string `json:"id" yaml:"id"`
+	RaftAddr string `json:"raft_addr" yaml:"raft_addr"`
+	// Suffrage is voter or nonvoter.
+	Suffrage string `json:"suffrage" yaml:"suffrage"`
+	Leader   bool   `json:"leader" yaml:"leader"`
+	Local    bool   `json:"local" yaml:"local"`
+}
+
+// clusterRaft answers GET /api/v1/cluster/raft.
+func (c *call) clusterRaft() {
+	if c.s.repl == nil {
+		c.fail(errorf(CodeClusterDisabled, "this server does not replicate (start it with --cluster --replication, or cluster.replication.enabled: true)"))
+		return
+	}
+	st := c.s.repl.Status()
+	servers, err := c.s.repl.Servers(c.r.Context())
+	if err != nil {
+		c.failReplication(err)
+		return
+	}
+	out := RaftStatus{
+		NodeID: st.ID, RaftAddr: st.Address, State: st.State,
+		LeaderID: st.LeaderID, LeaderRaftAddr: st.LeaderAddr,
+		Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex,
+		Stalled: st.Stalled,
+		Servers: make([]RaftServer, 0, len(servers)),
+	}
+	if !st.LastContact.IsZero() {
+		lc := st.LastContact.UTC()
+		out.LastContact = &lc
+	}
+	for _, sv := range servers {
+		suffrage := "voter"
+		if sv.Nonvoter {
+			suffrage = "nonvoter"
+		}
+		out.Servers = append(out.Servers, RaftServer{ID: sv.ID, RaftAddr: sv.Address, Suffrage: suffrage,
+			Leader: sv.ID != "" && sv.ID == st.LeaderID, Local: sv.ID == st.ID})
+	}
+	c.w.Header().Set(HeaderAppliedIndex, strconv.FormatUint(st.AppliedIndex, 10))
+	c.respond(http.StatusOK, out)
 }

@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/badbatch/badbatch/cluster"
 	"github.com/badbatch/badbatch/engine"
@@ -21,6 +24,46 @@ type fakeRepl struct {
 	names map[string]bool
 	err   error
 	calls int
+	// barrierErr is what Barrier returns; barriers counts its calls.
+	barrierErr error
+	barriers   int
+}
+
+func (f *fakeRepl) AppliedIndex() uint64 { return 42 }
+
+// setBarrier sets barrierErr and returns the barriers counted so far,
+// resetting them when reset.
+func (f *fakeRepl) setBarrier(err error, reset bool) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.barriers
+	f.barrierErr = err
+	if reset {
+		f.barriers = 0
+	}
+	return n
+}
+
+func (f *fakeRepl) barrierCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.barriers
+}
+
+func (f *fakeRepl) Barrier(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.barriers++
+	return f.barrierErr
+}
+
+func (f *fakeRepl) Status() replication.Status {
+	return replication.Status{ID: "n1", Address: "127.0.0.1:7946", State: "follower", LeaderID: "n2", LeaderAddr: "127.0.0.1:7947",
+		Term: 3, CommitIndex: 42, AppliedIndex: 42, LastIndex: 43}
+}
+
+func (f *fakeRepl) Servers(context.Context) ([]replication.Server, error) {
+	return []replication.Server{{ID: "n1", Address: "127.0.0.1:7946"}, {ID: "n2", Address: "127.0.0.1:7947"}}, nil
 }
 
 func (f *fakeRepl) fail() error {
@@ -174,5 +217,94 @@ func TestReplicationRouting(t *testing.T) {
 		map[string]any{"disruptor": "q", "events": []any{map[string]any{"payload": 1}}}}}})
 	if r.status != http.StatusMultiStatus || get(r.v, "results", 0, "error", "code") != CodeOutcomeUnknown {
 		t.Errorf("multi: %d %s", r.status, r.body)
+	}
+}
+
+// TestReplicationReads: reads of a replicated disruptor (get, replay, get
+// event) carry X-Raft-Applied-Index; ?consistent=true runs a barrier
+// first, and a follower answers it with the 307 NOT_LEADER of publishes;
+// local disruptors carry no header and run no barrier.
+func TestReplicationReads(t *testing.T) {
+	fr := &fakeRepl{names: map[string]bool{}}
+	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
+		a.Replication = fr
+		a.ClusterNode, a.ClusterForwarder = fakeMembers{}, fakeMembers{}
+	})
+	fr.eng = ts.eng
+	ts.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, body := range []map[string]any{{"name": "q", "replication": "quorum"}, {"name": "local"}} {
+		if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: body}); r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/" + body["name"].(string) + "/events", body: map[string]any{"payload": 1}}); r.status != http.StatusOK {
+			t.Fatalf("publish: %d %s", r.status, r.body)
+		}
+	}
+	paths := []string{"/api/v1/disruptors/%s", "/api/v1/disruptors/%s/events", "/api/v1/disruptors/%s/events/0"}
+	for _, p := range paths {
+		q := strings.Replace(p, "%s", "q", 1)
+		r := ts.do(t, request{method: "GET", path: q})
+		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.barrierCount() != 0 {
+			t.Errorf("GET %s: %d %q barriers %d %s", q, r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount(), r.body)
+		}
+		r = ts.do(t, request{method: "GET", path: q + "?consistent=true"})
+		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.barrierCount() != 1 {
+			t.Errorf("GET %s consistent: %d %q barriers %d %s", q, r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount(), r.body)
+		}
+		fr.setBarrier(&replication.LeaderError{Err: replication.ErrNotLeader, LeaderID: "n2", LeaderAddr: "127.0.0.1:7947"}, false)
+		r = ts.do(t, request{method: "GET", path: q + "?consistent=true"})
+		if r.status != http.StatusTemporaryRedirect || errCode(r) != CodeNotLeader || r.header.Get("Location") != "http://10.0.0.2:8080"+q+"?consistent=true" {
+			t.Errorf("GET %s consistent on a follower: %d %q %s", q, r.status, r.header.Get("Location"), r.body)
+		}
+		fr.setBarrier(&replication.LeaderError{Err: replication.ErrNoQuorum}, false)
+		r = ts.do(t, request{method: "GET", path: q + "?consistent=true"})
+		if r.status != http.StatusServiceUnavailable || errCode(r) != CodeNoQuorum {
+			t.Errorf("GET %s consistent without a leader: %d %s", q, r.status, r.body)
+		}
+		fr.setBarrier(nil, true)
+		r = ts.do(t, request{method: "GET", path: q + "?consistent=maybe"})
+		if r.status != http.StatusBadRequest || errCode(r) != CodeInvalidParameter {
+			t.Errorf("GET %s consistent=maybe: %d %s", q, r.status, r.body)
+		}
+		l := strings.Replace(p, "%s", "local", 1)
+		r = ts.do(t, request{method: "GET", path: l + "?consistent=true"})
+		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "" || fr.barrierCount() != 0 {
+			t.Errorf("GET %s: %d %q barriers %d %s", l, r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount(), r.body)
+		}
+	}
+}
+
+// TestClusterRaft: GET /api/v1/cluster/raft is the node's Raft status
+// with its servers; a server that does not replicate answers
+// CLUSTER_DISABLED.
+func TestClusterRaft(t *testing.T) {
+	plain := newTestServer(t)
+	if r := plain.do(t, request{method: "GET", path: "/api/v1/cluster/raft"}); r.status != http.StatusNotFound || errCode(r) != CodeClusterDisabled {
+		t.Errorf("without replication: %d %s", r.status, r.body)
+	}
+	fr := &fakeRepl{names: map[string]bool{}}
+	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
+		a.Replication = fr
+		a.ClusterNode, a.ClusterForwarder = fakeMembers{}, fakeMembers{}
+	})
+	fr.eng = ts.eng
+	r := ts.do(t, request{method: "GET", path: "/api/v1/cluster/raft"})
+	if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" {
+		t.Fatalf("raft: %d %s", r.status, r.body)
+	}
+	var st RaftStatus
+	if err := json.Unmarshal(r.body, &st); err != nil {
+		t.Fatal(err)
+	}
+	want := RaftStatus{NodeID: "n1", RaftAddr: "127.0.0.1:7946", State: "follower", LeaderID: "n2", LeaderRaftAddr: "127.0.0.1:7947",
+		Term: 3, CommitIndex: 42, AppliedIndex: 42, LastIndex: 43, Servers: []RaftServer{
+			{ID: "n1", RaftAddr: "127.0.0.1:7946", Suffrage: "voter", Local: true},
+			{ID: "n2", RaftAddr: "127.0.0.1:7947", Suffrage: "voter", Leader: true}}}
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("raft status (-want +got):\n%s", diff)
+	}
+	r = ts.do(t, request{method: "GET", path: "/api/v1/cluster/raft", accept: formatYAML})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), "applied_index: 42") {
+		t.Errorf("raft as YAML: %d %s", r.status, r.body)
 	}
 }

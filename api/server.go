@@ -552,6 +552,7 @@ func (s *Server) routeTable() []route {
 		{PermPublish, "POST", "/api/v1/events", true, (*call).publishMulti},
 		{PermView, "GET", "/api/v1/cluster/members", true, (*call).clusterMembers},
 		{PermView, "GET", "/api/v1/cluster/health", true, (*call).clusterHealth},
+		{PermView, "GET", "/api/v1/cluster/raft", true, (*call).clusterRaft},
 		{PermAdmin, "POST", "/api/v1/cluster/join", true, (*call).clusterJoin},
 		{PermAdmin, "POST", "/api/v1/cluster/leave", true, (*call).clusterLeave},
 	}

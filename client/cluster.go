@@ -26,6 +26,16 @@ func (c *Client) ClusterHealth(ctx context.Context) (api.ClusterHealth, error) {
 	return out, err
 }
 
+// ClusterRaft returns the server's node's view of the Raft group that
+// replicates the quorum disruptors: its state, term, leader, log indexes
+// and servers. It fails with [ErrClusterDisabled] on a server that does
+// not replicate.
+func (c *Client) ClusterRaft(ctx context.Context) (api.RaftStatus, error) {
+	var out api.RaftStatus
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/cluster/raft"}, &out)
+	return out, err
+}
+
 // ClusterJoin has the server's node join the cluster of the nodes at these
 // gossip addresses (host[:port]). It fails with [ErrClusterJoinFailed]
 // when none answers, and [ErrClusterNotRunning] after the node left. It

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -28,6 +31,86 @@ type Replication struct {
 	// DeadGraceMS is how long a member stays dead before the leader
 	// removes it from the Raft group.
 	DeadGraceMS int `koanf:"dead_grace_ms"`
+	// TLS runs Raft traffic over mutual TLS.
+	TLS ReplicationTLS `koanf:"tls"`
+}
+
+// ReplicationTLS is cluster.replication.tls: mutual TLS between the Raft
+// nodes, all three files or none. Each node serves and dials with its
+// certificate (which must name its Raft address, IP or DNS name, and
+// allow both server and client authentication) and accepts only peers
+// whose certificates the cluster CA signed.
+type ReplicationTLS struct {
+	// CAFile is the cluster CA (PEM) that signs every node's certificate.
+	CAFile string `koanf:"ca_file"`
+	// CertFile and KeyFile are this node's certificate and key (PEM).
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+}
+
+// Enabled reports whether any of the files is set.
+func (t ReplicationTLS) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
+
+// TLSConfig loads cluster.replication.tls into the Raft transport's
+// configuration: TLS 1.3, this node's certificate for both ends, the
+// cluster CA as the only roots for servers and clients, and client
+// certificates required and verified. It returns nil when no file is set,
+// and an error wrapping [ErrInvalid] with a [*KeyError] naming the key of
+// each file that is missing or does not load.
+func (r Replication) TLSConfig() (*tls.Config, error) {
+	var errs keyErrors
+	tc := r.loadTLS(&errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+func (r Replication) loadTLS(errs *keyErrors) *tls.Config {
+	t := r.TLS
+	if !t.Enabled() {
+		return nil
+	}
+	const p = "cluster.replication.tls."
+	n := len(*errs)
+	for _, f := range []struct{ key, v string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+		if f.v == "" {
+			errs.add(p+f.key, nil, "must be set with the other cluster.replication.tls files (all three or none)")
+		}
+	}
+	if len(*errs) > n {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if pem, err := os.ReadFile(t.CAFile); err != nil {
+		errs.add(p+"ca_file", t.CAFile, "cannot be read: %v", err)
+	} else if !pool.AppendCertsFromPEM(pem) {
+		errs.add(p+"ca_file", t.CAFile, "holds no PEM certificate")
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		key := "cert_file"
+		if _, rerr := os.Stat(t.CertFile); rerr == nil {
+			if _, kerr := os.Stat(t.KeyFile); kerr != nil {
+				key = "key_file"
+			}
+		}
+		v := t.CertFile
+		if key == "key_file" {
+			v = t.KeyFile
+		}
+		errs.add(p+key, v, "cannot load the certificate and key (cert_file %s, key_file %s): %v", t.CertFile, t.KeyFile, err)
+	}
+	if len(*errs) > n {
+		return nil
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		RootCAs:      pool,
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	}
 }
 
 func replicationSection() Replication {
@@ -57,4 +140,5 @@ func (r Replication) validate(errs *keyErrors) {
 	if r.DeadGraceMS < 1000 {
 		errs.add(p+"dead_grace_ms", r.DeadGraceMS, "must be at least 1000")
 	}
+	r.loadTLS(errs)
 }

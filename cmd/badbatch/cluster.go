@@ -225,6 +225,15 @@ answers for the whole cluster; views are eventually consistent.`)
 		}),
 	})
 	cmd.AddCommand(&cobra.Command{
+		Use:   "raft",
+		Short: "The Raft group replicating the quorum disruptors: state, term, leader, log indexes, servers",
+		Args:  args(0, ""),
+		RunE: run(func(ctx context.Context, c *client.Client) (any, func(io.Writer), error) {
+			st, err := c.ClusterRaft(ctx)
+			return st, func(w io.Writer) { writeRaft(w, st) }, err
+		}),
+	})
+	cmd.AddCommand(&cobra.Command{
 		Use:   "join SEED...",
 		Short: "Have the server's node join the nodes at these gossip addresses (host[:port])",
 		Args: func(cmd *cobra.Command, a []string) error {
@@ -332,4 +341,36 @@ func writeHealth(w io.Writer, h api.ClusterHealth) {
 	ms := func(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
 	fmt.Fprintf(w, "failure detection: suspect within %v, dead within %v, forgotten after %v\n",
 		ms(h.Timings.SuspectAfterMS), ms(h.Timings.DeadAfterMS), ms(h.Timings.ForgetAfterMS))
+}
+
+// writeRaft writes a node's Raft status: a few lines, then its servers as
+// a table.
+func writeRaft(w io.Writer, st api.RaftStatus) {
+	leader := "none known"
+	if st.LeaderID != "" {
+		leader = st.LeaderID + " (" + st.LeaderRaftAddr + ")"
+	}
+	fmt.Fprintf(w, "raft: %s is %s at %s, term %d, leader %s\n", st.NodeID, st.State, st.RaftAddr, st.Term, leader)
+	fmt.Fprintf(w, "log: commit index %d, applied index %d, last index %d\n", st.CommitIndex, st.AppliedIndex, st.LastIndex)
+	if st.LastContact != nil {
+		fmt.Fprintf(w, "last contact with the leader: %s\n", st.LastContact.Local().Format(time.DateTime))
+	}
+	if st.Stalled {
+		fmt.Fprintln(w, "warning: applying a committed entry is stalled")
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tRAFT ADDR\tSUFFRAGE\tROLE")
+	for _, sv := range st.Servers {
+		id := sv.ID
+		if sv.Local {
+			id += " (this)"
+		}
+		role := "-"
+		if sv.Leader {
+			role = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id, sv.RaftAddr, sv.Suffrage, role)
+	}
+	_ = tw.Flush()
 }

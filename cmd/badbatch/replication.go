@@ -75,6 +75,11 @@ func startReplication(cfg config.Config, eng *engine.Engine, member *clusterMemb
 		}
 		rcfg.Bootstrap = []replication.Server{{ID: rcfg.NodeID, Address: addr}}
 	}
+	tc, err := rc.TLSConfig()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	rcfg.TLS = tc
 	rcfg.Logger = acfg.Logger.With("component", "raft")
 	rcfg.Registerer = acfg.Registry
 	node, err := replication.New(rcfg, eng)
@@ -97,7 +102,7 @@ func startReplication(cfg config.Config, eng *engine.Engine, member *clusterMemb
 	r := &replicator{node: node, cancel: cancel, done: make(chan struct{})}
 	go r.followMembership(ctx, member.node, rc.MaxVoters, time.Duration(rc.DeadGraceMS)*time.Millisecond, acfg.Logger)
 	acfg.Replication = node
-	acfg.Logger.Info("replication: started", "node_id", node.ID(), "raft_addr", node.Addr(), "bootstrap", rc.Bootstrap)
+	acfg.Logger.Info("replication: started", "node_id", node.ID(), "raft_addr", node.Addr(), "bootstrap", rc.Bootstrap, "tls", tc != nil)
 	return r, nil
 }
 
