@@ -34,15 +34,18 @@ func fingerprint(k []byte) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// keyring returns the running memberlist's keyring, or an error when the
-// node is not running or gossips in clear text.
-func (n *Node) keyring() (interface {
+// keyring is what this package uses of memberlist's keyring.
+type keyring interface {
 	AddKey([]byte) error
 	UseKey([]byte) error
 	RemoveKey([]byte) error
 	GetKeys() [][]byte
 	GetPrimaryKey() []byte
-}, error) {
+}
+
+// keyring returns the running memberlist's keyring, or an error when the
+// node is not running or gossips in clear text.
+func (n *Node) keyring() (keyring, error) {
 	if !n.running.Load() {
 		n.mu.Lock()
 		closed := n.closed
@@ -63,34 +66,23 @@ func (n *Node) keyring() (interface {
 // only: step 1 of a rotation (see the package documentation). It acts on
 // this node alone; run it on every node.
 func (n *Node) InstallKey(key string) error {
-	kr, err := n.keyring()
-	if err != nil {
-		return err
-	}
-	k, err := decodeKey(key)
-	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	return kr.AddKey(k)
+	return n.withKey(key, keyring.AddKey)
 }
 
 // UseKey makes an installed key the one this node encrypts with: step 2 of
 // a rotation, once every node has installed it.
 func (n *Node) UseKey(key string) error {
-	kr, err := n.keyring()
-	if err != nil {
-		return err
-	}
-	k, err := decodeKey(key)
-	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	return kr.UseKey(k)
+	return n.withKey(key, keyring.UseKey)
 }
 
 // RemoveKey removes a key from this node's keyring: step 3 of a rotation,
 // once every node uses the new key. The primary key cannot be removed.
 func (n *Node) RemoveKey(key string) error {
+	return n.withKey(key, keyring.RemoveKey)
+}
+
+// withKey decodes key and applies op to this node's keyring with it.
+func (n *Node) withKey(key string, op func(keyring, []byte) error) error {
 	kr, err := n.keyring()
 	if err != nil {
 		return err
@@ -99,7 +91,7 @@ func (n *Node) RemoveKey(key string) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	return kr.RemoveKey(k)
+	return op(kr, k)
 }
 
 // KeyFingerprints returns the fingerprints (see [KeyFingerprint]) of this
