@@ -35,6 +35,9 @@ type ClusterNode interface {
 // Peers tells each peer's API reachability for the members endpoint.
 type ClusterForwarder interface {
 	Forward(w http.ResponseWriter, r *http.Request, disruptor string)
+	// ForwardTo sends a request to the member with the id (the Raft
+	// leader, for a change of a replicated disruptor).
+	ForwardTo(w http.ResponseWriter, r *http.Request, disruptor, id string)
 	Peers() []cluster.PeerStatus
 }
 
@@ -101,7 +104,18 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 	if _, err := s.eng.Info(name); !errors.Is(err, engine.ErrNotFound) {
 		return false
 	}
-	fw := &forwarding{c: &call{s: s, w: w, r: r, out: formatJSON}, header: w.Header().Clone()}
+	w, r = s.forwarding(w, r, false)
+	h.fwd.Forward(w, r, name)
+	return true
+}
+
+// forwarding prepares a request for the forwarder: the response headers
+// set so far are kept aside for ForwardErrorHandler and cleared (the
+// answer is the other node's, headers included), and a stream gets a
+// write deadline per write instead of a read deadline. toLeader marks a
+// request sent to the Raft leader.
+func (s *Server) forwarding(w http.ResponseWriter, r *http.Request, toLeader bool) (http.ResponseWriter, *http.Request) {
+	fw := &forwarding{c: &call{s: s, w: w, r: r, out: formatJSON}, header: w.Header().Clone(), toLeader: toLeader}
 	if f, ok := negotiate(r.Header.Get("Accept")); ok {
 		fw.c.out = f // for the errors ForwardErrorHandler writes
 	}
@@ -117,15 +131,16 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		_ = rc.SetReadDeadline(time.Time{})
 		w = &deadlineWriter{ResponseWriter: w, rc: rc, timeout: s.cfg.StreamWriteTimeout}
 	}
-	h.fwd.Forward(w, r.WithContext(context.WithValue(r.Context(), forwardingKey{}, fw)), name)
-	return true
+	return w, r.WithContext(context.WithValue(r.Context(), forwardingKey{}, fw))
 }
 
 // forwarding is a request on its way to another node, for
-// ForwardErrorHandler: the call, and the response headers set before.
+// ForwardErrorHandler: the call, the response headers set before, and
+// whether it goes to the Raft leader.
 type forwarding struct {
-	c      *call
-	header http.Header
+	c        *call
+	header   http.Header
+	toLeader bool
 }
 
 // forwardingKey carries a *forwarding in a forwarded request's context.
@@ -174,9 +189,29 @@ func ForwardErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	for k, v := range fw.header {
 		w.Header()[k] = v
 	}
+	if fw.toLeader {
+		e = leaderForwardError(r, err, e)
+	}
 	c := *fw.c
 	c.w = w
 	c.fail(e)
+}
+
+// leaderForwardError maps the failure to forward a change (or consistent
+// read) of a replicated disruptor to the Raft leader: the leader may have
+// committed a change whose answer was lost, so a change that was sent is
+// OUTCOME_UNKNOWN (safe to retry with the same idempotency key), and one
+// that was not (the leader's breaker is open, or it left the cluster) is
+// NO_QUORUM, as if no leader were known.
+func leaderForwardError(r *http.Request, err error, e *Error) *Error {
+	sent := !errors.Is(err, cluster.ErrCircuitOpen) && !errors.Is(err, cluster.ErrNoOwner) && !errors.Is(err, cluster.ErrForwardLoop)
+	if sent && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return newError(CodeOutcomeUnknown, "the Raft leader did not answer a change forwarded to it; retry with the same idempotency key", e.Details)
+	}
+	if errors.Is(err, cluster.ErrForwardLoop) {
+		return e
+	}
+	return newError(CodeNoQuorum, "the Raft leader cannot be reached from this node", e.Details)
 }
 
 // forwardError maps a forwarding failure to the API's error.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/badbatch/badbatch/cluster"
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/replication"
 )
@@ -18,6 +19,8 @@ import (
 // Changes to a replicated disruptor (create, state, delete, publish) go
 // through it; reads stay local.
 type ReplicationNode interface {
+	// ID is this node's id in the Raft group, which is its cluster id.
+	ID() string
 	Replicated(name string) bool
 	Leader() (id, addr string)
 	Create(ctx context.Context, cfg engine.DisruptorConfig, start bool) (engine.Info, error)
@@ -55,6 +58,55 @@ func (s *Server) replicated(name string) ReplicationNode {
 // disruptor: the index of the last Raft entry the answering node had
 // applied, so the read reflects every change up to it.
 const HeaderAppliedIndex = "X-Raft-Applied-Index"
+
+// toLeader forwards a request about a replicated disruptor that only the
+// Raft leader can answer (a change: any method but GET and HEAD, or a
+// read with ?consistent=true) from a follower to the leader, through the
+// cluster's forwarder, and reports whether it did. A request about a
+// disruptor this node does not know and no member advertises goes to the
+// leader too, whatever its method: it may be a replicated disruptor the
+// leader created and this node has not applied yet (a publish right after
+// the create), and the leader's catalog is the one that answers.
+//
+// It does not forward when this node leads, no leader is known, the
+// leader is not a routable member, or another node forwarded the request:
+// the handler then answers (NOT_LEADER with a 307, or NO_QUORUM). A
+// publish therefore works on any node, with the client's credentials
+// passed on, as Kafka and NATS clients expect.
+func (s *Server) toLeader(w http.ResponseWriter, r *http.Request) bool {
+	h := s.cluster
+	if s.repl == nil || h.fwd == nil || h.left.Load() || cluster.IsForwarded(r) {
+		return false
+	}
+	name := r.PathValue("name")
+	leader, _ := s.repl.Leader()
+	if leader == "" || leader == s.repl.ID() {
+		return false
+	}
+	if !s.repl.Replicated(name) {
+		if _, err := s.eng.Info(name); !errors.Is(err, engine.ErrNotFound) {
+			return false // a local disruptor
+		}
+	} else if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if ok, err := strconv.ParseBool(r.URL.Query().Get("consistent")); err != nil || !ok {
+			return false
+		}
+	}
+	routable, advertised := false, false
+	for _, m := range s.cluster.node.Members() {
+		if m.Local || !m.Routable() {
+			continue
+		}
+		routable = routable || m.ID == leader
+		advertised = advertised || m.Hosts(name)
+	}
+	if !routable || (advertised && !s.repl.Replicated(name)) {
+		return false // forward sends it to an owner
+	}
+	w, r = s.forwarding(w, r, true)
+	h.fwd.ForwardTo(w, r, name, leader)
+	return true
+}
 
 // readReplicated prepares a read of the disruptor name: for a replicated
 // one, with ?consistent=true, it runs a Raft barrier (on the leader; a

@@ -21,6 +21,7 @@ type lateRepl struct {
 }
 
 func (l *lateRepl) n() *replication.Node                          { return l.p.Load() }
+func (l *lateRepl) ID() string                                    { return l.n().ID() }
 func (l *lateRepl) Replicated(name string) bool                   { return l.n().Replicated(name) }
 func (l *lateRepl) Leader() (string, string)                      { return l.n().Leader() }
 func (l *lateRepl) AppliedIndex() uint64                          { return l.n().AppliedIndex() }

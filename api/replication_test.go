@@ -27,7 +27,11 @@ type fakeRepl struct {
 	// barrierErr is what Barrier returns; barriers counts its calls.
 	barrierErr error
 	barriers   int
+	// leader is the leader's id; "" stands for this node, n1.
+	leader string
 }
+
+func (f *fakeRepl) ID() string { return "n1" }
 
 func (f *fakeRepl) AppliedIndex() uint64 { return 42 }
 
@@ -79,7 +83,20 @@ func (f *fakeRepl) Replicated(name string) bool {
 	return f.names[name]
 }
 
-func (f *fakeRepl) Leader() (string, string) { return "n2", "127.0.0.1:7947" }
+func (f *fakeRepl) Leader() (string, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.leader == "" {
+		return "n1", "127.0.0.1:7946"
+	}
+	return f.leader, "127.0.0.1:7947"
+}
+
+func (f *fakeRepl) setLeader(id string) {
+	f.mu.Lock()
+	f.leader = id
+	f.mu.Unlock()
+}
 
 func (f *fakeRepl) Create(_ context.Context, cfg engine.DisruptorConfig, start bool) (engine.Info, error) {
 	if err := f.fail(); err != nil {
@@ -116,14 +133,21 @@ func (f *fakeRepl) Publish(ctx context.Context, name string, b *engine.Batch) ([
 }
 
 // fakeMembers is a ClusterNode whose member n2 serves its API at
-// 10.0.0.2:8080.
+// 10.0.0.2:8080 (not ready, so not routable) and n3 at 10.0.0.3:8080,
+// and a ClusterForwarder whose ForwardTo answers 202 naming the member.
 type fakeMembers struct{}
 
 func (fakeMembers) Members() []cluster.Member {
 	return []cluster.Member{
 		{ID: "n1", Local: true, State: cluster.StateAlive},
 		{ID: "n2", State: cluster.StateAlive, Meta: cluster.Meta{APIAddr: "10.0.0.2:8080", APIScheme: "http"}},
+		{ID: "n3", State: cluster.StateAlive, Meta: cluster.Meta{APIAddr: "10.0.0.3:8080", APIScheme: "http", State: cluster.NodeReady}},
 	}
+}
+
+func (fakeMembers) ForwardTo(w http.ResponseWriter, _ *http.Request, disruptor, id string) {
+	w.Header().Set("X-Forwarded-To", id+" "+disruptor)
+	w.WriteHeader(http.StatusAccepted)
 }
 func (fakeMembers) Health() cluster.Health                             { return cluster.Health{Status: cluster.Healthy} }
 func (fakeMembers) Join(context.Context, ...string) (int, error)       { return 0, nil }
@@ -217,6 +241,60 @@ func TestReplicationRouting(t *testing.T) {
 		map[string]any{"disruptor": "q", "events": []any{map[string]any{"payload": 1}}}}}})
 	if r.status != http.StatusMultiStatus || get(r.v, "results", 0, "error", "code") != CodeOutcomeUnknown {
 		t.Errorf("multi: %d %s", r.status, r.body)
+	}
+}
+
+// TestReplicationForwardsToLeader: on a follower, a change of a
+// replicated disruptor and a consistent read go to the Raft leader through
+// the forwarder, without touching the local replication node; plain reads
+// and local disruptors stay here, and a forwarded request is answered here.
+func TestReplicationForwardsToLeader(t *testing.T) {
+	fr := &fakeRepl{names: map[string]bool{}}
+	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
+		a.Replication = fr
+		a.ClusterNode, a.ClusterForwarder = fakeMembers{}, fakeMembers{}
+	})
+	fr.eng = ts.eng
+	for _, body := range []map[string]any{{"name": "q", "replication": "quorum"}, {"name": "local"}} {
+		if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: body}); r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	fr.setLeader("n3")
+	before := fr.calls
+	for _, rq := range []request{
+		{method: "POST", path: "/api/v1/disruptors/q/events", body: map[string]any{"payload": 1}},
+		{method: "POST", path: "/api/v1/disruptors/q/events", body: map[string]any{"events": []any{map[string]any{"payload": 1}}}},
+		{method: "PUT", path: "/api/v1/disruptors/q/state", body: map[string]any{"state": "paused"}},
+		{method: "DELETE", path: "/api/v1/disruptors/q"},
+		{method: "GET", path: "/api/v1/disruptors/q?consistent=true"},
+	} {
+		r := ts.do(t, rq)
+		if r.status != http.StatusAccepted || r.header.Get("X-Forwarded-To") != "n3 q" {
+			t.Errorf("%s %s: %d %q %s", rq.method, rq.path, r.status, r.header.Get("X-Forwarded-To"), r.body)
+		}
+	}
+	// A disruptor this node does not know may be one the leader created
+	// and this node has not applied yet: the leader answers.
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/new/events", body: map[string]any{"payload": 1}}); r.status != http.StatusAccepted || r.header.Get("X-Forwarded-To") != "n3 new" {
+		t.Errorf("publish to an unknown disruptor: %d %q %s", r.status, r.header.Get("X-Forwarded-To"), r.body)
+	}
+	if fr.calls != before || fr.barrierCount() != 0 {
+		t.Errorf("forwarded requests reached the local node: %d calls, %d barriers", fr.calls-before, fr.barrierCount())
+	}
+	for _, rq := range []request{
+		{method: "GET", path: "/api/v1/disruptors/q"},
+		{method: "POST", path: "/api/v1/disruptors/local/events", body: map[string]any{"payload": 1}},
+		{method: "POST", path: "/api/v1/disruptors/q/events", body: map[string]any{"payload": 1}, header: map[string]string{cluster.HeaderForwardedBy: "n2"}},
+	} {
+		if r := ts.do(t, rq); r.status != http.StatusOK || r.header.Get("X-Forwarded-To") != "" {
+			t.Errorf("%s %s: %d %q %s", rq.method, rq.path, r.status, r.header.Get("X-Forwarded-To"), r.body)
+		}
+	}
+	// A leader that is not routable (n2 is not ready) is not forwarded to.
+	fr.setLeader("n2")
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/q/events", body: map[string]any{"payload": 1}}); r.status != http.StatusOK || r.header.Get("X-Forwarded-To") != "" {
+		t.Errorf("publish with an unroutable leader: %d %s", r.status, r.body)
 	}
 }
 

@@ -586,7 +586,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 		if !c.admit(rt) {
 			return
 		}
-		if remote && s.forward(w, r) {
+		if remote && (s.toLeader(w, r) || s.forward(w, r)) {
 			return
 		}
 		if rt.negotiate {

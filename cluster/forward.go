@@ -41,6 +41,8 @@ type Directory interface {
 	// to (see [Member.Routable]); the local node, if among them, is marked
 	// [Member.Local] and skipped by the Forwarder.
 	Owners(disruptor string) []Member
+	// Member returns the member with the id, if known.
+	Member(id string) (Member, bool)
 }
 
 var _ Directory = (*Node)(nil)
@@ -277,12 +279,7 @@ func (f *Forwarder) candidates(disruptor string) []target {
 		if m.Local || !m.Routable() {
 			continue
 		}
-		scheme := m.APIScheme
-		if scheme == "" {
-			scheme = "http"
-		}
-		u := &url.URL{Scheme: scheme, Host: m.APIAddr}
-		out = append(out, target{id: m.ID, url: u, pb: f.breaker(m.ID, u.String())})
+		out = append(out, f.target(m))
 	}
 	if len(out) > 1 {
 		k := int(f.rr.Add(1) % uint64(len(out)))
@@ -292,6 +289,16 @@ func (f *Forwarder) candidates(disruptor string) []target {
 		})
 	}
 	return out
+}
+
+// target returns the member as a target, with its breaker.
+func (f *Forwarder) target(m Member) target {
+	scheme := m.APIScheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	u := &url.URL{Scheme: scheme, Host: m.APIAddr}
+	return target{id: m.ID, url: u, pb: f.breaker(m.ID, u.String())}
 }
 
 // breaker returns the circuit breaker of a peer, creating it.
@@ -384,7 +391,29 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, disruptor st
 		f.fail(w, r, &ForwardError{Status: http.StatusLoopDetected, Disruptor: disruptor, Err: ErrForwardLoop})
 		return
 	}
-	targets := f.candidates(disruptor)
+	f.forward(w, r, disruptor, f.candidates(disruptor))
+}
+
+// ForwardTo sends r, a request about the disruptor, to the member with
+// the given id rather than to any node hosting the disruptor, and copies
+// its response to w: a server uses it to send a change to the one node
+// that may make it, such as a Raft leader. It fails as [Forwarder.Forward]
+// does, with [ErrNoOwner] (404) when that member is unknown, local, or not
+// routable; the request is never retried on another node.
+func (f *Forwarder) ForwardTo(w http.ResponseWriter, r *http.Request, disruptor, id string) {
+	if IsForwarded(r) {
+		f.fail(w, r, &ForwardError{Status: http.StatusLoopDetected, Disruptor: disruptor, Err: ErrForwardLoop})
+		return
+	}
+	var targets []target
+	if m, ok := f.dir.Member(id); ok && !m.Local && m.Routable() {
+		targets = []target{f.target(m)}
+	}
+	f.forward(w, r, disruptor, targets)
+}
+
+// forward sends r to the targets, in turn when it may be retried.
+func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, disruptor string, targets []target) {
 	if len(targets) == 0 {
 		f.fail(w, r, &ForwardError{Status: http.StatusNotFound, Disruptor: disruptor, Err: ErrNoOwner})
 		return

@@ -24,6 +24,17 @@ type fakeDirectory struct {
 
 func (d *fakeDirectory) LocalID() string { return d.local }
 
+func (d *fakeDirectory) Member(id string) (Member, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range d.members {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
 func (d *fakeDirectory) Owners(disruptor string) []Member {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -213,6 +224,45 @@ func TestForwardRetriesIdempotentOnAnotherOwner(t *testing.T) {
 	}
 	if !got503 {
 		t.Error("a POST was retried on another owner")
+	}
+}
+
+// TestForwardTo: ForwardTo reaches the named member whether or not it
+// advertises the disruptor, never another owner, and answers 404 for a
+// member that is unknown, local or not routable.
+func TestForwardTo(t *testing.T) {
+	leader, other := newPeer(t, "leader"), newPeer(t, "other")
+	gone := newPeer(t, "gone").member()
+	gone.State = StateDead
+	dir := &fakeDirectory{local: "a", members: []Member{
+		{ID: "a", Local: true, State: StateAlive, Meta: Meta{APIAddr: "127.0.0.1:1", State: NodeReady, Disruptors: []string{"orders"}}},
+		leader.member(), other.member("orders"), gone,
+	}}
+	f := newTestForwarder(t, dir, testForwardConfig())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.ForwardTo(w, r, "orders", r.URL.Query().Get("to"))
+	}))
+	t.Cleanup(srv.Close)
+	for range 4 {
+		resp, body := do(t, http.MethodPost, srv.URL+"/d/orders/events?to=leader", `{"payload":1}`, map[string]string{"Authorization": "Bearer k"})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		if e := decodeEcho(t, body); e.Node != "leader" || e.Body != `{"payload":1}` || e.Authorization != "Bearer k" || e.ForwardedBy != "a" {
+			t.Fatalf("answered by %+v", e)
+		}
+	}
+	if other.hits.Load() != 0 {
+		t.Errorf("another owner got %d requests", other.hits.Load())
+	}
+	for _, id := range []string{"nobody", "a", "gone"} {
+		if resp, body := do(t, http.MethodPost, srv.URL+"/d/orders/events?to="+id, `{}`, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("to %s: status %d: %s", id, resp.StatusCode, body)
+		}
+	}
+	resp, body := do(t, http.MethodPost, srv.URL+"/d/orders/events?to=leader", `{}`, map[string]string{HeaderForwardedBy: "b"})
+	if resp.StatusCode != http.StatusLoopDetected {
+		t.Errorf("already forwarded: status %d: %s", resp.StatusCode, body)
 	}
 }
 

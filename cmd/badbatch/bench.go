@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +39,10 @@ type benchOptions struct {
 	encoding    string
 	bufferSize  int
 	keep        bool
+	replication string
+	idempotent  bool
+	retries     int
+	acked       string
 }
 
 func newBenchCommand(g *globals) *cobra.Command {
@@ -53,10 +60,20 @@ It runs against the server at --endpoint, or with --embedded against a
 server it starts in this process on a loopback port. The disruptor
 --disruptor is created (multi-producer, --buffer-size) when it does not
 exist, and deleted afterwards unless --keep. A progress bar shows on a
-terminal. Ctrl-C stops early and reports what was done.`,
+terminal. Ctrl-C stops early and reports what was done.
+
+With --idempotent every batch carries its own Idempotency-Key and each
+event's payload names its batch and place in it ("id": "<key>.<i>"), and a
+publish that fails in a way that is safe to retry (429, 502, 503, 504, or
+a network error: the answer of a node that lost its Raft leader, say) is
+sent again with the same key, up to --retries times; a batch still failing
+is counted as an error and the bench goes on. --acked writes one JSON line
+per acknowledged batch (key, first sequence, count, duplicate), so that
+what was acknowledged can be checked against what the server holds.`,
 		Example: `  badbatch bench --embedded
   badbatch bench --concurrency 8 --batch-size 100 --payload-size 256 --duration 30s
-  badbatch bench --events 100000 --encoding msgpack -o json`,
+  badbatch bench --events 100000 --encoding msgpack -o json
+  badbatch bench --replication quorum --idempotent --acked acked.ndjson --duration 1m`,
 		Args: args(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(); err != nil {
@@ -76,6 +93,11 @@ terminal. Ctrl-C stops early and reports what was done.`,
 	f.StringVar(&o.encoding, "encoding", "json", "request body encoding: json or msgpack")
 	f.IntVar(&o.bufferSize, "buffer-size", 16384, "ring size of a disruptor the bench creates")
 	f.BoolVar(&o.keep, "keep", false, "keep a disruptor the bench created")
+	f.StringVar(&o.replication, "replication", "none", `replication of a disruptor the bench creates: none or quorum (Raft)`)
+	f.BoolVar(&o.idempotent, "idempotent", false, "give every batch its own Idempotency-Key and retry failures that are safe to retry")
+	f.IntVar(&o.retries, "retries", 10, "with --idempotent, how many times a failed batch is sent again")
+	f.StringVar(&o.acked, "acked", "", `write each acknowledged batch to this file as a JSON line ("-" for stdout)`)
+	_ = cmd.RegisterFlagCompletionFunc("replication", cobra.FixedCompletions([]string{"none", "quorum"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("encoding", cobra.FixedCompletions([]string{"json", "msgpack"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -94,6 +116,10 @@ func (o *benchOptions) check() error {
 		return usagef("--concurrency %d: must be from 1 to 1024", o.concurrency)
 	case o.disruptor == "":
 		return usagef("--disruptor: must not be empty")
+	case o.replication != "none" && o.replication != "quorum":
+		return usagef("--replication %q: want none or quorum", o.replication)
+	case o.retries < 0 || o.retries > 1000:
+		return usagef("--retries %d: must be from 0 to 1000", o.retries)
 	}
 	if _, err := client.ParseEncoding(o.encoding); err != nil {
 		return usagef("--encoding %q: want json or msgpack", o.encoding)
@@ -119,6 +145,17 @@ type benchResult struct {
 	PayloadMBPerS  float64          `json:"payload_mb_per_second"`
 	Latency        benchLatency     `json:"publish_latency_us"`
 	Interrupted    bool             `json:"interrupted,omitempty"`
+	// Duplicates counts the batches (with --idempotent) the server
+	// answered as duplicates of an earlier attempt that had succeeded.
+	Duplicates int64 `json:"duplicates,omitempty"`
+}
+
+// ackedBatch is a line of --acked: an acknowledged batch.
+type ackedBatch struct {
+	Key       string `json:"key,omitempty"`
+	First     int64  `json:"first"`
+	Count     int    `json:"count"`
+	Duplicate bool   `json:"duplicate,omitempty"`
 }
 
 type benchLatency struct {
@@ -154,9 +191,12 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 		return err
 	}
 	defer c.Close()
-	// The publishers' client: the bench's encoding, no retries (a publish
-	// without an idempotency key is never retried anyway).
+	// The publishers' client: the bench's encoding, and retries for keyed
+	// publishes (one without a key is never retried).
 	cfg.Encoding, cfg.MaxRetries = enc, 0
+	if o.idempotent {
+		cfg.MaxRetries = o.retries
+	}
 	bc, err := client.New(cfg)
 	if err != nil {
 		return usageError{err}
@@ -166,7 +206,10 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 	created := false
 	d, err := c.Disruptor(ctx, o.disruptor)
 	if errors.Is(err, client.ErrDisruptorNotFound) {
-		d, err = c.CreateDisruptor(ctx, api.CreateRequest{Name: o.disruptor, BufferSize: o.bufferSize, ProducerType: "multi"})
+		// Its events are the bench's, of a known size: a small max_event_size
+		// keeps a large ring under the server's memory bound per ring.
+		d, err = c.CreateDisruptor(ctx, api.CreateRequest{Name: o.disruptor, BufferSize: o.bufferSize, ProducerType: "multi",
+			MaxEventSize: max(4096, 2*o.payload+256), Replication: o.replication})
 		created = err == nil
 	}
 	if err != nil {
@@ -185,12 +228,18 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 		}()
 	}
 
+	acked, closeAcked, err := openAcked(cmd, o.acked)
+	if err != nil {
+		return err
+	}
+	defer closeAcked()
 	events := make([]client.EventData, o.batch)
 	pad := strings.Repeat("x", max(o.payload-len(`{"bench":true,"pad":""}`), 0))
 	payload := json.RawMessage(`{"bench":true,"pad":"` + pad + `"}`)
 	for i := range events {
 		events[i] = client.EventData{Payload: payload}
 	}
+	run := fmt.Sprintf("bench-%08x", rand.Uint32())
 
 	var total int64
 	unit := "ms"
@@ -209,11 +258,11 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 		defer tcancel()
 	}
 	var (
-		claimed, published, requests, failed atomic.Int64
-		mu                                   sync.Mutex
-		byCode                               = map[string]int64{}
-		fatal                                error
-		wg                                   sync.WaitGroup
+		claimed, published, requests, failed, dups atomic.Int64
+		mu                                         sync.Mutex
+		byCode                                     = map[string]int64{}
+		fatal                                      error
+		wg                                         sync.WaitGroup
 	)
 	hists := make([]*hdrhistogram.Histogram, o.concurrency)
 	start := time.Now()
@@ -221,6 +270,12 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 		hists[w] = hdrhistogram.New(1, 60_000_000, 3) // 1 µs to 60 s
 		wg.Go(func() {
 			h := hists[w]
+			batch := events
+			var opts client.PublishOptions
+			var seq int64
+			if o.idempotent {
+				batch = make([]client.EventData, o.batch)
+			}
 			for wctx.Err() == nil {
 				n := int64(o.batch)
 				if o.events > 0 {
@@ -230,12 +285,22 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 					}
 					n = min(n, o.events-(end-n))
 				}
+				if o.idempotent {
+					seq++
+					opts.IdempotencyKey = fmt.Sprintf("%s-%d-%d", run, w, seq)
+					for i := range batch[:n] {
+						id := fmt.Sprintf("%s.%d", opts.IdempotencyKey, i)
+						p := pad[:max(len(pad)-len(id)-8, 0)] // the payload keeps its size
+						batch[i] = client.EventData{Payload: json.RawMessage(`{"bench":true,"id":"` + id + `","pad":"` + p + `"}`)}
+					}
+				}
 				t0 := time.Now()
+				var res api.PublishResult
 				var err error
 				if n == 1 {
-					_, err = bc.Publish(wctx, o.disruptor, events[0], client.PublishOptions{})
+					res, err = bc.Publish(wctx, o.disruptor, batch[0], opts)
 				} else {
-					_, err = bc.PublishBatch(wctx, o.disruptor, events[:n], client.PublishOptions{})
+					res, err = bc.PublishBatch(wctx, o.disruptor, batch[:n], opts)
 				}
 				if err != nil {
 					if wctx.Err() != nil {
@@ -245,7 +310,7 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 					code := client.CodeOf(err)
 					mu.Lock()
 					byCode[cmpOr(code, "NETWORK")]++
-					if !errors.Is(err, client.ErrRingFull) && !errors.Is(err, client.ErrRateLimited) && fatal == nil {
+					if !o.tolerable(err) && fatal == nil {
 						fatal = err
 						cancel()
 					}
@@ -255,6 +320,12 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 				_ = h.RecordValue(max(time.Since(t0).Microseconds(), 1))
 				requests.Add(1)
 				published.Add(n)
+				if res.Duplicate {
+					dups.Add(1)
+				}
+				if acked != nil {
+					acked(ackedBatch{Key: opts.IdempotencyKey, First: res.FirstSequence, Count: res.Count, Duplicate: res.Duplicate})
+				}
 			}
 		})
 	}
@@ -302,6 +373,7 @@ wait:
 		Endpoint: c.Endpoint(), Disruptor: o.disruptor, Encoding: enc.String(), Concurrency: o.concurrency,
 		BatchSize: o.batch, PayloadBytes: len(payload), Seconds: elapsed.Seconds(),
 		Requests: requests.Load(), Events: published.Load(), Errors: failed.Load(), Interrupted: ctx.Err() != nil,
+		Duplicates: dups.Load(),
 		Latency: benchLatency{Mean: h.Mean(), P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
 			P999: h.ValueAtQuantile(99.9), Max: h.Max()},
 	}
@@ -322,6 +394,9 @@ wait:
 		row(tw, "EVENTS", res.Events)
 		row(tw, "REQUESTS", res.Requests)
 		row(tw, "ERRORS", strings.TrimSpace(fmt.Sprintf("%d %s", res.Errors, codesString(res.ErrorsByCode))))
+		if o.idempotent {
+			row(tw, "DUPLICATES", res.Duplicates)
+		}
 		row(tw, "EVENTS/S", rate(res.EventsPerSec))
 		row(tw, "REQUESTS/S", rate(res.RequestsPerSec))
 		row(tw, "PAYLOAD MB/S", fmt.Sprintf("%.2f", res.PayloadMBPerS))
@@ -331,6 +406,64 @@ wait:
 			row(tw, "NOTE", "interrupted: partial results")
 		}
 	})
+}
+
+// tolerable reports whether a failed publish leaves the bench going: a
+// full ring or a rate limit, and with --idempotent any failure the client
+// retries (it gave up on this batch, which is not acknowledged).
+func (o *benchOptions) tolerable(err error) bool {
+	if errors.Is(err, client.ErrRingFull) || errors.Is(err, client.ErrRateLimited) {
+		return true
+	}
+	if !o.idempotent {
+		return false
+	}
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	return true // a network error
+}
+
+// openAcked opens the --acked file; the function it returns writes one
+// acknowledged batch (safe for concurrent use), nil when path is "".
+func openAcked(cmd *cobra.Command, path string) (func(ackedBatch), func(), error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	var out io.Writer = cmd.OutOrStdout()
+	var f *os.File
+	if path != "-" {
+		var err error
+		if f, err = os.Create(path); err != nil {
+			return nil, nil, usagef("--acked %s: %v", path, err)
+		}
+		out = f
+	}
+	bw := bufio.NewWriter(out)
+	enc := json.NewEncoder(bw)
+	var mu sync.Mutex
+	write := func(b ackedBatch) {
+		mu.Lock()
+		_ = enc.Encode(b)
+		mu.Unlock()
+	}
+	return write, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := bw.Flush(); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "badbatch: --acked: %v\n", err)
+		}
+		if f != nil {
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "badbatch: --acked: %v\n", err)
+			}
+		}
+	}, nil
 }
 
 func cmpOr(a, b string) string {

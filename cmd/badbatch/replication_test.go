@@ -7,10 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -61,13 +61,13 @@ func startReplicaProcess(t *testing.T, bin, id string, bootstrap bool, seeds ...
 }
 
 // TestReplicationProcesses is the multi-process acceptance test of
-// replication: three `badbatch server --cluster --replication` processes;
-// a quorum disruptor created on the bootstrap node (the leader); four
-// publishers sending batches with idempotency keys through every node
-// (followers redirect to the leader with 307; failures are retried with
-// the same key); the leader killed with SIGKILL mid-run. Afterwards every
-// acknowledged event is on both survivors exactly once, at the same
-// sequences.
+// replication: three `badbatch server --cluster --replication` processes,
+// and `badbatch bench --replication quorum --idempotent --acked FILE`
+// publishing through a follower (which forwards to the Raft leader) while
+// the leader is killed with SIGKILL. The bench retries what failed with
+// the same idempotency key and writes every acknowledged batch; afterwards
+// every acknowledged event is on both survivors exactly once, at the
+// sequences its acknowledgement gave, and the survivors agree.
 //
 // It saturates the machine for a few seconds, which makes the in-process
 // Raft tests that run beside it under `go test ./...` see elections, so
@@ -86,85 +86,118 @@ func TestReplicationProcesses(t *testing.T) {
 	})
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
-	post := func(addr, path, key string, body any) (int, []byte, error) {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", "http://"+addr+path, bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		if key != "" {
-			req.Header.Set("Idempotency-Key", key)
-		}
-		resp, err := hc.Do(req)
+	getJSON := func(url string, out any) error {
+		resp, err := hc.Get(url)
 		if err != nil {
-			return 0, nil, err
+			return err
 		}
 		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, out, nil
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return json.NewDecoder(resp.Body).Decode(out)
 	}
-	if st, out, err := post(n2.api, "/api/v1/disruptors", "", map[string]any{
-		"name": "orders", "replication": "quorum", "buffer_size": 1 << 16, "max_event_size": 1024}); err != nil || st != http.StatusCreated {
-		t.Fatalf("create through n2 (redirected to the leader): %d %v %s", st, err, out)
+	nodes := map[string]*serverProcess{"n1": n1, "n2": n2, "n3": n3}
+	var leader *serverProcess
+	poll(t, 30*time.Second, "a Raft leader", func() bool {
+		var st struct {
+			LeaderID string `json:"leader_id"`
+		}
+		if getJSON("http://"+n2.api+"/api/v1/cluster/raft", &st) != nil {
+			return false
+		}
+		leader = nodes[st.LeaderID]
+		return leader != nil
+	})
+	var via, other *serverProcess // the node the bench publishes through, and the third
+	for _, id := range []string{"n1", "n2", "n3"} {
+		switch p := nodes[id]; {
+		case p == leader:
+		case via == nil:
+			via = p
+		default:
+			other = p
+		}
 	}
 
-	const workers, batch = 4, 10
-	nodes := []*serverProcess{n1, n2, n3}
-	var (
-		mu    sync.Mutex
-		acked = map[string]bool{}
-		stop  atomic.Bool
-		wg    sync.WaitGroup
-		fails atomic.Int64
-	)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			next := w
-			for i := 0; !stop.Load(); i++ {
-				key := fmt.Sprintf("w%d-%d", w, i)
-				events := make([]map[string]any, batch)
-				for j := range events {
-					events[j] = map[string]any{"payload": map[string]any{"id": fmt.Sprintf("%s-%d", key, j)}}
-				}
-				for !stop.Load() { // retry with the same key until acknowledged
-					st, _, err := post(nodes[next%3].api, "/api/v1/disruptors/orders/events", key, map[string]any{"events": events})
-					if err == nil && st == http.StatusOK {
-						mu.Lock()
-						for j := range events {
-							acked[fmt.Sprintf("%s-%d", key, j)] = true
-						}
-						mu.Unlock()
-						break
-					}
-					fails.Add(1)
-					next++
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
-		}()
-	}
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-	poll(t, 30*time.Second, "some acknowledged events", func() bool { return count() >= 2000 })
-	before := count()
-	killed := time.Now()
-	if err := n1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	ackedPath := filepath.Join(t.TempDir(), "acked.ndjson")
+	var out, errOut bytes.Buffer
+	bench := exec.Command(bin, "bench", "--endpoint", "http://"+via.api, "--disruptor", "orders",
+		"--replication", "quorum", "--buffer-size", "65536", "--keep", "--concurrency", "4", "--batch-size", "10",
+		"--idempotent", "--retries", "40", "--acked", ackedPath, "--duration", "3m", "-o", "json")
+	bench.Env = clusterEnv()
+	bench.Stdout, bench.Stderr = &out, &errOut
+	if err := bench.Start(); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 60*time.Second, "publishing to resume after the kill", func() bool { return count() >= before+2000 })
-	t.Logf("publishing resumed %v after SIGKILL of the leader", time.Since(killed).Round(time.Millisecond))
-	stop.Store(true)
-	wg.Wait()
-	total := count()
-	t.Logf("acknowledged %d events (%d before the kill), %d failed attempts retried", total, before, fails.Load())
+	benchDone := make(chan error, 1)
+	go func() { benchDone <- bench.Wait() }()
+	t.Cleanup(func() {
+		if bench.ProcessState == nil {
+			_ = bench.Process.Kill()
+			<-benchDone
+		}
+		if t.Failed() {
+			t.Logf("bench's output:\n%s\n%s", out.String(), errOut.String())
+		}
+	})
+	latest := func(p *serverProcess) int64 {
+		var info struct {
+			Latest int64 `json:"latest_sequence"`
+		}
+		if getJSON("http://"+p.api+"/api/v1/disruptors/orders", &info) != nil {
+			return -1
+		}
+		return info.Latest
+	}
+	poll(t, 60*time.Second, "the bench to publish 2000 events", func() bool { return latest(via) >= 2000 })
+	before := latest(via)
+	killed := time.Now()
+	if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 60*time.Second, "publishing to resume after the kill", func() bool { return latest(via) >= before+2000 })
+	t.Logf("publishing through %s resumed %v after SIGKILL of the leader %s", via.id, time.Since(killed).Round(time.Millisecond), leader.id)
+	if err := bench.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-benchDone:
+		if err != nil {
+			t.Fatalf("bench: %v\n%s", err, errOut.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("bench did not stop after Ctrl-C\n%s", errOut.String())
+	}
+	var res benchResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("bench output: %v\n%s", err, out.String())
+	}
+	t.Logf("bench: %d events in %d acknowledged requests, %.0f events/s, %d errors %v, %d duplicates, p50 %d µs p99 %d µs",
+		res.Events, res.Requests, res.EventsPerSec, res.Errors, res.ErrorsByCode, res.Duplicates, res.Latency.P50, res.Latency.P99)
+
+	data, err := os.ReadFile(ackedPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acked []ackedBatch
+	ackedEvents := 0
+	for line := range strings.Lines(string(data)) {
+		var b ackedBatch
+		if err := json.Unmarshal([]byte(line), &b); err != nil {
+			t.Fatalf("acked line %q: %v", line, err)
+		}
+		acked = append(acked, b)
+		ackedEvents += b.Count
+	}
+	if int64(len(acked)) != res.Requests || int64(ackedEvents) != res.Events {
+		t.Errorf("acked file has %d batches, %d events; bench reported %d, %d", len(acked), ackedEvents, res.Requests, res.Events)
+	}
 
 	read := func(p *serverProcess) []string {
 		var ids []string
 		from := int64(0)
 		for {
-			resp, err := hc.Get(fmt.Sprintf("http://%s/api/v1/disruptors/orders/events?from=%d&limit=1000", p.api, from))
-			if err != nil {
-				t.Fatal(err)
-			}
 			var page struct {
 				Events []struct {
 					Sequence int64 `json:"sequence"`
@@ -174,9 +207,7 @@ func TestReplicationProcesses(t *testing.T) {
 				} `json:"events"`
 				NextSequence int64 `json:"next_sequence"`
 			}
-			err = json.NewDecoder(resp.Body).Decode(&page)
-			resp.Body.Close()
-			if err != nil {
+			if err := getJSON(fmt.Sprintf("http://%s/api/v1/disruptors/orders/events?from=%d&limit=1000", p.api, from), &page); err != nil {
 				t.Fatal(err)
 			}
 			for _, e := range page.Events {
@@ -192,12 +223,12 @@ func TestReplicationProcesses(t *testing.T) {
 		}
 	}
 	var got [][]string
-	for _, p := range []*serverProcess{n2, n3} {
+	for _, p := range []*serverProcess{via, other} {
 		var ids []string
 		// Followers apply committed entries shortly after the leader.
 		poll(t, 30*time.Second, p.id+" to hold every acknowledged event", func() bool {
 			ids = read(p)
-			return len(ids) >= total
+			return len(ids) >= ackedEvents
 		})
 		seen := map[string]int{}
 		for _, id := range ids {
@@ -208,21 +239,27 @@ func TestReplicationProcesses(t *testing.T) {
 				t.Errorf("%s: event %s present %d times", p.id, id, n)
 			}
 		}
-		missing := 0
-		for id := range acked {
-			if seen[id] == 0 {
-				missing++
+		missing, moved := 0, 0
+		for _, b := range acked {
+			for i := range b.Count {
+				id := fmt.Sprintf("%s.%d", b.Key, i)
+				switch seq := b.First + int64(i); {
+				case seen[id] == 0:
+					missing++
+				case seq >= int64(len(ids)) || ids[seq] != id:
+					moved++
+				}
 			}
 		}
-		if missing > 0 {
-			t.Errorf("%s: %d of %d acknowledged events missing", p.id, missing, total)
+		if missing > 0 || moved > 0 {
+			t.Errorf("%s: of %d acknowledged events, %d missing and %d not at their acknowledged sequence", p.id, ackedEvents, missing, moved)
 		}
-		t.Logf("%s: %d events present, %d acknowledged, none missing or doubled", p.id, len(ids), total)
+		t.Logf("%s: %d events present, %d acknowledged, none missing, doubled or moved", p.id, len(ids), ackedEvents)
 		got = append(got, ids)
 	}
 	if len(got) == 2 && strings.Join(got[0], ",") != strings.Join(got[1], ",") {
-		poll(t, 10*time.Second, "n2 and n3 to converge", func() bool {
-			return strings.Join(read(n2), ",") == strings.Join(read(n3), ",")
+		poll(t, 10*time.Second, "the survivors to converge", func() bool {
+			return strings.Join(read(via), ",") == strings.Join(read(other), ",")
 		})
 	}
 }
