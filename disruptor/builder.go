@@ -94,6 +94,10 @@ func (b *Builder[T]) PhasedBackoffWaitStrategy(spin, yield time.Duration, fallba
 	return b.WaitStrategy(NewPhasedBackoffWaitStrategy(spin, yield, fallback))
 }
 
+// FirstSequence sets the sequence of the first event published (see
+// [Config.FirstSequence]).
+func (b *Builder[T]) FirstSequence(n int64) *Builder[T] { b.cfg.FirstSequence = n; return b }
+
 // Logger sets the logger of the default exception handler.
 func (b *Builder[T]) Logger(l *slog.Logger) *Builder[T] { b.cfg.Logger = l; return b }
 

@@ -20,6 +20,12 @@ type Config struct {
 	// Logger receives handler failures from the default exception
 	// handler. Nil means silent.
 	Logger *slog.Logger
+	// FirstSequence is the sequence of the first event published, from 0
+	// to MaxFirstSequence; 0 by default. The ring starts as if every
+	// sequence before it had been published and handled: the cursor and
+	// every consumer start at FirstSequence-1, and no consumer is handed
+	// a sequence below it (see [NewRingBufferAt]).
+	FirstSequence int64
 }
 
 // DefaultConfig returns LMAX's defaults with a 1024-slot ring: many
@@ -39,5 +45,6 @@ func (c Config) Validate() error {
 	if c.ProducerType != SingleProducer && c.ProducerType != MultiProducer {
 		errs.add("ProducerType", c.ProducerType, `want "single" or "multi"`)
 	}
+	validateFirstSequence(&errs, c.FirstSequence)
 	return errs.err()
 }

@@ -65,7 +65,7 @@ func New[T any](factory EventFactory[T], cfg Config) (*Disruptor[T], error) {
 	if ws == nil {
 		ws = NewBlockingWaitStrategy()
 	}
-	ring, err := NewRingBuffer(factory, cfg.BufferSize, cfg.ProducerType, ws)
+	ring, err := NewRingBufferAt(factory, cfg.BufferSize, cfg.ProducerType, ws, cfg.FirstSequence)
 	if err != nil {
 		return nil, err
 	}

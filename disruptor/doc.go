@@ -53,6 +53,10 @@
 //     on).
 //   - [Disruptor], [Builder], [Config]: the DSL that wires it all and runs
 //     it; [Disruptor.Shutdown] drains before it stops.
+//   - [Config.FirstSequence], [Builder.FirstSequence] and [NewRingBufferAt]:
+//     a ring whose first event is published at a given sequence rather
+//     than 0, as if everything before it had been published and handled
+//     (a ring restored from a snapshot resumes its numbering this way).
 //   - [Topology] and [BatchEventProcessor.SetCPUAffinity]: pin a hot
 //     consumer to a core.
 //

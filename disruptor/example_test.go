@@ -101,6 +101,39 @@ func ExampleDisruptor_HandleEventsWithWorkerPool() {
 	// Output: 1000
 }
 
+// A ring may start at any sequence, as one restored from a snapshot
+// resumes its numbering: the cursor starts just before it and no consumer
+// is handed anything below it.
+func ExampleBuilder_FirstSequence() {
+	d, err := disruptor.NewBuilder(func() Trade { return Trade{} }).
+		BufferSize(8).
+		SingleProducer().
+		FirstSequence(1_000_000).
+		Build()
+	if err != nil {
+		panic(err)
+	}
+	d.HandleEventsWith(disruptor.EventHandlerFunc[Trade](func(e *Trade, seq int64, _ bool) error {
+		fmt.Println(seq, e.Price)
+		return nil
+	}))
+	fmt.Println("cursor", d.RingBuffer().Cursor())
+	if err := d.Start(); err != nil {
+		panic(err)
+	}
+	for i := range int64(3) {
+		disruptor.PublishEvent2(d.RingBuffer(), fillTrade, 100+i, 1)
+	}
+	if err := d.Shutdown(context.Background()); err != nil {
+		panic(err)
+	}
+	// Output:
+	// cursor 999999
+	// 1000000 100
+	// 1000001 101
+	// 1000002 102
+}
+
 // A poller lets the caller's own loop take events when it wants them.
 func ExampleRingBuffer_NewPoller() {
 	ring, _ := disruptor.NewRingBuffer(func() Trade { return Trade{} }, 16,

@@ -10,14 +10,15 @@ import (
 
 // refRing is the reference model: a mutex and slices, no cleverness. It
 // knows what has been claimed, published and consumed, and the value
-// written for each sequence.
+// written for each sequence from the first on.
 type refRing struct {
 	mu        sync.Mutex
 	size      int64
+	first     int64   // the ring's first sequence
 	claimed   int64   // highest sequence claimed
 	consumed  int64   // highest sequence consumed
-	values    []int64 // value written for each sequence
-	published []bool
+	values    []int64 // value written for each sequence, from first
+	published []bool  // from first
 	pending   []int64 // claimed, not yet published, in claim order
 }
 
@@ -41,8 +42,8 @@ func (m *refRing) publish(i int, value int64) int64 {
 	defer m.mu.Unlock()
 	seq := m.pending[i]
 	m.pending = append(m.pending[:i], m.pending[i+1:]...)
-	m.values[seq] = value
-	m.published[seq] = true
+	m.values[seq-m.first] = value
+	m.published[seq-m.first] = true
 	return seq
 }
 
@@ -52,7 +53,7 @@ func (m *refRing) available() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.consumed
-	for s+1 <= m.claimed && m.published[s+1] {
+	for s+1 <= m.claimed && m.published[s+1-m.first] {
 		s++
 	}
 	return s
@@ -108,8 +109,8 @@ func (r *ringMachine) Consume(t *rapid.T) {
 	}
 	upto := rapid.Int64Range(next, got).Draw(t, "upto")
 	for s := next; s <= upto; s++ {
-		if v := *r.ring.Get(s); v != r.model.values[s] {
-			t.Fatalf("slot %d holds %d, model %d", s, v, r.model.values[s])
+		if v := *r.ring.Get(s); v != r.model.values[s-r.model.first] {
+			t.Fatalf("slot %d holds %d, model %d", s, v, r.model.values[s-r.model.first])
 		}
 	}
 	r.consumer.Set(upto)
@@ -134,13 +135,20 @@ func (r *ringMachine) Check(t *rapid.T) {
 }
 
 // TestRingAgainstModel drives claims, publishes (out of order for many
-// producers) and consumption against the reference model.
+// producers) and consumption against the reference model, on rings that
+// start at 0 or at another first sequence (NewRingBufferAt).
 func TestRingAgainstModel(t *testing.T) {
 	for _, pt := range []ProducerType{SingleProducer, MultiProducer} {
 		t.Run(pt.String(), func(t *testing.T) {
 			rapid.Check(t, func(t *rapid.T) {
 				size := 1 << rapid.IntRange(0, 4).Draw(t, "log2size")
-				ring, err := NewRingBuffer(func() int64 { return 0 }, size, pt, NewBusySpinWaitStrategy())
+				first := rapid.OneOf(
+					rapid.Just(int64(0)),
+					rapid.Int64Range(1, 100),
+					rapid.Int64Range(1<<32-20, 1<<32+20),
+					rapid.Int64Range(MaxFirstSequence-100, MaxFirstSequence),
+				).Draw(t, "first")
+				ring, err := NewRingBufferAt(func() int64 { return 0 }, size, pt, NewBusySpinWaitStrategy(), first)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -148,9 +156,9 @@ func TestRingAgainstModel(t *testing.T) {
 					ring:     ring,
 					producer: pt,
 					consumer: NewSequence(InitialSequenceValue),
-					model:    &refRing{size: int64(size), claimed: -1, consumed: -1},
+					model:    &refRing{size: int64(size), first: first, claimed: first - 1, consumed: first - 1},
 				}
-				ring.AddGatingSequences(m.consumer)
+				ring.AddGatingSequences(m.consumer) // sets it to first-1
 				m.barrier = ring.NewBarrier()
 				t.Repeat(rapid.StateMachineActions(m))
 			})

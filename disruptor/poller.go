@@ -46,7 +46,7 @@ type EventPoller[T any] struct {
 func (r *RingBuffer[T]) NewPoller(deps ...*Sequence) *EventPoller[T] {
 	p := &EventPoller[T]{
 		ring:     r,
-		sequence: NewSequence(InitialSequenceValue),
+		sequence: NewSequence(r.first - 1),
 		barrier:  r.NewBarrier(deps...),
 	}
 	r.AddGatingSequences(p.sequence)

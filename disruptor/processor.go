@@ -208,9 +208,10 @@ type BatchEventProcessor[T any] struct {
 var _ EventProcessor = (*BatchEventProcessor[int])(nil)
 
 // NewBatchEventProcessor returns a processor that feeds h the events of
-// ring that barrier lets through. Its sequence starts at -1; add it to the
-// ring's gating sequences ([RingBuffer.AddGatingSequences]) before
-// publishing, or the producer will not wait for it.
+// ring that barrier lets through. Its sequence starts just before the
+// ring's first sequence ([RingBuffer.FirstSequence]; -1 by default); add
+// it to the ring's gating sequences ([RingBuffer.AddGatingSequences])
+// before publishing, or the producer will not wait for it.
 func NewBatchEventProcessor[T any](ring *RingBuffer[T], barrier *SequenceBarrier, h EventHandler[T]) *BatchEventProcessor[T] {
 	p := &BatchEventProcessor[T]{
 		ring:          ring,
@@ -218,7 +219,7 @@ func NewBatchEventProcessor[T any](ring *RingBuffer[T], barrier *SequenceBarrier
 		releaseMask:   max(int64(ring.BufferSize())/8, 1) - 1,
 		processorCore: newProcessorCore[T](barrier, h),
 	}
-	p.sequence.Set(InitialSequenceValue)
+	p.sequence.Set(ring.first - 1)
 	p.batch, _ = h.(BatchHandler[T])
 	p.starts, _ = h.(BatchStartHandler)
 	if r, ok := h.(SequenceReportingHandler); ok {

@@ -24,6 +24,9 @@ type RingBuffer[T any] struct {
 	// Read-only after construction.
 	mask    int64
 	entries []T
+	// first is the sequence of the first event published: the cursor and
+	// every consumer start at first-1.
+	first int64
 	// sp is the single-producer sequencer, which Next, NextN, Publish and
 	// PublishRange use directly on their fast paths; for a multi-producer
 	// ring it is noFastPath. It is never nil, so those methods need no nil
@@ -47,6 +50,23 @@ var noFastPath = &SingleProducerSequencer{
 // consumers waiting with ws. It returns a [*ConfigError] (joined, one per
 // problem) for a bad size, a nil factory or a nil strategy.
 func NewRingBuffer[T any](factory EventFactory[T], bufferSize int, producer ProducerType, ws WaitStrategy) (*RingBuffer[T], error) {
+	return NewRingBufferAt(factory, bufferSize, producer, ws, 0)
+}
+
+// NewRingBufferAt is [NewRingBuffer] for a ring whose first event is
+// published at sequence first, from 0 to [MaxFirstSequence], rather than
+// at 0: the ring behaves as if every sequence before first had been
+// published and consumed already. Its cursor starts at first-1, and so do
+// the sequences of the processors, worker pools and pollers made for it
+// and of every gating sequence added before the first publish; no consumer
+// is handed a sequence below first. [Config.FirstSequence] does the same
+// for a [Disruptor]. A bad first is reported as a [*ConfigError] for
+// FirstSequence.
+//
+// This is how a ring restored from a snapshot or a log resumes its
+// numbering without publishing (and its consumers handling) the sequences
+// before it.
+func NewRingBufferAt[T any](factory EventFactory[T], bufferSize int, producer ProducerType, ws WaitStrategy, first int64) (*RingBuffer[T], error) {
 	var errs configErrors
 	if factory == nil {
 		errs.add("EventFactory", nil, "must not be nil")
@@ -58,12 +78,13 @@ func NewRingBuffer[T any](factory EventFactory[T], bufferSize int, producer Prod
 	)
 	switch producer {
 	case SingleProducer:
-		sp, err = NewSingleProducerSequencer(bufferSize, ws)
+		sp, err = newSingleProducerSequencer(bufferSize, ws, first)
 		seq = sp
 	case MultiProducer:
-		seq, err = NewMultiProducerSequencer(bufferSize, ws)
+		seq, err = newMultiProducerSequencer(bufferSize, ws, first)
 	default:
 		errs.add("ProducerType", producer, `want "single" or "multi"`)
+		validateFirstSequence(&errs, first)
 	}
 	if err != nil {
 		errs = append(errs, err)
@@ -74,6 +95,7 @@ func NewRingBuffer[T any](factory EventFactory[T], bufferSize int, producer Prod
 	r := &RingBuffer[T]{
 		mask:      int64(bufferSize - 1),
 		entries:   make([]T, bufferSize),
+		first:     first,
 		sp:        sp,
 		sequencer: seq,
 	}
@@ -90,6 +112,11 @@ func (r *RingBuffer[T]) Get(seq int64) *T { return &r.entries[seq&r.mask] }
 
 // BufferSize is the number of slots.
 func (r *RingBuffer[T]) BufferSize() int { return len(r.entries) }
+
+// FirstSequence is the sequence of the ring's first event: 0 unless the
+// ring was made with [NewRingBufferAt] or [Config.FirstSequence]. No
+// sequence below it is ever published.
+func (r *RingBuffer[T]) FirstSequence() int64 { return r.first }
 
 // Sequencer returns the ring's sequencer.
 func (r *RingBuffer[T]) Sequencer() Sequencer { return r.sequencer }

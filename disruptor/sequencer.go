@@ -107,9 +107,12 @@ type sequencerCore struct {
 	gating      sequenceGroup
 }
 
-func (c *sequencerCore) init(bufferSize int, ws WaitStrategy) error {
+// init validates the settings and puts the cursor just before first, as if
+// every sequence before first had been published already.
+func (c *sequencerCore) init(bufferSize int, ws WaitStrategy, first int64) error {
 	var errs configErrors
 	validateBufferSize(&errs, bufferSize)
+	validateFirstSequence(&errs, first)
 	if ws == nil {
 		errs.add("WaitStrategy", nil, "must not be nil")
 	}
@@ -119,12 +122,23 @@ func (c *sequencerCore) init(bufferSize int, ws WaitStrategy) error {
 	c.bufferSize = int64(bufferSize)
 	c.ws = ws
 	c.needsSignal = !isSpinning(ws)
-	c.cursor.Set(InitialSequenceValue)
+	c.cursor.Set(first - 1)
 	return nil
 }
 
 // MaxBufferSize is the largest ring the library accepts: 2^30 slots.
 const MaxBufferSize = 1 << 30
+
+// MaxFirstSequence is the largest [Config.FirstSequence]: 2^62, which
+// leaves a ring started there 2^62 sequences before its arithmetic would
+// overflow.
+const MaxFirstSequence = 1 << 62
+
+func validateFirstSequence(errs *configErrors, first int64) {
+	if first < 0 || first > MaxFirstSequence {
+		errs.add("FirstSequence", first, "must be from 0 to %d", int64(MaxFirstSequence))
+	}
+}
 
 func validateBufferSize(errs *configErrors, size int) {
 	switch {
@@ -214,13 +228,21 @@ type SingleProducerSequencer struct {
 var _ Sequencer = (*SingleProducerSequencer)(nil)
 
 // NewSingleProducerSequencer returns a sequencer for a ring of bufferSize
-// slots (a power of 2) whose consumers wait with ws.
+// slots (a power of 2) whose consumers wait with ws. Its first sequence is
+// 0; [NewRingBufferAt] makes a ring whose sequencer starts elsewhere.
 func NewSingleProducerSequencer(bufferSize int, ws WaitStrategy) (*SingleProducerSequencer, error) {
-	s := &SingleProducerSequencer{nextValue: InitialSequenceValue}
-	if err := s.init(bufferSize, ws); err != nil {
+	return newSingleProducerSequencer(bufferSize, ws, 0)
+}
+
+// newSingleProducerSequencer returns a sequencer whose first claim is
+// first: everything before it counts as claimed, published and consumed,
+// so the first claim limit is a whole ring past it.
+func newSingleProducerSequencer(bufferSize int, ws WaitStrategy, first int64) (*SingleProducerSequencer, error) {
+	s := &SingleProducerSequencer{nextValue: first - 1}
+	if err := s.init(bufferSize, ws, first); err != nil {
 		return nil, err
 	}
-	s.claimLimit = InitialSequenceValue + s.bufferSize
+	s.claimLimit = s.nextValue + s.bufferSize
 	return s, nil
 }
 
@@ -324,7 +346,8 @@ type MultiProducerSequencer struct {
 	// shared, so it is a padded Sequence of its own.
 	gatingCache *Sequence
 	// available[i] is the lap (seq >> indexShift) of the last publish of
-	// slot i, or -1 before the first.
+	// slot i; before the first, the lap before the ring's first sequence
+	// (-1 for a ring starting at 0).
 	available  []atomic.Int32
 	indexMask  int64
 	indexShift uint
@@ -333,17 +356,28 @@ type MultiProducerSequencer struct {
 var _ Sequencer = (*MultiProducerSequencer)(nil)
 
 // NewMultiProducerSequencer returns a sequencer for a ring of bufferSize
-// slots (a power of 2) whose consumers wait with ws.
+// slots (a power of 2) whose consumers wait with ws. Its first sequence is
+// 0; [NewRingBufferAt] makes a ring whose sequencer starts elsewhere.
 func NewMultiProducerSequencer(bufferSize int, ws WaitStrategy) (*MultiProducerSequencer, error) {
-	m := &MultiProducerSequencer{gatingCache: NewSequence(InitialSequenceValue)}
-	if err := m.init(bufferSize, ws); err != nil {
+	return newMultiProducerSequencer(bufferSize, ws, 0)
+}
+
+// newMultiProducerSequencer returns a sequencer whose first claim is
+// first. Each slot's availability flag holds the lap of the sequence
+// before first that last used the slot, as if the ring had been published
+// up to first-1: no sequence from first on is available until published.
+func newMultiProducerSequencer(bufferSize int, ws WaitStrategy, first int64) (*MultiProducerSequencer, error) {
+	m := &MultiProducerSequencer{gatingCache: NewSequence(first - 1)}
+	if err := m.init(bufferSize, ws, first); err != nil {
 		return nil, err
 	}
 	m.available = make([]atomic.Int32, bufferSize)
 	m.indexMask = int64(bufferSize - 1)
 	m.indexShift = log2(bufferSize)
+	base := first - m.bufferSize // the lap before first: base .. first-1
 	for i := range m.available {
-		m.available[i].Store(-1)
+		prev := base + (int64(i)-base)&m.indexMask // the one of them in slot i
+		m.available[i].Store(int32(prev >> m.indexShift))
 	}
 	return m, nil
 }

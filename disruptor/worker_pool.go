@@ -20,11 +20,12 @@ type WorkerPool[T any] struct {
 }
 
 // NewWorkerPool returns a pool with one worker per handler, consuming what
-// barrier lets through. Add [WorkerPool.Sequences] to the ring's gating
-// sequences before publishing.
+// barrier lets through. The work sequence and the workers' sequences start
+// just before the ring's first sequence. Add [WorkerPool.Sequences] to the
+// ring's gating sequences before publishing.
 func NewWorkerPool[T any](ring *RingBuffer[T], barrier *SequenceBarrier, handlers ...WorkHandler[T]) *WorkerPool[T] {
 	w := &WorkerPool[T]{}
-	w.workSequence.Set(InitialSequenceValue)
+	w.workSequence.Set(ring.first - 1)
 	for _, h := range handlers {
 		// Each worker gets its own barrier so halting one alerts only it.
 		b := ring.NewBarrier(barrier.deps...)
@@ -81,7 +82,7 @@ func newWorkProcessor[T any](ring *RingBuffer[T], barrier *SequenceBarrier, h Wo
 		workSequence:  work,
 		processorCore: newProcessorCore[T](barrier, h),
 	}
-	p.sequence.Set(InitialSequenceValue)
+	p.sequence.Set(ring.first - 1)
 	return p
 }
 

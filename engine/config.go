@@ -75,6 +75,17 @@ type DisruptorConfig struct {
 	// Schema is an optional JSON Schema document (JSON text) every JSON
 	// payload must match. Schemas may not load other documents.
 	Schema []byte
+	// FirstSequence is the sequence of the first event published, from 0
+	// to [disruptor.MaxFirstSequence]; 0 by default, and never taken from
+	// [Config.Defaults]. The sequences before it count as evicted: never
+	// readable, and a read, a get or a subscription from one of them gets
+	// an [*EvictedError] naming FirstSequence as the oldest; the counts of
+	// events published and consumed start at FirstSequence, as if they
+	// had been. Before the first publish, [Info] reports Oldest =
+	// FirstSequence and Latest = FirstSequence-1, an empty window. A ring
+	// restored from a snapshot starts at the oldest sequence the snapshot
+	// holds.
+	FirstSequence int64
 }
 
 // Config is the engine's configuration. Start from [DefaultConfig].
@@ -251,6 +262,9 @@ func (c Config) resolve(d DisruptorConfig) (resolved, error) {
 	}
 	if d.PublishTimeout < 0 || d.PublishTimeout > c.MaxPublishTimeout {
 		errs.add("publish_timeout", d.PublishTimeout, fmt.Sprintf("must be from 1ms to %v", c.MaxPublishTimeout))
+	}
+	if d.FirstSequence < 0 || d.FirstSequence > disruptor.MaxFirstSequence {
+		errs.add("first_sequence", d.FirstSequence, fmt.Sprintf("must be from 0 to %d", int64(disruptor.MaxFirstSequence)))
 	}
 	if err := errs.err(); err != nil {
 		return resolved{}, err

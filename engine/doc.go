@@ -10,6 +10,10 @@
 // is also the retention window: the last buffer_size events stay readable
 // by sequence, and older ones are evicted as the ring wraps.
 //
+// A ring numbers its events from 0, or from [DisruptorConfig.FirstSequence]
+// when that is set (a replicated ring restored from a snapshot resumes its
+// numbering so); the sequences before the first count as evicted.
+//
 // # The publish path
 //
 // [Engine.Publish] is the only way events enter a hosted ring: it takes a

@@ -81,10 +81,15 @@ type Info struct {
 	PublishTimeout time.Duration
 	Schema         []byte // nil when there is none
 	CreatedAt      time.Time
-	// Oldest and Latest bound the replay window; Latest is -1 while
-	// nothing is published.
+	// Oldest and Latest bound the replay window; while nothing is
+	// published, Latest is Oldest-1 (-1 for a disruptor whose
+	// [DisruptorConfig.FirstSequence] is 0).
 	Oldest, Latest int64
-	// Published counts the events published since creation.
+	// Published counts the events published since creation, and the
+	// sequences before [DisruptorConfig.FirstSequence] as if they had
+	// been: a ring started at N counts N before its first publish, so
+	// that a replica restored from a snapshot reports what the ring it
+	// copies does.
 	Published   int64
 	Subscribers int
 }
@@ -271,7 +276,7 @@ func (e *Engine) Publish(ctx context.Context, name string, b *Batch) ([]int64, e
 type Window struct {
 	// Oldest is the oldest sequence the ring may still hold.
 	Oldest int64
-	// Latest is the latest sequence readable, -1 while none is.
+	// Latest is the latest sequence readable, Oldest-1 while none is.
 	Latest int64
 	// Next is the sequence after the last event read.
 	Next int64

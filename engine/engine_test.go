@@ -462,7 +462,7 @@ func TestDedupTable(t *testing.T) {
 
 func TestRateWindow(t *testing.T) {
 	t0 := time.Unix(0, 0)
-	r := newRateWindow(t0)
+	r := newRateWindow(t0, 0)
 	// 100 events/s for 20 s, sampled before each second's events.
 	var count int64
 	for s := 0; s < 20; s++ {
@@ -485,7 +485,7 @@ func TestRateWindow(t *testing.T) {
 		t.Errorf("burst rate %v", got)
 	}
 	// Young: the rate since creation.
-	y := newRateWindow(t0)
+	y := newRateWindow(t0, 0)
 	if got := y.rate(t0.Add(2*time.Second), 10); got != 5 {
 		t.Errorf("young rate %v", got)
 	}

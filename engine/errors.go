@@ -73,8 +73,9 @@ var (
 	ErrKeyReused = errors.New("engine: idempotency key reused with a different batch")
 
 	// ErrEvicted is returned by [Engine.Read], [Engine.Get] and
-	// [Engine.Subscribe] for a sequence the ring has already overwritten;
-	// an [*EvictedError] carries the oldest sequence still available.
+	// [Engine.Subscribe] for a sequence the ring has already overwritten,
+	// or one before the disruptor's [DisruptorConfig.FirstSequence]; an
+	// [*EvictedError] carries the oldest sequence still available.
 	ErrEvicted = errors.New("engine: sequence evicted from the ring")
 
 	// ErrSequenceNotFound is returned by [Engine.Get] for a sequence not
@@ -285,7 +286,8 @@ func (e *EvictedError) Error() string {
 func (e *EvictedError) Unwrap() error { return ErrEvicted }
 
 // NotPublishedError is an [ErrSequenceNotFound]: Sequence is past Latest,
-// the last sequence published (-1 when none is).
+// the last sequence published (when none is, the one before the
+// disruptor's first sequence: -1 by default).
 type NotPublishedError struct {
 	Sequence int64
 	Latest   int64
@@ -315,7 +317,8 @@ func (e *RingFullError) Error() string {
 func (e *RingFullError) Unwrap() error { return ErrRingFull }
 
 // LaggedError is an [ErrLagged]: the subscriber had delivered every event up
-// to LastDelivered (-1 for none) when the ring overwrote the next one;
+// to LastDelivered (the one before its start for none) when the ring
+// overwrote the next one;
 // Oldest is the oldest sequence still available.
 type LaggedError struct {
 	LastDelivered int64

@@ -31,6 +31,7 @@ type hosted struct {
 	d           *disruptor.Disruptor[slot]
 	ring        *disruptor.RingBuffer[slot]
 	seqr        disruptor.Sequencer
+	first       int64 // the first sequence published; those before it count as evicted
 	size, mask  int64
 	single      bool
 	regions     []sync.RWMutex // regions[i] guards slots i<<regionShift ..
@@ -45,11 +46,12 @@ type hosted struct {
 	state atomic.Uint32 // a State; written with life held for writing
 
 	// published is the highest sequence such that it and every sequence
-	// before it are published: what replay may read. Only publishers move
-	// it, forward.
+	// before it are published: what replay may read; first-1 before the
+	// first publish. Only publishers move it, forward.
 	published atomic.Int64
 	// delivered is the highest sequence the fan-out consumer has passed:
-	// what live subscribers may read. Only the fan-out consumer moves it.
+	// what live subscribers may read; first-1 at first. Only the fan-out
+	// consumer moves it.
 	delivered atomic.Int64
 	// ended is why subscriptions end at once: 0 while they need not,
 	// else an endCode.
@@ -63,7 +65,10 @@ type hosted struct {
 	dedupMu sync.Mutex
 	dedup   *dedupTable
 
-	subscribers     atomic.Int32
+	subscribers atomic.Int32
+	// eventsPublished counts the sequences used: it starts at first, as if
+	// the sequences before it had been published here, so that a ring
+	// restored at its old numbering counts what the ring it copies counts.
 	eventsPublished atomic.Int64
 	batches         atomic.Int64
 	errCounts       map[string]*atomic.Int64 // by code; read-only map
@@ -106,10 +111,11 @@ func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema) (*hosted, err
 		return s
 	}
 	d, err := disruptor.New(factory, disruptor.Config{
-		BufferSize:   size,
-		ProducerType: cfg.producer,
-		WaitStrategy: ws,
-		Logger:       e.log,
+		BufferSize:    size,
+		ProducerType:  cfg.producer,
+		WaitStrategy:  ws,
+		Logger:        e.log,
+		FirstSequence: cfg.FirstSequence,
 	})
 	if err != nil {
 		return nil, err
@@ -123,12 +129,13 @@ func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema) (*hosted, err
 		schema:    schema,
 		d:         d,
 		ring:      d.RingBuffer(),
+		first:     cfg.FirstSequence,
 		size:      int64(size),
 		mask:      int64(size - 1),
 		single:    cfg.producer == disruptor.SingleProducer,
 		dedup:     newDedupTable(e.cfg.DedupWindow, e.cfg.DedupMaxKeys),
 		errCounts: make(map[string]*atomic.Int64, len(codes)),
-		rate:      newRateWindow(now),
+		rate:      newRateWindow(now, cfg.FirstSequence),
 	}
 	h.seqr = h.ring.Sequencer()
 	per := min(regionSlots, size)
@@ -140,14 +147,16 @@ func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema) (*hosted, err
 	if h.single {
 		h.sem = make(chan struct{}, 1)
 	}
-	h.published.Store(-1)
-	h.delivered.Store(-1)
+	h.published.Store(h.first - 1)
+	h.delivered.Store(h.first - 1)
+	h.eventsPublished.Store(h.first)
 	h.state.Store(uint32(StateCreated))
 	for _, c := range codes {
 		h.errCounts[c.code] = new(atomic.Int64)
 	}
 	h.fan = &fanout{h: h}
 	h.met = newMetricsConsumer(h)
+	h.met.consumed.Store(h.first) // as eventsPublished
 	h.procs = d.HandleEventsWith(h.fan, h.met).Processors()
 	return h, nil
 }
@@ -470,15 +479,16 @@ func (h *hosted) countError(err error) {
 	}
 }
 
-// window returns the oldest and latest readable sequences (latest is -1
-// while nothing is published).
+// window returns the oldest and latest readable sequences (latest is
+// oldest-1, first-1, while nothing is published).
 func (h *hosted) window() (oldest, latest int64) {
 	latest = h.published.Load()
 	return h.oldest(), latest
 }
 
-// oldest is the lowest sequence the ring may still hold.
-func (h *hosted) oldest() int64 { return max(0, h.seqr.Cursor()+1-h.size) }
+// oldest is the lowest sequence the ring may still hold: never below the
+// first sequence.
+func (h *hosted) oldest() int64 { return max(h.first, h.seqr.Cursor()+1-h.size) }
 
 // copyRange copies the events from..to (all published) into rec. It
 // stops at the first evicted one and returns the sequence after the last

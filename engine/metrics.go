@@ -21,7 +21,9 @@ type Metrics struct {
 	Disruptor string `json:"disruptor"`
 	State     State  `json:"state"`
 	// Published and Consumed count events since creation; Consumed is
-	// what the metrics consumer has seen.
+	// what the metrics consumer has seen. Both count the sequences before
+	// the disruptor's first sequence as published and consumed (see
+	// [Info].Published).
 	Published int64 `json:"published"`
 	Consumed  int64 `json:"consumed"`
 	// Batches counts successful publishes.

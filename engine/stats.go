@@ -99,10 +99,10 @@ type rateSample struct {
 	count int64
 }
 
-// newRateWindow starts with the counter at 0 at origin.
-func newRateWindow(origin time.Time) rateWindow {
+// newRateWindow starts with the counter at count at origin.
+func newRateWindow(origin time.Time, count int64) rateWindow {
 	r := rateWindow{window: 10 * time.Second, interval: time.Second}
-	r.add(rateSample{at: origin})
+	r.add(rateSample{at: origin, count: count})
 	return r
 }
 

@@ -70,7 +70,7 @@ func readAll(t *testing.T, eng *engine.Engine, name string) []string {
 		t.Fatal(err)
 	}
 	var rec engine.Records
-	if info.Latest < 0 {
+	if info.Latest < info.Oldest { // an empty window
 		return nil
 	}
 	if _, err := eng.Read(name, info.Oldest, int(info.Latest-info.Oldest+1), &rec); err != nil {
@@ -238,6 +238,7 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	if info, _ := dst.eng.Info("wrapped"); info.Oldest != 44 {
 		t.Fatalf("wrapped: oldest %d, want 44 (60 events in 16 slots)", info.Oldest)
 	}
+	checkRestoredWindows(t, data, dst.eng)
 	// Both go on identically: keys kept, sequences continued, time kept.
 	more := [][]byte{pubCmd("wrapped", "k29", `"w29"`, `"w29'"`), pubCmd("wrapped", "k5", `"w5"`, `"w5'"`),
 		pubCmd("wrapped", "", "new"), appendSetState(nil, "paused", engine.StateRunning), pubCmd("paused", "", "q")}
@@ -256,6 +257,110 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	// Snapshots of equal states are equal bytes.
 	if !bytes.Equal(snapshotOf(t, src), snapshotOf(t, dst)) {
 		t.Fatal("snapshots of the two replicas differ")
+	}
+}
+
+// checkRestoredWindows checks that each ring of the snapshot data restored
+// into eng starts at the snapshot's window: Oldest is the window's first
+// sequence, and every sequence below it reads as evicted (no placeholder,
+// no empty slot).
+func checkRestoredWindows(t *testing.T, data []byte, eng *engine.Engine) {
+	t.Helper()
+	s, err := decodeSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec engine.Records
+	for _, sr := range s.rings {
+		name := sr.spec.Config.Name
+		start := sr.next - int64(len(sr.events))
+		info, err := eng.Info(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Oldest != start || info.Latest != sr.next-1 {
+			t.Errorf("%s: restored window %d..%d, the snapshot's is %d..%d", name, info.Oldest, info.Latest, start, sr.next-1)
+		}
+		for _, below := range []int64{0, start / 2, start - 1} {
+			if below < 0 || below >= start {
+				continue
+			}
+			var ev *engine.EvictedError
+			if _, err := eng.Read(name, below, 10, &rec); !errors.As(err, &ev) || ev.Oldest != start || len(rec.Events) != 0 {
+				t.Errorf("%s: read from %d below the window: %d events, %v; want evicted, oldest %d", name, below, len(rec.Events), err, start)
+			}
+			if _, err := eng.Get(name, below, &rec); !errors.Is(err, engine.ErrEvicted) {
+				t.Errorf("%s: get %d below the window: %v; want evicted", name, below, err)
+			}
+		}
+	}
+}
+
+// A ring far along (one that has published ten million events, which a
+// ring recreated at that sequence stands for here) restores from its
+// window alone: the restored ring starts at the window, counts what the
+// original counts, and took a handful of publishes, not one per event it
+// ever held. A ring whose window is empty past 0 restores too, and the
+// two replicas' snapshots stay equal.
+func TestFSMRestoreFarRing(t *testing.T) {
+	const far = 10_000_000
+	src := newTestFSM(t)
+	ts := int64(time.Hour)
+	src.applyAt(t, ts, createCmd("far", 16, true), createCmd("idle", 16, true))
+	for _, name := range []string{"far", "idle"} {
+		info, err := src.eng.Info(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.eng.Delete(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+		cfg := src.rings[name].spec.Config
+		cfg.FirstSequence = far
+		if _, err := src.eng.Create(cfg, info.State == engine.StateRunning); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 {
+		ts += int64(time.Millisecond)
+		src.applyAt(t, ts, pubCmd("far", fmt.Sprintf("k%d", i), fmt.Sprintf(`"a%d"`, i), fmt.Sprintf(`"b%d"`, i)))
+	}
+	data := snapshotOf(t, src)
+
+	dst := newTestFSM(t)
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	checkRestoredWindows(t, data, dst.eng)
+	for _, name := range []string{"far", "idle"} {
+		if diff := cmp.Diff(readAll(t, src.eng, name), readAll(t, dst.eng, name)); diff != "" {
+			t.Fatalf("%s differs after the restore: %s", name, diff)
+		}
+		a, _ := src.eng.Info(name)
+		b, _ := dst.eng.Info(name)
+		if a.Oldest != b.Oldest || a.Latest != b.Latest || a.Published != b.Published || a.State != b.State {
+			t.Fatalf("%s: restored %+v, want %+v", name, b, a)
+		}
+	}
+	if info, _ := dst.eng.Info("far"); info.Oldest != far+4 || info.Latest != far+19 {
+		t.Fatalf("far: window %d..%d, want %d..%d", info.Oldest, info.Latest, far+4, far+19)
+	}
+	if info, _ := dst.eng.Info("idle"); info.Oldest != far || info.Latest != far-1 {
+		t.Fatalf("idle: window %d..%d, want the empty window at %d", info.Oldest, info.Latest, far)
+	}
+	// The window's 16 events, one publish per original batch (of the same
+	// time), at most: nothing was published for the sequences before it.
+	if m, _ := dst.eng.Metrics("far"); m.Batches > 16 {
+		t.Fatalf("the restore published %d batches for a window of 16 events", m.Batches)
+	}
+	if !bytes.Equal(snapshotOf(t, src), snapshotOf(t, dst)) {
+		t.Fatal("snapshots of the two replicas differ")
+	}
+	more := [][]byte{pubCmd("far", "k3", `"a3"`, `"b3"`), pubCmd("far", "", "c"), pubCmd("idle", "", "d")}
+	r1, r2 := src.applyAt(t, 0, more...), dst.applyAt(t, 0, more...)
+	want := fmt.Sprintf("[%d+2 dup=true err=<nil>][%d+1 dup=false err=<nil>][%d+1 dup=false err=<nil>]", far+6, far+20, far)
+	if resultString(r1) != want || resultString(r2) != want {
+		t.Fatalf("after the restore:\n%s\n%s\nwant %s", resultString(r1), resultString(r2), want)
 	}
 }
 

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -82,9 +83,13 @@ func TestRestartCatchesUp(t *testing.T) {
 	for _, name := range []string{"small", "typed", "big"} {
 		want[name] = c.waitSame(name, 20*time.Second)
 	}
-	if info, _ := down.eng.Info("small"); info.Oldest == 0 || info.Published != 900 {
-		t.Fatalf("small on %s: oldest %d, published %d; want a wrapped ring of 900 events", down.id, info.Oldest, info.Published)
+	// The restored ring started at its snapshot's window: it holds the
+	// same window as the leader's, counts the same 900 events, and reads
+	// below the window as evicted (no placeholder, no empty slot).
+	if info, _ := down.eng.Info("small"); info.Oldest != 900-256 || info.Latest != 899 || info.Published != 900 {
+		t.Fatalf("small on %s: window %d..%d, published %d; want 644..899 of a wrapped ring of 900 events", down.id, info.Oldest, info.Latest, info.Published)
 	}
+	checkEvictedBelow(t, down, "small", 900-256)
 	if info, _ := down.eng.Info("big"); info.State != engine.StatePaused {
 		t.Fatalf("big on %s is %v, want paused", down.id, info.State)
 	}
@@ -102,6 +107,9 @@ func TestRestartCatchesUp(t *testing.T) {
 			t.Fatalf("%s after a full restart: %d events, want the %d from before (first difference at %d)", name, len(got), len(evs), firstDiff(got, evs))
 		}
 	}
+	for _, tn := range c.nodes {
+		checkEvictedBelow(t, tn, "small", 900-256)
+	}
 	// The keys survived: a retry gets the original sequences.
 	for _, i := range []int{60, 449} {
 		key := fmt.Sprintf("k%d", i)
@@ -117,4 +125,17 @@ func TestRestartCatchesUp(t *testing.T) {
 		t.Fatalf("next sequence after restarts %d, want 900", next[0])
 	}
 	c.waitSame("small", 20*time.Second)
+}
+
+// checkEvictedBelow checks that tn's ring name reads every sequence below
+// oldest as evicted, naming oldest.
+func checkEvictedBelow(t *testing.T, tn *tnode, name string, oldest int64) {
+	t.Helper()
+	var rec engine.Records
+	for _, below := range []int64{0, oldest / 2, oldest - 1} {
+		var ev *engine.EvictedError
+		if _, err := tn.eng.Read(name, below, 10, &rec); !errors.As(err, &ev) || ev.Oldest != oldest || len(rec.Events) != 0 {
+			t.Fatalf("%s on %s: read from %d: %d events, %v; want evicted, oldest %d", name, tn.id, below, len(rec.Events), err, oldest)
+		}
+	}
 }

@@ -87,7 +87,7 @@ func (f *fsm) encodeSnapshot() ([]byte, error) {
 			return nil, fmt.Errorf("replication: snapshot of %q: %w", name, err)
 		}
 		rec.Reset()
-		if info.Latest >= 0 {
+		if info.Latest >= info.Oldest { // else the window is empty: Latest is Oldest-1
 			if _, err := f.eng.Read(name, info.Oldest, int(info.Latest-info.Oldest+1), &rec); err != nil {
 				return nil, fmt.Errorf("replication: snapshot of %q: %w", name, err)
 			}
@@ -169,12 +169,12 @@ func decodeSnapshot(data []byte) (snapshotState, error) {
 
 // Restore implements [raft.FSM]: it replaces the whole state with the
 // snapshot's. The replicated rings are deleted from the engine (ending
-// their subscriptions) and rebuilt: the engine has no way to start a ring
-// at a given sequence, so each is refilled with placeholder events up to
-// its window (empty payloads, or copies of the oldest retained event when
-// a schema needs valid ones; all of them overwritten by the window),
-// then its window, at the original times. Raft calls it on the FSM's
-// goroutine, at start-up and when the leader sends a snapshot.
+// their subscriptions) and rebuilt: each is created starting at the oldest
+// sequence of its window ([engine.DisruptorConfig.FirstSequence]), so that
+// the sequences before the window read as evicted, and its window is
+// published again at the original times. A restore costs the size of the
+// windows, not the number of events the rings ever held. Raft calls it on
+// the FSM's goroutine, at start-up and when the leader sends a snapshot.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
@@ -209,6 +209,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 }
 
 // rebuild recreates one ring of a snapshot in the engine and the catalog.
+// The local ring starts at the window's oldest sequence; the catalog keeps
+// the ring's spec as it was created.
 func (f *fsm) rebuild(sr *snapRing) error {
 	cfg := sr.spec.Config
 	r := &ring{spec: sr.spec, state: sr.state, dedup: newDedupTable(int64(sr.spec.DedupWindow), sr.spec.DedupMax)}
@@ -218,13 +220,13 @@ func (f *fsm) rebuild(sr *snapRing) error {
 	f.mu.Lock()
 	f.rings[cfg.Name] = r
 	f.mu.Unlock()
-	if err := f.createLocal(cfg, sr.state != engine.StateCreated); err != nil {
+	local := cfg
+	local.FirstSequence = sr.next - int64(len(sr.events))
+	if err := f.createLocal(local, sr.state != engine.StateCreated); err != nil {
 		return err
 	}
-	if sr.next > 0 {
-		if err := f.refill(cfg, sr); err != nil {
-			return err
-		}
+	if err := f.refill(cfg, sr); err != nil {
+		return err
 	}
 	if sr.state == engine.StatePaused || sr.state == engine.StateStopped {
 		if _, err := f.eng.SetState(f.ctx, cfg.Name, sr.state); err != nil {
@@ -234,31 +236,10 @@ func (f *fsm) rebuild(sr *snapRing) error {
 	return nil
 }
 
-// refill publishes placeholders up to the ring's window, then the window.
+// refill publishes the ring's window into the local ring, which starts at
+// the window's oldest sequence: the events take their original sequences.
 func (f *fsm) refill(cfg engine.DisruptorConfig, sr *snapRing) error {
 	chunk := min(f.eng.Config().MaxBatchEvents, cfg.BufferSize)
-	oldest := sr.next - int64(len(sr.events))
-	var filler engine.Event
-	fillTime := f.last
-	if len(sr.events) > 0 {
-		fillTime = sr.events[0].Time.UnixNano()
-		if len(cfg.Schema) > 0 {
-			filler = sr.events[0]
-		}
-	}
-	if oldest > 0 {
-		fill := make([]engine.Event, min(int64(chunk), oldest))
-		for i := range fill {
-			fill[i] = filler
-		}
-		for left := oldest; left > 0; {
-			n := min(int64(len(fill)), left)
-			if _, err := f.publishEvents(cfg.Name, fill[:n], fillTime); err != nil {
-				return err
-			}
-			left -= n
-		}
-	}
 	// The window, in runs of events of the same time (one original batch
 	// each, or several batches of one entry), at most chunk at a time.
 	for i := 0; i < len(sr.events); {
