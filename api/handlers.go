@@ -248,7 +248,7 @@ func (c *call) listDisruptors() {
 			out.Next = out.Disruptors[len(out.Disruptors)-1].Name
 			break
 		}
-		out.Disruptors = append(out.Disruptors, toDisruptor(info))
+		out.Disruptors = append(out.Disruptors, c.s.disruptor(info))
 	}
 	c.respond(http.StatusOK, out)
 }
@@ -336,7 +336,7 @@ func (c *call) createDisruptor() {
 	}
 	c.s.advertise()
 	c.w.Header().Set("Location", "/api/v1/disruptors/"+url.PathEscape(info.Name))
-	c.respond(http.StatusCreated, toDisruptor(info))
+	c.respond(http.StatusCreated, c.s.disruptor(info))
 }
 
 // normalizeSchema makes a decoded YAML or MessagePack document JSON
@@ -376,7 +376,7 @@ func (c *call) getDisruptor() {
 		c.failEngine(err)
 		return
 	}
-	c.respond(http.StatusOK, toDisruptor(info))
+	c.respond(http.StatusOK, c.s.disruptor(info))
 }
 
 func (c *call) deleteDisruptor() {
@@ -425,7 +425,7 @@ func (c *call) putState() {
 			c.failReplication(err)
 			return
 		}
-		c.respond(http.StatusOK, toDisruptor(info))
+		c.respond(http.StatusOK, c.s.disruptor(info))
 		return
 	}
 	info, err := c.s.eng.SetState(c.r.Context(), name, st)
@@ -433,7 +433,7 @@ func (c *call) putState() {
 		c.failEngine(err)
 		return
 	}
-	c.respond(http.StatusOK, toDisruptor(info))
+	c.respond(http.StatusOK, c.s.disruptor(info))
 }
 
 // ---- events ----

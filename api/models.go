@@ -46,16 +46,19 @@ type StateResponse struct {
 
 // Disruptor describes a hosted disruptor.
 type Disruptor struct {
-	Name             string    `json:"name" yaml:"name"`
-	State            string    `json:"state" yaml:"state"`
-	BufferSize       int       `json:"buffer_size" yaml:"buffer_size"`
-	ProducerType     string    `json:"producer_type" yaml:"producer_type"`
-	WaitStrategy     string    `json:"wait_strategy" yaml:"wait_strategy"`
-	MaxEventSize     int       `json:"max_event_size" yaml:"max_event_size"`
-	Overflow         string    `json:"overflow" yaml:"overflow"`
-	PublishTimeoutMS int64     `json:"publish_timeout_ms" yaml:"publish_timeout_ms"`
-	Schema           rawJSON   `json:"schema,omitempty" yaml:"schema,omitempty"`
-	CreatedAt        time.Time `json:"created_at" yaml:"created_at"`
+	Name             string  `json:"name" yaml:"name"`
+	State            string  `json:"state" yaml:"state"`
+	BufferSize       int     `json:"buffer_size" yaml:"buffer_size"`
+	ProducerType     string  `json:"producer_type" yaml:"producer_type"`
+	WaitStrategy     string  `json:"wait_strategy" yaml:"wait_strategy"`
+	MaxEventSize     int     `json:"max_event_size" yaml:"max_event_size"`
+	Overflow         string  `json:"overflow" yaml:"overflow"`
+	PublishTimeoutMS int64   `json:"publish_timeout_ms" yaml:"publish_timeout_ms"`
+	Schema           rawJSON `json:"schema,omitempty" yaml:"schema,omitempty"`
+	// Replication is "none" (this node's own disruptor) or "quorum"
+	// (replicated with Raft on every node of the cluster).
+	Replication string    `json:"replication" yaml:"replication"`
+	CreatedAt   time.Time `json:"created_at" yaml:"created_at"`
 	// OldestSequence and LatestSequence bound the replay window;
 	// LatestSequence is -1 while nothing is published.
 	OldestSequence int64 `json:"oldest_sequence" yaml:"oldest_sequence"`
@@ -64,8 +67,18 @@ type Disruptor struct {
 	Subscribers    int   `json:"subscribers" yaml:"subscribers"`
 }
 
+// disruptor describes the disruptor of info, replicated or not.
+func (s *Server) disruptor(i engine.Info) Disruptor {
+	d := toDisruptor(i)
+	if s.replicated(i.Name) != nil {
+		d.Replication = ReplicationQuorum
+	}
+	return d
+}
+
 func toDisruptor(i engine.Info) Disruptor {
 	return Disruptor{
+		Replication:      ReplicationNone,
 		Name:             i.Name,
 		State:            i.State.String(),
 		BufferSize:       i.BufferSize,

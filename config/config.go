@@ -135,7 +135,15 @@ type DisruptorSpec struct {
 	MaxEventSize   int           `koanf:"max_event_size"`
 	OverflowPolicy string        `koanf:"overflow_policy"`
 	PublishTimeout time.Duration `koanf:"publish_timeout"`
+	// Replication is "none" (the default: this node only) or "quorum"
+	// (replicated with Raft; needs cluster.replication.enabled). A quorum
+	// disruptor is created by whichever node leads the Raft group, once,
+	// when it is missing from the replicated catalog.
+	Replication string `koanf:"replication"`
 }
+
+// Quorum reports whether the disruptor is declared "replication: quorum".
+func (d DisruptorSpec) Quorum() bool { return d.Replication == "quorum" }
 
 // Logging is the server's log output.
 type Logging struct {
@@ -266,6 +274,15 @@ func (c Config) Validate() error {
 			errs.add(key+".name", d.Name, "is declared twice")
 		}
 		seen[d.Name] = true
+		switch d.Replication {
+		case "", "none":
+		case "quorum":
+			if !c.Cluster.Replication.Enabled {
+				errs.add(key+".replication", d.Replication, "needs cluster.replication.enabled: true")
+			}
+		default:
+			errs.add(key+".replication", d.Replication, "must be none or quorum")
+		}
 		dc, err := d.engineConfig()
 		if err != nil {
 			for _, ke := range KeyErrors(err) {

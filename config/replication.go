@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/badbatch/badbatch/replication"
 )
 
 // Replication is the cluster.replication section: the Raft group that
@@ -33,6 +36,29 @@ type Replication struct {
 	DeadGraceMS int `koanf:"dead_grace_ms"`
 	// TLS runs Raft traffic over mutual TLS.
 	TLS ReplicationTLS `koanf:"tls"`
+
+	// The Raft timings and the leader's batching limits; every node should
+	// use the same (see replication.Config for each).
+	HeartbeatTimeout   time.Duration `koanf:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `koanf:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `koanf:"leader_lease_timeout"`
+	CommitTimeout      time.Duration `koanf:"commit_timeout"`
+	SnapshotInterval   time.Duration `koanf:"snapshot_interval"`
+	SnapshotThreshold  uint64        `koanf:"snapshot_threshold"`
+	TrailingLogs       uint64        `koanf:"trailing_logs"`
+	MaxBatchEvents     int           `koanf:"max_batch_events"`
+	MaxBatchBytes      int           `koanf:"max_batch_bytes"`
+	MaxBatchDelay      time.Duration `koanf:"max_batch_delay"`
+	MaxInflight        int           `koanf:"max_inflight"`
+}
+
+// ApplyTo sets the timings and batching limits of the section on rc, a
+// replication configuration (from replication.DefaultConfig).
+func (r Replication) ApplyTo(rc *replication.Config) {
+	rc.HeartbeatTimeout, rc.ElectionTimeout = r.HeartbeatTimeout, r.ElectionTimeout
+	rc.LeaderLeaseTimeout, rc.CommitTimeout = r.LeaderLeaseTimeout, r.CommitTimeout
+	rc.SnapshotInterval, rc.SnapshotThreshold, rc.TrailingLogs = r.SnapshotInterval, r.SnapshotThreshold, r.TrailingLogs
+	rc.MaxBatchEvents, rc.MaxBatchBytes, rc.MaxBatchDelay, rc.MaxInflight = r.MaxBatchEvents, r.MaxBatchBytes, r.MaxBatchDelay, r.MaxInflight
 }
 
 // ReplicationTLS is cluster.replication.tls: mutual TLS between the Raft
@@ -114,11 +140,23 @@ func (r Replication) loadTLS(errs *keyErrors) *tls.Config {
 }
 
 func replicationSection() Replication {
+	d := replication.DefaultConfig()
 	return Replication{
-		RaftBindAddr: "0.0.0.0:7947",
-		DataDir:      "data/raft",
-		MaxVoters:    3,
-		DeadGraceMS:  60000,
+		RaftBindAddr:       "0.0.0.0:7947",
+		DataDir:            "data/raft",
+		MaxVoters:          3,
+		DeadGraceMS:        60000,
+		HeartbeatTimeout:   d.HeartbeatTimeout,
+		ElectionTimeout:    d.ElectionTimeout,
+		LeaderLeaseTimeout: d.LeaderLeaseTimeout,
+		CommitTimeout:      d.CommitTimeout,
+		SnapshotInterval:   d.SnapshotInterval,
+		SnapshotThreshold:  d.SnapshotThreshold,
+		TrailingLogs:       d.TrailingLogs,
+		MaxBatchEvents:     d.MaxBatchEvents,
+		MaxBatchBytes:      d.MaxBatchBytes,
+		MaxBatchDelay:      d.MaxBatchDelay,
+		MaxInflight:        d.MaxInflight,
 	}
 }
 
@@ -139,6 +177,14 @@ func (r Replication) validate(errs *keyErrors) {
 	}
 	if r.DeadGraceMS < 1000 {
 		errs.add(p+"dead_grace_ms", r.DeadGraceMS, "must be at least 1000")
+	}
+	// The replication package checks the timings and limits; the settings
+	// it needs that are not keys here are filled in so only ours fail.
+	rc := replication.DefaultConfig()
+	r.ApplyTo(&rc)
+	rc.NodeID, rc.BindAddr, rc.DataDir = "check", "127.0.0.1:0", "check"
+	for _, ce := range replication.ConfigErrors(rc.Validate()) {
+		errs.add(p+ce.Field, ce.Value, "%s", ce.Reason)
 	}
 	r.loadTLS(errs)
 }

@@ -35,12 +35,43 @@ func TestReplicationValidation(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("defaults with cluster mode: %v", err)
 	}
-	c.Cluster.Replication = Replication{Enabled: true, RaftBindAddr: "nowhere", RaftAdvertiseAddr: "0.0.0.0:1", MaxVoters: 4}
+	good := c.Cluster.Replication
+	c.Cluster.Replication.RaftBindAddr, c.Cluster.Replication.RaftAdvertiseAddr = "nowhere", "0.0.0.0:1"
+	c.Cluster.Replication.MaxVoters, c.Cluster.Replication.DataDir, c.Cluster.Replication.DeadGraceMS = 4, "", 0
 	want := []string{"cluster.replication.data_dir", "cluster.replication.dead_grace_ms", "cluster.replication.max_voters",
 		"cluster.replication.raft_advertise_addr", "cluster.replication.raft_bind_addr"}
 	if got := keys(c.Validate()); !slices.Equal(got, want) {
 		t.Errorf("invalid section: %v, want %v", got, want)
 	}
+	// The Raft timings and batching limits, checked by the replication
+	// package, are named by their keys.
+	c.Cluster.Replication = good
+	c.Cluster.Replication.HeartbeatTimeout, c.Cluster.Replication.LeaderLeaseTimeout = 100*time.Millisecond, 200*time.Millisecond
+	c.Cluster.Replication.ElectionTimeout, c.Cluster.Replication.MaxBatchEvents = 50*time.Millisecond, 0
+	c.Cluster.Replication.SnapshotThreshold, c.Cluster.Replication.MaxBatchDelay = 0, -time.Second
+	want = []string{"cluster.replication.election_timeout", "cluster.replication.leader_lease_timeout", "cluster.replication.max_batch_delay",
+		"cluster.replication.max_batch_events", "cluster.replication.snapshot_threshold"}
+	if got := keys(c.Validate()); !slices.Equal(got, want) {
+		t.Errorf("invalid timings: %v, want %v", got, want)
+	}
+	y := "server:\n  cluster_mode: true\ncluster:\n  replication:\n    enabled: true\n    raft_bind_addr: 127.0.0.1:9000\n    heartbeat_timeout: 300ms\n    election_timeout: 400ms\n    leader_lease_timeout: 150ms\n    max_batch_delay: 2ms\n"
+	if p, err := Parse([]byte(y)); err != nil || p.Cluster.Replication.HeartbeatTimeout != 300*time.Millisecond || p.Cluster.Replication.MaxBatchDelay != 2*time.Millisecond {
+		t.Errorf("parse timings: %v %+v", err, p.Cluster.Replication)
+	}
+	if _, err := Parse([]byte(strings.Replace(y, "300ms", "soon", 1))); err == nil || !strings.Contains(err.Error(), "cluster.replication.heartbeat_timeout") {
+		t.Errorf("a bad duration: %v", err)
+	}
+	c.Cluster.Replication = good
+	// A declared quorum disruptor needs replication.
+	c.Disruptor.Disruptors = []DisruptorSpec{{Name: "q", Replication: "quorum"}, {Name: "r", Replication: "all"}}
+	if got := keys(c.Validate()); !slices.Equal(got, []string{"disruptor.disruptors[1].replication"}) {
+		t.Errorf("declared disruptors: %v", got)
+	}
+	c.Cluster.Replication.Enabled = false
+	if got := keys(c.Validate()); !slices.Equal(got, []string{"disruptor.disruptors[0].replication", "disruptor.disruptors[1].replication"}) {
+		t.Errorf("declared disruptors without replication: %v", got)
+	}
+	c.Disruptor.Disruptors = nil
 	c.Cluster.Replication.Enabled = false
 	if err := c.Validate(); err != nil {
 		t.Errorf("a disabled section is not checked: %v", err)

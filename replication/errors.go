@@ -117,7 +117,7 @@ func (e *OutcomeError) Unwrap() []error { return []error{ErrOutcomeUnknown, e.Ca
 // ConfigError reports one invalid setting of a [Config]. Validation joins
 // every ConfigError it finds, together with [ErrInvalidConfig].
 type ConfigError struct {
-	Field  string // the setting as the config file spells it, e.g. "heartbeat_timeout_ms"
+	Field  string // the setting as the config file spells it, e.g. "heartbeat_timeout"
 	Value  any    // the offending value
 	Reason string // what was expected
 }

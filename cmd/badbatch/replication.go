@@ -55,6 +55,9 @@ type replicator struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	// declared are the quorum disruptors of the configuration, which the
+	// leader creates when the catalog lacks them.
+	declared []engine.DisruptorConfig
 }
 
 // startReplication starts the replication node of a clustered server
@@ -68,6 +71,7 @@ func startReplication(cfg config.Config, eng *engine.Engine, member *clusterMemb
 	rcfg := replication.DefaultConfig()
 	rcfg.NodeID = member.node.ID()
 	rcfg.BindAddr, rcfg.AdvertiseAddr, rcfg.DataDir = rc.RaftBindAddr, rc.RaftAdvertiseAddr, rc.DataDir
+	rc.ApplyTo(&rcfg)
 	if rc.Bootstrap {
 		addr := rc.RaftAdvertiseAddr
 		if addr == "" {
@@ -100,9 +104,20 @@ func startReplication(cfg config.Config, eng *engine.Engine, member *clusterMemb
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replicator{node: node, cancel: cancel, done: make(chan struct{})}
+	for _, spec := range cfg.Disruptor.Disruptors {
+		if spec.Quorum() {
+			dc, err := spec.EngineConfig()
+			if err != nil {
+				_ = node.Close()
+				return nil, usageError{err}
+			}
+			r.declared = append(r.declared, dc)
+		}
+	}
 	go r.followMembership(ctx, member.node, rc.MaxVoters, time.Duration(rc.DeadGraceMS)*time.Millisecond, acfg.Logger)
 	acfg.Replication = node
-	acfg.Logger.Info("replication: started", "node_id", node.ID(), "raft_addr", node.Addr(), "bootstrap", rc.Bootstrap, "tls", tc != nil)
+	acfg.Logger.Info("replication: started", "node_id", node.ID(), "raft_addr", node.Addr(), "bootstrap", rc.Bootstrap, "tls", tc != nil,
+		"heartbeat_timeout", rcfg.HeartbeatTimeout.String(), "election_timeout", rcfg.ElectionTimeout.String(), "max_batch_delay", rcfg.MaxBatchDelay.String())
 	return r, nil
 }
 
@@ -145,6 +160,39 @@ func (r *replicator) followMembership(ctx context.Context, node *cluster.Node, m
 		}
 		if err := r.reconcile(ctx, node, maxVoters, grace, gone, log); err != nil && ctx.Err() == nil {
 			log.Warn("replication: following the cluster membership", "err", err)
+		}
+		r.createDeclared(ctx, log)
+	}
+}
+
+// createDeclared creates, on the leader, the declared quorum disruptors
+// the replicated catalog lacks. One the catalog holds is left as it is,
+// even when its settings differ from the declaration (they are logged):
+// changing a replicated ring's settings is not a create.
+func (r *replicator) createDeclared(ctx context.Context, log *slog.Logger) {
+	for i, dc := range r.declared {
+		if dc.Name == "" {
+			continue // done
+		}
+		if ri, ok := r.node.Lookup(dc.Name); ok {
+			if want, got := dc.BufferSize, ri.Config.BufferSize; want != 0 && want != got {
+				log.Warn("replication: a declared quorum disruptor exists with other settings; keeping it", "name", dc.Name, "buffer_size", got, "declared_buffer_size", want)
+			}
+			r.declared[i].Name = ""
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		info, err := r.node.Create(cctx, dc, true)
+		cancel()
+		switch {
+		case err == nil:
+			log.Info("replication: created declared quorum disruptor", "name", info.Name, "buffer_size", info.BufferSize,
+				"producer_type", info.ProducerType, "wait_strategy", info.WaitStrategy)
+			r.declared[i].Name = ""
+		case errors.Is(err, engine.ErrExists):
+			r.declared[i].Name = ""
+		case ctx.Err() == nil:
+			log.Warn("replication: creating declared quorum disruptor; will retry", "name", dc.Name, "err", err)
 		}
 	}
 }

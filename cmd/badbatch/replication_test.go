@@ -30,6 +30,13 @@ func freePort(t *testing.T) string {
 // startReplicaProcess starts a clustered server with replication on.
 func startReplicaProcess(t *testing.T, bin, id string, bootstrap bool, seeds ...string) *serverProcess {
 	t.Helper()
+	return startReplicaWith(t, bin, id, bootstrap, nil, seeds...)
+}
+
+// startReplicaWith starts a clustered server with replication on and the
+// extra arguments, which override the others.
+func startReplicaWith(t *testing.T, bin, id string, bootstrap bool, extra []string, seeds ...string) *serverProcess {
+	t.Helper()
 	args := []string{"server", "--bind", "127.0.0.1:0", "--log-format", "json",
 		"--cluster", "--cluster-bind", "127.0.0.1:0", "--node-id", id,
 		"--replication", "--raft-bind", freePort(t), "--raft-data-dir", t.TempDir()}
@@ -39,6 +46,7 @@ func startReplicaProcess(t *testing.T, bin, id string, bootstrap bool, seeds ...
 	for _, s := range seeds {
 		args = append(args, "--seed", s)
 	}
+	args = append(args, extra...)
 	p := &serverProcess{id: id, cmd: exec.Command(bin, args...), logs: &logLines{}, done: make(chan error, 1)}
 	p.cmd.Env = clusterEnv()
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.logs
@@ -58,6 +66,97 @@ func startReplicaProcess(t *testing.T, bin, id string, bootstrap bool, seeds ...
 		return p.api != "" && p.gossip != ""
 	})
 	return p
+}
+
+// TestReplicationDeclared: a config file declares a quorum disruptor and
+// the Raft timings. The leader creates the disruptor once, replicated
+// (its info says so), next to a declared local one; the timings reach the
+// replication node; after a restart from the same data directory the
+// disruptor is back from the Raft log, with its events, and is not
+// created again.
+func TestReplicationDeclared(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "badbatch.yaml")
+	if err := os.WriteFile(cfgFile, []byte(`server:
+  cluster_mode: true
+cluster:
+  replication:
+    heartbeat_timeout: 300ms
+    election_timeout: 300ms
+    leader_lease_timeout: 150ms
+    max_batch_delay: 1ms
+disruptor:
+  disruptors:
+    - name: q
+      buffer_size: 256
+      replication: quorum
+    - name: l
+      buffer_size: 128
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raftAddr, data := freePort(t), filepath.Join(dir, "raft")
+	extra := []string{"--config", cfgFile, "--raft-bind", raftAddr, "--raft-data-dir", data}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	type info struct {
+		Replication string `json:"replication"`
+		BufferSize  int    `json:"buffer_size"`
+		Latest      int64  `json:"latest_sequence"`
+	}
+	get := func(p *serverProcess, name string) (info, int) {
+		var i info
+		resp, err := hc.Get("http://" + p.api + "/api/v1/disruptors/" + name)
+		if err != nil {
+			return i, 0
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(&i)
+		return i, resp.StatusCode
+	}
+
+	n1 := startReplicaWith(t, badbatchBin, "n1", true, extra)
+	if !strings.Contains(n1.logs.String(), `"heartbeat_timeout":"300ms","election_timeout":"300ms","max_batch_delay":"1ms"`) {
+		t.Errorf("the timings did not reach the replication node:\n%s", n1.logs.find("replication: started", "heartbeat_timeout"))
+	}
+	var q info
+	poll(t, 30*time.Second, "the leader to create q", func() bool {
+		var st int
+		q, st = get(n1, "q")
+		return st == http.StatusOK
+	})
+	if q.Replication != "quorum" || q.BufferSize != 256 {
+		t.Errorf("q: %+v", q)
+	}
+	if l, st := get(n1, "l"); st != http.StatusOK || l.Replication != "none" || l.BufferSize != 128 {
+		t.Errorf("l: %d %+v", st, l)
+	}
+	resp, err := hc.Post("http://"+n1.api+"/api/v1/disruptors/q/events", "application/json", strings.NewReader(`{"payload":{"n":1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("publish to q: %s", resp.Status)
+	}
+	if err := n1.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	n1.done <- <-n1.done // wait for the exit, and leave it for the cleanup
+	if n := strings.Count(n1.logs.String(), "created declared quorum disruptor"); n != 1 {
+		t.Errorf("first run: q created %d times", n)
+	}
+
+	n1b := startReplicaWith(t, badbatchBin, "n1", false, extra)
+	poll(t, 30*time.Second, "q to be back with its event", func() bool {
+		var st int
+		q, st = get(n1b, "q")
+		return st == http.StatusOK && q.Latest == 0
+	})
+	time.Sleep(1500 * time.Millisecond) // a leader's declared-disruptor pass or two
+	if q.Replication != "quorum" || strings.Contains(n1b.logs.String(), "created declared quorum disruptor") {
+		t.Errorf("after a restart: %+v, created again: %v", q, strings.Contains(n1b.logs.String(), "created declared quorum disruptor"))
+	}
 }
 
 // TestReplicationProcesses is the multi-process acceptance test of

@@ -100,9 +100,13 @@ func engineConfig(cfg config.Config, log *slog.Logger) (engine.Config, error) {
 }
 
 // createDeclared creates and starts the disruptors the configuration
-// declares (disruptor.disruptors).
+// declares (disruptor.disruptors), except the quorum ones, which the Raft
+// leader creates (see replicator.createDeclared).
 func createDeclared(eng *engine.Engine, cfg config.Config, log *slog.Logger) error {
 	for i, spec := range cfg.Disruptor.Disruptors {
+		if spec.Quorum() {
+			continue
+		}
 		dc, err := spec.EngineConfig()
 		if err != nil {
 			return usagef("disruptor.disruptors[%d]: %v", i, err)
