@@ -324,7 +324,7 @@ func (c *call) createDisruptor() {
 	var info engine.Info
 	if req.Replication == ReplicationQuorum {
 		var ok bool
-		if info, ok = c.createReplicated(cfg, req.Start == nil || *req.Start); !ok {
+		if info, ok = c.createReplicated(req, cfg, req.Start == nil || *req.Start); !ok {
 			return
 		}
 	} else {

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -74,15 +77,11 @@ const HeaderAppliedIndex = "X-Raft-Applied-Index"
 // publish therefore works on any node, with the client's credentials
 // passed on, as Kafka and NATS clients expect.
 func (s *Server) toLeader(w http.ResponseWriter, r *http.Request) bool {
-	h := s.cluster
-	if s.repl == nil || h.fwd == nil || h.left.Load() || cluster.IsForwarded(r) {
+	leader := s.leaderToForwardTo(r)
+	if leader == "" {
 		return false
 	}
 	name := r.PathValue("name")
-	leader, _ := s.repl.Leader()
-	if leader == "" || leader == s.repl.ID() {
-		return false
-	}
 	if !s.repl.Replicated(name) {
 		if _, err := s.eng.Info(name); !errors.Is(err, engine.ErrNotFound) {
 			return false // a local disruptor
@@ -92,19 +91,61 @@ func (s *Server) toLeader(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
-	routable, advertised := false, false
-	for _, m := range s.cluster.node.Members() {
-		if m.Local || !m.Routable() {
-			continue
+	if !s.repl.Replicated(name) {
+		for _, m := range s.cluster.node.Members() {
+			if !m.Local && m.Routable() && m.Hosts(name) {
+				return false // a local disruptor of another node: forward sends it there
+			}
 		}
-		routable = routable || m.ID == leader
-		advertised = advertised || m.Hosts(name)
-	}
-	if !routable || (advertised && !s.repl.Replicated(name)) {
-		return false // forward sends it to an owner
 	}
 	w, r = s.forwarding(w, r, true)
-	h.fwd.ForwardTo(w, r, name, leader)
+	s.cluster.fwd.ForwardTo(w, r, name, leader)
+	return true
+}
+
+// leaderToForwardTo returns the id of the Raft leader when a request may
+// be forwarded to it: this node does not lead, the leader is a routable
+// member, and no node forwarded the request already. Else "".
+func (s *Server) leaderToForwardTo(r *http.Request) string {
+	h := s.cluster
+	if s.repl == nil || h == nil || h.fwd == nil || h.left.Load() || cluster.IsForwarded(r) {
+		return ""
+	}
+	leader, _ := s.repl.Leader()
+	if leader == "" || leader == s.repl.ID() {
+		return ""
+	}
+	for _, m := range h.node.Members() {
+		if m.ID == leader && !m.Local && m.Routable() {
+			return leader
+		}
+	}
+	return ""
+}
+
+// forwardCreate forwards the create of a quorum disruptor from a follower
+// to the Raft leader, and reports whether it did. The body was read to
+// learn that the disruptor is replicated, so the request goes on with req
+// encoded as JSON (the client's Accept, credentials and request id kept).
+func (c *call) forwardCreate(req CreateRequest) bool {
+	leader := c.s.leaderToForwardTo(c.r)
+	if leader == "" {
+		return false
+	}
+	req.Schema = normalizeSchema(req.Schema)
+	body, err := json.Marshal(req)
+	if err != nil {
+		return false // the handler reports the schema
+	}
+	r := c.r.Clone(c.r.Context())
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r.ContentLength = int64(len(body))
+	r.Header.Set("Content-Type", formatJSON.contentType())
+	r.Header.Del("Content-Encoding")
+	r.Header.Del("Content-Length")
+	w, r := c.s.forwarding(c.w, r, true)
+	c.s.cluster.fwd.ForwardTo(w, r, req.Name, leader)
 	return true
 }
 
@@ -186,12 +227,16 @@ func (s *Server) leaderURL(leaderID string, u *url.URL) string {
 	return ""
 }
 
-// createReplicated creates a quorum disruptor through the Raft group.
-func (c *call) createReplicated(cfg engine.DisruptorConfig, start bool) (engine.Info, bool) {
+// createReplicated creates a quorum disruptor through the Raft group: on
+// a follower, by forwarding req to the leader.
+func (c *call) createReplicated(req CreateRequest, cfg engine.DisruptorConfig, start bool) (engine.Info, bool) {
 	if c.s.repl == nil {
 		c.fail(newError(CodeValidation, "invalid disruptor settings", map[string]any{"errors": []map[string]any{{
 			"field": "replication", "value": ReplicationQuorum,
 			"reason": "this server does not replicate (enable cluster.replication)"}}}))
+		return engine.Info{}, false
+	}
+	if c.forwardCreate(req) {
 		return engine.Info{}, false
 	}
 	info, err := c.s.repl.Create(c.r.Context(), cfg, start)

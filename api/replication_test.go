@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -145,9 +146,11 @@ func (fakeMembers) Members() []cluster.Member {
 	}
 }
 
-func (fakeMembers) ForwardTo(w http.ResponseWriter, _ *http.Request, disruptor, id string) {
+func (fakeMembers) ForwardTo(w http.ResponseWriter, r *http.Request, disruptor, id string) {
 	w.Header().Set("X-Forwarded-To", id+" "+disruptor)
+	w.Header().Set("X-Forwarded-Type", r.Header.Get("Content-Type"))
 	w.WriteHeader(http.StatusAccepted)
+	_, _ = io.Copy(w, r.Body)
 }
 func (fakeMembers) Health() cluster.Health                             { return cluster.Health{Status: cluster.Healthy} }
 func (fakeMembers) Join(context.Context, ...string) (int, error)       { return 0, nil }
@@ -274,6 +277,15 @@ func TestReplicationForwardsToLeader(t *testing.T) {
 			t.Errorf("%s %s: %d %q %s", rq.method, rq.path, r.status, r.header.Get("X-Forwarded-To"), r.body)
 		}
 	}
+	// A create of a quorum disruptor: its body was read, so it goes on as
+	// JSON, whatever the client sent.
+	r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", f: formatYAML,
+		body: map[string]any{"name": "q3", "replication": "quorum", "buffer_size": 64, "schema": map[string]any{"type": "object"}}})
+	var fwd CreateRequest
+	if err := json.Unmarshal(r.body, &fwd); err != nil || r.status != http.StatusAccepted || r.header.Get("X-Forwarded-To") != "n3 q3" ||
+		r.header.Get("X-Forwarded-Type") != "application/json" || fwd.Name != "q3" || fwd.BufferSize != 64 || fwd.Replication != "quorum" || fwd.Schema == nil {
+		t.Errorf("create through a follower: %d %q %v %s", r.status, r.header.Get("X-Forwarded-To"), err, r.body)
+	}
 	// A disruptor this node does not know may be one the leader created
 	// and this node has not applied yet: the leader answers.
 	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/new/events", body: map[string]any{"payload": 1}}); r.status != http.StatusAccepted || r.header.Get("X-Forwarded-To") != "n3 new" {
@@ -350,6 +362,23 @@ func TestReplicationReads(t *testing.T) {
 			t.Errorf("GET %s: %d %q barriers %d %s", l, r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount(), r.body)
 		}
 	}
+	// A live tail says the applied index it starts from, and with
+	// consistent=true starts after a barrier (HEAD: the headers only).
+	fr.setBarrier(nil, true)
+	r := ts.do(t, request{method: "HEAD", path: "/api/v1/disruptors/q/events/stream"})
+	if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.barrierCount() != 0 {
+		t.Errorf("stream: %d %q barriers %d", r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount())
+	}
+	r = ts.do(t, request{method: "HEAD", path: "/api/v1/disruptors/q/events/stream?consistent=true"})
+	if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.barrierCount() != 1 {
+		t.Errorf("consistent stream: %d %q barriers %d", r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount())
+	}
+	fr.setBarrier(&replication.LeaderError{Err: replication.ErrNoQuorum}, false)
+	r = ts.do(t, request{method: "GET", path: "/api/v1/disruptors/q/events/stream?consistent=true"})
+	if r.status != http.StatusServiceUnavailable || errCode(r) != CodeNoQuorum {
+		t.Errorf("consistent stream without a leader: %d %s", r.status, r.body)
+	}
+	fr.setBarrier(nil, true)
 }
 
 // TestClusterRaft: GET /api/v1/cluster/raft is the node's Raft status

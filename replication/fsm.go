@@ -205,16 +205,22 @@ func (f *fsm) create(c *command) result {
 	if _, ok := f.rings[c.name]; ok {
 		return result{err: fmt.Errorf("%w: %q", engine.ErrExists, c.name)}
 	}
-	if err := f.createLocal(c.spec.Config, c.start); err != nil {
-		return result{err: err}
-	}
 	r := &ring{spec: c.spec, state: engine.StateCreated, dedup: newDedupTable(int64(c.spec.DedupWindow), c.spec.DedupMax)}
 	if c.start {
 		r.state = engine.StateRunning
 	}
+	// The catalog knows the ring before the engine has it, so that a
+	// server never takes the engine's new ring for a local one (and
+	// publishes to it without Raft) while it is being created.
 	f.mu.Lock()
 	f.rings[c.name] = r
 	f.mu.Unlock()
+	if err := f.createLocal(c.spec.Config, c.start); err != nil {
+		f.mu.Lock()
+		delete(f.rings, c.name)
+		f.mu.Unlock()
+		return result{err: err}
+	}
 	return result{}
 }
 
@@ -222,12 +228,14 @@ func (f *fsm) delete(c *command) result {
 	if _, ok := f.rings[c.name]; !ok {
 		return result{err: notReplicated(c.name)}
 	}
-	f.mu.Lock()
-	delete(f.rings, c.name)
-	f.mu.Unlock()
+	// The engine's ring goes first, for the reason create adds to the
+	// catalog first.
 	if err := f.eng.Delete(f.ctx, c.name); err != nil && !errors.Is(err, engine.ErrNotFound) {
 		f.log.Warn("replication: deleting the local ring", "disruptor", c.name, "err", err)
 	}
+	f.mu.Lock()
+	delete(f.rings, c.name)
+	f.mu.Unlock()
 	return result{}
 }
 

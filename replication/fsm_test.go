@@ -406,3 +406,48 @@ func TestFSMCorruptEntry(t *testing.T) {
 		t.Fatalf("Restore: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestFSMCatalogCoversEngine: while the FSM creates and deletes a
+// replicated ring, a server that finds the name missing from the catalog
+// (and so takes it for a local disruptor) can never publish into the
+// engine's ring: the catalog records a ring before the engine has it and
+// forgets it only after the engine's ring is gone.
+func TestFSMCatalogCoversEngine(t *testing.T) {
+	f := newTestFSM(t)
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		local := 0
+		b := engine.Batch{Events: []engine.Event{{Payload: []byte("local")}}}
+		for {
+			select {
+			case <-stop:
+				done <- local
+				return
+			default:
+			}
+			if _, ok := f.lookup("r"); ok {
+				continue
+			}
+			if _, err := f.eng.Publish(context.Background(), "r", &b); err == nil {
+				local++
+			}
+		}
+	}()
+	rounds := 300
+	if testing.Short() {
+		rounds = 50
+	}
+	for i := range rounds {
+		if res := f.applyAt(t, int64(2*i+1), createCmd("r", 8, true)); res[0].err != nil {
+			t.Fatalf("create %d: %v", i, res[0].err)
+		}
+		if res := f.applyAt(t, int64(2*i+2), appendDelete(nil, "r")); res[0].err != nil {
+			t.Fatalf("delete %d: %v", i, res[0].err)
+		}
+	}
+	close(stop)
+	if n := <-done; n > 0 {
+		t.Errorf("%d local publishes reached a replicated ring", n)
+	}
+}

@@ -186,15 +186,17 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.restores.Add(1)
-	f.mu.Lock()
-	old := f.rings
-	f.rings = make(map[string]*ring, len(s.rings))
-	f.mu.Unlock()
-	for name := range old {
+	// The engine's rings go before the catalog's records of them, and
+	// rebuild records a ring before creating it, so a server never takes a
+	// replicated ring for a local one (see fsm.create).
+	for name := range f.rings {
 		if err := f.eng.Delete(f.ctx, name); err != nil && !errors.Is(err, engine.ErrNotFound) {
 			f.log.Warn("replication: deleting a ring before a restore", "disruptor", name, "err", err)
 		}
 	}
+	f.mu.Lock()
+	f.rings = make(map[string]*ring, len(s.rings))
+	f.mu.Unlock()
 	f.last = s.last
 	for i := range s.rings {
 		// Raft takes a failed restore for a corrupt state and panics, so a

@@ -361,4 +361,22 @@ func TestReplicationProcesses(t *testing.T) {
 			return strings.Join(read(via), ",") == strings.Join(read(other), ",")
 		})
 	}
+	// Consistent reads on both survivors (the follower's goes to the new
+	// leader) see everything, and say the Raft index they reflect.
+	for _, p := range []*serverProcess{via, other} {
+		resp, err := hc.Get("http://" + p.api + "/api/v1/disruptors/orders?consistent=true")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info struct {
+			Latest      int64  `json:"latest_sequence"`
+			Replication string `json:"replication"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&info)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("X-Raft-Applied-Index") == "" ||
+			info.Latest != int64(len(got[0])-1) || info.Replication != "quorum" {
+			t.Errorf("consistent read on %s: %s %v %+v applied index %q", p.id, resp.Status, err, info, resp.Header.Get("X-Raft-Applied-Index"))
+		}
+	}
 }
