@@ -34,6 +34,10 @@ type Replication struct {
 	// DeadGraceMS is how long a member stays dead before the leader
 	// removes it from the Raft group.
 	DeadGraceMS int `koanf:"dead_grace_ms"`
+	// ServerStabilization is how long a joining member stays a non-voter
+	// before the leader promotes it (once it has also caught up with the
+	// log), as Consul's autopilot does.
+	ServerStabilization time.Duration `koanf:"server_stabilization"`
 	// TLS runs Raft traffic over mutual TLS.
 	TLS ReplicationTLS `koanf:"tls"`
 
@@ -142,21 +146,22 @@ func (r Replication) loadTLS(errs *keyErrors) *tls.Config {
 func replicationSection() Replication {
 	d := replication.DefaultConfig()
 	return Replication{
-		RaftBindAddr:       "0.0.0.0:7947",
-		DataDir:            "data/raft",
-		MaxVoters:          3,
-		DeadGraceMS:        60000,
-		HeartbeatTimeout:   d.HeartbeatTimeout,
-		ElectionTimeout:    d.ElectionTimeout,
-		LeaderLeaseTimeout: d.LeaderLeaseTimeout,
-		CommitTimeout:      d.CommitTimeout,
-		SnapshotInterval:   d.SnapshotInterval,
-		SnapshotThreshold:  d.SnapshotThreshold,
-		TrailingLogs:       d.TrailingLogs,
-		MaxBatchEvents:     d.MaxBatchEvents,
-		MaxBatchBytes:      d.MaxBatchBytes,
-		MaxBatchDelay:      d.MaxBatchDelay,
-		MaxInflight:        d.MaxInflight,
+		RaftBindAddr:        "0.0.0.0:7947",
+		DataDir:             "data/raft",
+		MaxVoters:           3,
+		DeadGraceMS:         60000,
+		ServerStabilization: 5 * time.Second,
+		HeartbeatTimeout:    d.HeartbeatTimeout,
+		ElectionTimeout:     d.ElectionTimeout,
+		LeaderLeaseTimeout:  d.LeaderLeaseTimeout,
+		CommitTimeout:       d.CommitTimeout,
+		SnapshotInterval:    d.SnapshotInterval,
+		SnapshotThreshold:   d.SnapshotThreshold,
+		TrailingLogs:        d.TrailingLogs,
+		MaxBatchEvents:      d.MaxBatchEvents,
+		MaxBatchBytes:       d.MaxBatchBytes,
+		MaxBatchDelay:       d.MaxBatchDelay,
+		MaxInflight:         d.MaxInflight,
 	}
 }
 
@@ -177,6 +182,9 @@ func (r Replication) validate(errs *keyErrors) {
 	}
 	if r.DeadGraceMS < 1000 {
 		errs.add(p+"dead_grace_ms", r.DeadGraceMS, "must be at least 1000")
+	}
+	if r.ServerStabilization < 0 {
+		errs.add(p+"server_stabilization", r.ServerStabilization, "must not be negative")
 	}
 	// The replication package checks the timings and limits; the settings
 	// it needs that are not keys here are filled in so only ours fail.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -58,7 +59,27 @@ type replicator struct {
 	// declared are the quorum disruptors of the configuration, which the
 	// leader creates when the catalog lacks them.
 	declared []engine.DisruptorConfig
+
+	// The membership rules: see followMembership.
+	member        *cluster.Node
+	maxVoters     int
+	grace         time.Duration // a server gone this long is removed
+	stabilization time.Duration // a non-voter this long (and caught up) is promoted
+	log           *slog.Logger
+	// reported is the applied index this node last gossiped (as a
+	// non-voter), 0 when none.
+	reported uint64
 }
+
+// raftAppliedTag is the cluster tag with which a member that is not a
+// voter gossips its applied Raft index, so that the leader promotes it
+// only once it has caught up: hashicorp/raft does not tell the leader how
+// far each follower got.
+const raftAppliedTag = "raft_applied"
+
+// maxPromoteLag is how many log entries a non-voter may lag the leader's
+// applied index and be promoted (Consul's autopilot has 250).
+const maxPromoteLag = 250
 
 // startReplication starts the replication node of a clustered server
 // with cluster.replication.enabled and puts it in acfg; it returns nil
@@ -103,7 +124,8 @@ func startReplication(cfg config.Config, eng *engine.Engine, member *clusterMemb
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &replicator{node: node, cancel: cancel, done: make(chan struct{})}
+	r := &replicator{node: node, cancel: cancel, done: make(chan struct{}), member: member.node, maxVoters: rc.MaxVoters,
+		grace: time.Duration(rc.DeadGraceMS) * time.Millisecond, stabilization: rc.ServerStabilization, log: acfg.Logger}
 	for _, spec := range cfg.Disruptor.Disruptors {
 		if spec.Quorum() {
 			dc, err := spec.EngineConfig()
@@ -114,7 +136,7 @@ func startReplication(cfg config.Config, eng *engine.Engine, member *clusterMemb
 			r.declared = append(r.declared, dc)
 		}
 	}
-	go r.followMembership(ctx, member.node, rc.MaxVoters, time.Duration(rc.DeadGraceMS)*time.Millisecond, acfg.Logger)
+	go r.followMembership(ctx)
 	acfg.Replication = node
 	acfg.Logger.Info("replication: started", "node_id", node.ID(), "raft_addr", node.Addr(), "bootstrap", rc.Bootstrap, "tls", tc != nil,
 		"heartbeat_timeout", rcfg.HeartbeatTimeout.String(), "election_timeout", rcfg.ElectionTimeout.String(), "max_batch_delay", rcfg.MaxBatchDelay.String())
@@ -141,13 +163,18 @@ func (r *replicator) close() {
 
 // followMembership makes the Raft configuration follow the cluster's,
 // on the leader, once a second: an alive member gossiping a Raft address
-// is added (as a voter while there are fewer than maxVoters), a member
-// dead or gone for longer than grace is removed.
-func (r *replicator) followMembership(ctx context.Context, node *cluster.Node, maxVoters int, grace time.Duration, log *slog.Logger) {
+// is added as a non-voter, and promoted to voter while there are fewer
+// than maxVoters once it has been a non-voter for the stabilization time
+// and its gossiped applied index is within maxPromoteLag entries of the
+// leader's (Consul's autopilot, kept simple); a member dead or gone for
+// longer than grace is removed. On a node that is not a voter it gossips
+// the applied index instead.
+func (r *replicator) followMembership(ctx context.Context) {
 	defer close(r.done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	gone := map[string]time.Time{} // Raft servers not alive in the cluster, since
+	gone := map[string]time.Time{}     // Raft servers not alive in the cluster, since
+	nonvoter := map[string]time.Time{} // non-voters, since
 	for {
 		select {
 		case <-ctx.Done():
@@ -156,13 +183,72 @@ func (r *replicator) followMembership(ctx context.Context, node *cluster.Node, m
 		}
 		if !r.node.IsLeader() {
 			clear(gone)
+			clear(nonvoter)
+			if err := r.reportProgress(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("replication: gossiping the applied index", "err", err)
+			}
 			continue
 		}
-		if err := r.reconcile(ctx, node, maxVoters, grace, gone, log); err != nil && ctx.Err() == nil {
-			log.Warn("replication: following the cluster membership", "err", err)
+		if err := r.reconcile(ctx, gone, nonvoter); err != nil && ctx.Err() == nil {
+			r.log.Warn("replication: following the cluster membership", "err", err)
 		}
-		r.createDeclared(ctx, log)
+		r.createDeclared(ctx, r.log)
 	}
+}
+
+// reportProgress gossips this node's applied index while it is not a
+// voter, and drops the tag once it is one.
+func (r *replicator) reportProgress(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	servers, err := r.node.Servers(cctx)
+	if err != nil {
+		return err
+	}
+	voter := false
+	for _, s := range servers {
+		voter = voter || (s.ID == r.node.ID() && !s.Nonvoter)
+	}
+	applied := r.node.AppliedIndex()
+	if voter {
+		applied = 0
+	}
+	if applied == r.reported {
+		return nil
+	}
+	tags := maps.Clone(r.member.Meta().Tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	if voter {
+		delete(tags, raftAppliedTag)
+	} else {
+		tags[raftAppliedTag] = strconv.FormatUint(applied, 10)
+	}
+	if err := r.member.SetTags(tags); err != nil {
+		return err
+	}
+	r.reported = applied
+	return nil
+}
+
+// caughtUp reports whether member m, a non-voter since since, may be
+// promoted.
+func (r *replicator) caughtUp(m cluster.Member, since, now time.Time) bool {
+	return promotable(m.Tags[raftAppliedTag], r.node.AppliedIndex(), now.Sub(since), r.stabilization)
+}
+
+// promotable reports whether a non-voter that gossips applied (its
+// raft_applied tag) and has been one for the given time may be promoted
+// by a leader that applied leaderApplied: it has been a non-voter for the
+// stabilization time and lags by at most maxPromoteLag entries. A member
+// that gossips no index (an older version, or not yet) is not promoted.
+func promotable(applied string, leaderApplied uint64, nonvoterFor, stabilization time.Duration) bool {
+	if nonvoterFor < stabilization {
+		return false
+	}
+	n, err := strconv.ParseUint(applied, 10, 64)
+	return err == nil && (n >= leaderApplied || leaderApplied-n <= maxPromoteLag)
 }
 
 // createDeclared creates, on the leader, the declared quorum disruptors
@@ -197,7 +283,7 @@ func (r *replicator) createDeclared(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-func (r *replicator) reconcile(ctx context.Context, node *cluster.Node, maxVoters int, grace time.Duration, gone map[string]time.Time, log *slog.Logger) error {
+func (r *replicator) reconcile(ctx context.Context, gone, nonvoter map[string]time.Time) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	servers, err := r.node.Servers(cctx)
@@ -205,7 +291,7 @@ func (r *replicator) reconcile(ctx context.Context, node *cluster.Node, maxVoter
 		return err
 	}
 	members := map[string]cluster.Member{}
-	for _, m := range node.Members() {
+	for _, m := range r.member.Members() {
 		members[m.ID] = m
 	}
 	voters := 0
@@ -214,6 +300,11 @@ func (r *replicator) reconcile(ctx context.Context, node *cluster.Node, maxVoter
 		inRaft[s.ID] = s
 		if !s.Nonvoter {
 			voters++
+		}
+	}
+	for id := range nonvoter {
+		if s, ok := inRaft[id]; !ok || !s.Nonvoter {
+			delete(nonvoter, id)
 		}
 	}
 	now := time.Now()
@@ -231,19 +322,20 @@ func (r *replicator) reconcile(ctx context.Context, node *cluster.Node, maxVoter
 			gone[s.ID] = now
 			since = now
 		}
-		if now.Sub(since) < grace {
+		if now.Sub(since) < r.grace {
 			continue
 		}
-		log.Info("replication: removing a member gone from the cluster", "node_id", s.ID, "gone_for", now.Sub(since).Round(time.Second))
+		r.log.Info("replication: removing a member gone from the cluster", "node_id", s.ID, "gone_for", now.Sub(since).Round(time.Second))
 		if err := r.node.RemoveServer(cctx, s.ID); err != nil {
 			return err
 		}
 		delete(gone, s.ID)
+		delete(nonvoter, s.ID)
 		if !s.Nonvoter {
 			voters--
 		}
 	}
-	for _, m := range node.Members() {
+	for _, m := range r.member.Members() {
 		addr := m.Tags[raftAddrTag]
 		if m.Local || m.State != cluster.StateAlive || addr == "" {
 			continue
@@ -252,17 +344,28 @@ func (r *replicator) reconcile(ctx context.Context, node *cluster.Node, maxVoter
 		switch {
 		case ok && !s.Nonvoter:
 			continue
-		case voters < maxVoters:
-			log.Info("replication: adding a voter", "node_id", m.ID, "raft_addr", addr)
-			if err := r.node.AddVoter(cctx, m.ID, addr); err != nil {
-				return err
-			}
-			voters++
 		case !ok:
-			log.Info("replication: adding a non-voter", "node_id", m.ID, "raft_addr", addr)
+			r.log.Info("replication: adding a non-voter", "node_id", m.ID, "raft_addr", addr)
 			if err := r.node.AddNonvoter(cctx, m.ID, addr); err != nil {
 				return err
 			}
+			nonvoter[m.ID] = now
+		case voters < r.maxVoters:
+			since, seen := nonvoter[m.ID]
+			if !seen {
+				nonvoter[m.ID] = now
+				since = now
+			}
+			if !r.caughtUp(m, since, now) {
+				continue
+			}
+			r.log.Info("replication: promoting a non-voter to voter", "node_id", m.ID, "raft_addr", addr,
+				"applied_index", m.Tags[raftAppliedTag], "leader_applied_index", r.node.AppliedIndex())
+			if err := r.node.AddVoter(cctx, m.ID, addr); err != nil {
+				return err
+			}
+			delete(nonvoter, m.ID)
+			voters++
 		}
 	}
 	return nil

@@ -68,6 +68,32 @@ func startReplicaWith(t *testing.T, bin, id string, bootstrap bool, extra []stri
 	return p
 }
 
+// TestPromotable: a non-voter is promoted only after the stabilization
+// time and within maxPromoteLag entries of the leader's applied index.
+func TestPromotable(t *testing.T) {
+	const stab = 5 * time.Second
+	for _, c := range []struct {
+		applied string
+		leader  uint64
+		for_    time.Duration
+		want    bool
+	}{
+		{"1000", 1000, stab, true},
+		{"750", 1000, stab, true},
+		{"749", 1000, stab, false},      // too far behind
+		{"1000", 1000, stab - 1, false}, // not stable yet
+		{"", 10, time.Hour, false},      // gossips no index
+		{"x", 10, time.Hour, false},     // nonsense
+		{"0", 0, 0, false},              // a fresh cluster still waits
+		{"5", 3, time.Hour, true},       // ahead of a leader just elected
+		{"18446744073709551615", 1, stab, true},
+	} {
+		if got := promotable(c.applied, c.leader, c.for_, stab); got != c.want {
+			t.Errorf("promotable(%q, %d, %v) = %v, want %v", c.applied, c.leader, c.for_, got, c.want)
+		}
+	}
+}
+
 // TestReplicationDeclared: a config file declares a quorum disruptor and
 // the Raft timings. The leader creates the disruptor once, replicated
 // (its info says so), next to a declared local one; the timings reach the
@@ -180,8 +206,9 @@ func TestReplicationProcesses(t *testing.T) {
 	n1 := startReplicaProcess(t, bin, "n1", true)
 	n2 := startReplicaProcess(t, bin, "n2", false, n1.gossip)
 	n3 := startReplicaProcess(t, bin, "n3", false, n1.gossip)
-	poll(t, 60*time.Second, "n1 to add n2 and n3 as voters", func() bool {
-		return strings.Count(n1.logs.String(), `"msg":"replication: adding a voter"`) >= 2
+	poll(t, 60*time.Second, "n1 to add n2 and n3, then promote them to voters once caught up", func() bool {
+		l := n1.logs.String()
+		return strings.Count(l, `"msg":"replication: adding a non-voter"`) >= 2 && strings.Count(l, `"msg":"replication: promoting a non-voter to voter"`) >= 2
 	})
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
