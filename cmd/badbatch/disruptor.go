@@ -64,10 +64,14 @@ func newCreateCommand(g *globals) *cobra.Command {
 		Long: `Create a disruptor. Settings not given take the server's defaults
 (disruptor.default_* in its configuration).`,
 		Example: `  badbatch disruptor create orders --size 4096 --producer multi --wait-strategy yielding
-  badbatch disruptor create audit --schema audit.schema.json --overflow reject`,
+  badbatch disruptor create audit --schema audit.schema.json --overflow reject
+  badbatch disruptor create payments --replication quorum   # Raft-replicated, on a --replication cluster`,
 		Args: args(1, "the NAME of the new disruptor"),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			req.Name = a[0]
+			if req.Replication != "" && req.Replication != "none" && req.Replication != "quorum" {
+				return usagef("--replication %q: want none or quorum", req.Replication)
+			}
 			if timeout < 0 {
 				return usagef("--publish-timeout %v: must not be negative", timeout)
 			}
@@ -107,6 +111,8 @@ func newCreateCommand(g *globals) *cobra.Command {
 	f.DurationVar(&timeout, "publish-timeout", 0, "how long a publish waits for room under --overflow block")
 	f.StringVar(&schemaFile, "schema", "", "JSON Schema file every JSON payload must match")
 	f.BoolVar(&noStart, "no-start", false, "leave the disruptor created, not running")
+	f.StringVar(&req.Replication, "replication", "", "none (this node only, the default) or quorum (replicated with Raft on every node; needs a server run with --cluster --replication)")
+	_ = cmd.RegisterFlagCompletionFunc("replication", cobra.FixedCompletions([]string{"none", "quorum"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("producer", cobra.FixedCompletions([]string{"single", "multi"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("overflow", cobra.FixedCompletions([]string{"block", "reject"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("wait-strategy", cobra.FixedCompletions([]string{"busy_spin", "yielding", "sleeping",
@@ -180,6 +186,7 @@ func disruptorDetail(tw *tabwriter.Writer, d api.Disruptor) {
 	row(tw, "MAX EVENT SIZE", d.MaxEventSize)
 	row(tw, "OVERFLOW", d.Overflow)
 	row(tw, "PUBLISH TIMEOUT", time.Duration(d.PublishTimeoutMS)*time.Millisecond)
+	row(tw, "REPLICATION", cmpOr(d.Replication, "none"))
 	row(tw, "PUBLISHED", d.Published)
 	window := "empty"
 	if d.LatestSequence >= d.OldestSequence {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/badbatch/badbatch/internal/testpki"
 )
 
 // freePort returns a loopback address with a port free a moment ago.
@@ -91,6 +93,84 @@ func TestPromotable(t *testing.T) {
 		if got := promotable(c.applied, c.leader, c.for_, stab); got != c.want {
 			t.Errorf("promotable(%q, %d, %v) = %v, want %v", c.applied, c.leader, c.for_, got, c.want)
 		}
+	}
+}
+
+// TestReplicationTLSProcesses: three servers whose Raft traffic is mutual
+// TLS from cluster.replication.tls (one cluster CA, a certificate per
+// node) form a group and replicate; a fourth node with a certificate of
+// another CA joins the gossip cluster, but the Raft group never gets a log
+// entry to it.
+func TestReplicationTLSProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process replication test: run without -short")
+	}
+	ca, rogueCA := testpki.New(t, "cluster CA"), testpki.New(t, "another CA")
+	config := func(ca *testpki.CA, id string) []string {
+		c := ca.Peer(t, id, "127.0.0.1")
+		f := filepath.Join(t.TempDir(), id+".yaml")
+		y := fmt.Sprintf("cluster:\n  replication:\n    tls:\n      ca_file: %q\n      cert_file: %q\n      key_file: %q\n", ca.File, c.CertFile, c.KeyFile)
+		if err := os.WriteFile(f, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--config", f}
+	}
+	n1 := startReplicaWith(t, badbatchBin, "n1", true, config(ca, "n1"))
+	n2 := startReplicaWith(t, badbatchBin, "n2", false, config(ca, "n2"), n1.gossip)
+	n3 := startReplicaWith(t, badbatchBin, "n3", false, config(ca, "n3"), n1.gossip)
+	if !strings.Contains(n1.logs.String(), `"tls":true`) {
+		t.Fatalf("n1 does not run Raft over TLS:\n%s", n1.logs.find("replication: started", "tls"))
+	}
+	poll(t, 60*time.Second, "n2 and n3 to become voters over TLS", func() bool {
+		return strings.Count(n1.logs.String(), `"msg":"replication: promoting a non-voter to voter"`) >= 2
+	})
+	r := cliRun{env: []string{envEndpoint + "=http://" + n2.api}}.run(t, "disruptor", "create", "q", "--replication", "quorum", "--size", "256")
+	if r.code != 0 {
+		t.Fatalf("create q through n2: %v", r)
+	}
+	r = cliRun{env: []string{envEndpoint + "=http://" + n3.api}}.run(t, "bench", "--disruptor", "q", "--events", "200", "--batch-size", "20", "--idempotent", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("bench through n3: %v", r)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	latest := func(p *serverProcess) int64 {
+		resp, err := hc.Get("http://" + p.api + "/api/v1/disruptors/q")
+		if err != nil {
+			return -2
+		}
+		defer resp.Body.Close()
+		var info struct {
+			Latest int64 `json:"latest_sequence"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&info) != nil {
+			return -2
+		}
+		return info.Latest
+	}
+	for _, p := range []*serverProcess{n1, n2, n3} {
+		poll(t, 30*time.Second, p.id+" to hold the 200 events", func() bool { return latest(p) == 199 })
+	}
+
+	rogue := startReplicaWith(t, badbatchBin, "n4", false, config(rogueCA, "n4"), n1.gossip)
+	poll(t, 30*time.Second, "the leader to try n4", func() bool {
+		return strings.Contains(n1.logs.String(), `"msg":"replication: adding a non-voter","node_id":"n4"`)
+	})
+	time.Sleep(3 * time.Second) // heartbeats and appends to n4, all refused
+	var st struct {
+		LastIndex uint64 `json:"last_index"`
+	}
+	resp, err := hc.Get("http://" + rogue.api + "/api/v1/cluster/raft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.LastIndex != 0 {
+		t.Errorf("n4, of another CA, got Raft log entries: last index %d (%v)", st.LastIndex, err)
+	}
+	if strings.Contains(n1.logs.String(), `"msg":"replication: promoting a non-voter to voter","node_id":"n4"`) {
+		t.Error("n4 was promoted")
 	}
 }
 
