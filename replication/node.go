@@ -454,6 +454,12 @@ func (n *Node) Create(ctx context.Context, cfg engine.DisruptorConfig, start boo
 	if err := ec.ValidateDisruptor(cfg); err != nil {
 		return engine.Info{}, err
 	}
+	if cfg.FirstSequence != 0 {
+		// The log numbers a replicated ring's events from 0; a restore
+		// starts a ring elsewhere itself.
+		return engine.Info{}, errors.Join(engine.ErrInvalidConfig, &engine.ConfigError{Field: "first_sequence", Value: cfg.FirstSequence,
+			Reason: "must be 0 for a replicated disruptor: the Raft log numbers its events"})
+	}
 	if n.Replicated(cfg.Name) {
 		return engine.Info{}, fmt.Errorf("%w: %q", engine.ErrExists, cfg.Name)
 	}

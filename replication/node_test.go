@@ -167,6 +167,10 @@ func TestCatalog(t *testing.T) {
 	if _, err := l.node.Create(ctx, engine.DisruptorConfig{Name: "bad", BufferSize: 3}, true); !errors.Is(err, engine.ErrInvalidConfig) {
 		t.Fatalf("Create with a bad size: %v", err)
 	}
+	_, err = l.node.Create(ctx, engine.DisruptorConfig{Name: "far", FirstSequence: 1000}, true)
+	if ces := engine.ConfigErrors(err); !errors.Is(err, engine.ErrInvalidConfig) || len(ces) != 1 || ces[0].Field != "first_sequence" {
+		t.Fatalf("Create starting at 1000: %v", err)
+	}
 	if _, err := l.eng.Create(engine.DisruptorConfig{Name: "mine"}, true); err != nil {
 		t.Fatal(err)
 	}
