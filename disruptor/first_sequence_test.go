@@ -224,16 +224,7 @@ func TestFirstSequenceGraph(t *testing.T) {
 				}
 				a.check(t, "first stage", first+n)
 				b.check(t, "second stage", first+n)
-				var lost, dup int
-				for i := range handled {
-					switch handled[i].Load() {
-					case 0:
-						lost++
-					case 1:
-					default:
-						dup++
-					}
-				}
+				lost, dup := countOnce(handled)
 				if lost != 0 || dup != 0 || outside.Load() != 0 {
 					t.Errorf("worker pool: %d lost, %d handled twice, %d outside %d..%d", lost, dup, outside.Load(), first, first+n-1)
 				}

@@ -146,16 +146,7 @@ func TestWorkerPoolExactlyOnce(t *testing.T) {
 	}
 	publishFrom(d, 0, n)
 	shutdown(t, d)
-	var dup, lost int
-	for i := range handled {
-		switch handled[i].Load() {
-		case 0:
-			lost++
-		case 1:
-		default:
-			dup++
-		}
-	}
+	lost, dup := countOnce(handled)
 	if dup != 0 || lost != 0 {
 		t.Errorf("%d events handled twice or more, %d never", dup, lost)
 	}
@@ -211,4 +202,19 @@ func TestWrapAroundNeverOverwrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countOnce counts the events of a handled-count table handled never
+// (lost) and more than once (dup).
+func countOnce(handled []atomic.Int32) (lost, dup int) {
+	for i := range handled {
+		switch handled[i].Load() {
+		case 0:
+			lost++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	return lost, dup
 }

@@ -225,16 +225,7 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	if diff := cmp.Diff(src.catalog(), dst.catalog()); diff != "" {
 		t.Fatalf("catalogs differ: %s", diff)
 	}
-	for _, name := range []string{"wrapped", "empty", "paused", "typed"} {
-		if diff := cmp.Diff(readAll(t, src.eng, name), readAll(t, dst.eng, name)); diff != "" {
-			t.Fatalf("%s differs after the restore: %s", name, diff)
-		}
-		a, _ := src.eng.Info(name)
-		b, _ := dst.eng.Info(name)
-		if a.Oldest != b.Oldest || a.Latest != b.Latest || a.Published != b.Published || a.State != b.State {
-			t.Fatalf("%s: restored %+v, want %+v", name, b, a)
-		}
-	}
+	sameRings(t, src, dst, "wrapped", "empty", "paused", "typed")
 	if info, _ := dst.eng.Info("wrapped"); info.Oldest != 44 {
 		t.Fatalf("wrapped: oldest %d, want 44 (60 events in 16 slots)", info.Oldest)
 	}
@@ -332,16 +323,7 @@ func TestFSMRestoreFarRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRestoredWindows(t, data, dst.eng)
-	for _, name := range []string{"far", "idle"} {
-		if diff := cmp.Diff(readAll(t, src.eng, name), readAll(t, dst.eng, name)); diff != "" {
-			t.Fatalf("%s differs after the restore: %s", name, diff)
-		}
-		a, _ := src.eng.Info(name)
-		b, _ := dst.eng.Info(name)
-		if a.Oldest != b.Oldest || a.Latest != b.Latest || a.Published != b.Published || a.State != b.State {
-			t.Fatalf("%s: restored %+v, want %+v", name, b, a)
-		}
-	}
+	sameRings(t, src, dst, "far", "idle")
 	if info, _ := dst.eng.Info("far"); info.Oldest != far+4 || info.Latest != far+19 {
 		t.Fatalf("far: window %d..%d, want %d..%d", info.Oldest, info.Latest, far+4, far+19)
 	}
@@ -449,5 +431,21 @@ func TestFSMCatalogCoversEngine(t *testing.T) {
 	close(stop)
 	if n := <-done; n > 0 {
 		t.Errorf("%d local publishes reached a replicated ring", n)
+	}
+}
+
+// sameRings fails unless dst, restored from a snapshot of src, holds the
+// same events, window, count and state in each named ring.
+func sameRings(t *testing.T, src, dst *testFSM, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if diff := cmp.Diff(readAll(t, src.eng, name), readAll(t, dst.eng, name)); diff != "" {
+			t.Fatalf("%s differs after the restore: %s", name, diff)
+		}
+		a, _ := src.eng.Info(name)
+		b, _ := dst.eng.Info(name)
+		if a.Oldest != b.Oldest || a.Latest != b.Latest || a.Published != b.Published || a.State != b.State {
+			t.Fatalf("%s: restored %+v, want %+v", name, b, a)
+		}
 	}
 }
