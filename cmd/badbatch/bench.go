@@ -209,7 +209,7 @@ func runBench(cmd *cobra.Command, g *globals, o benchOptions) error {
 		// Its events are the bench's, of a known size: a small max_event_size
 		// keeps a large ring under the server's memory bound per ring.
 		d, err = c.CreateDisruptor(ctx, api.CreateRequest{Name: o.disruptor, BufferSize: o.bufferSize, ProducerType: "multi",
-			MaxEventSize: max(4096, 2*o.payload+256), Replication: o.replication})
+			MaxEventSize: max(512, 2*o.payload+256), Replication: o.replication})
 		created = err == nil
 	}
 	if err != nil {
