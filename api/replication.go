@@ -92,10 +92,22 @@ func (s *Server) toLeader(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	if !s.repl.Replicated(name) {
+		// A name another node advertises is one of its local disruptors,
+		// for forward to send there; unless the leader advertises it too:
+		// then it may be a replicated disruptor this node has not applied
+		// yet (every node hosts those), and the leader answers either way.
+		others := false
 		for _, m := range s.cluster.node.Members() {
 			if !m.Local && m.Routable() && m.Hosts(name) {
-				return false // a local disruptor of another node: forward sends it there
+				if m.ID == leader {
+					others = false
+					break
+				}
+				others = true
 			}
+		}
+		if others {
+			return false
 		}
 	}
 	w, r = s.forwarding(w, r, true)

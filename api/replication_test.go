@@ -142,7 +142,8 @@ func (fakeMembers) Members() []cluster.Member {
 	return []cluster.Member{
 		{ID: "n1", Local: true, State: cluster.StateAlive},
 		{ID: "n2", State: cluster.StateAlive, Meta: cluster.Meta{APIAddr: "10.0.0.2:8080", APIScheme: "http"}},
-		{ID: "n3", State: cluster.StateAlive, Meta: cluster.Meta{APIAddr: "10.0.0.3:8080", APIScheme: "http", State: cluster.NodeReady}},
+		{ID: "n3", State: cluster.StateAlive, Meta: cluster.Meta{APIAddr: "10.0.0.3:8080", APIScheme: "http", State: cluster.NodeReady, Disruptors: []string{"both"}}},
+		{ID: "n4", State: cluster.StateAlive, Meta: cluster.Meta{APIAddr: "10.0.0.4:8080", APIScheme: "http", State: cluster.NodeReady, Disruptors: []string{"both", "theirs"}}},
 	}
 }
 
@@ -290,6 +291,14 @@ func TestReplicationForwardsToLeader(t *testing.T) {
 	// and this node has not applied yet: the leader answers.
 	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/new/events", body: map[string]any{"payload": 1}}); r.status != http.StatusAccepted || r.header.Get("X-Forwarded-To") != "n3 new" {
 		t.Errorf("publish to an unknown disruptor: %d %q %s", r.status, r.header.Get("X-Forwarded-To"), r.body)
+	}
+	// A name another node advertises is its local disruptor, for the
+	// owner forwarding; unless the leader advertises it too.
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/theirs/events", body: map[string]any{"payload": 1}}); r.header.Get("X-Forwarded-To") != "" {
+		t.Errorf("publish to n4's disruptor went to the leader: %d %s", r.status, r.body)
+	}
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/both/events", body: map[string]any{"payload": 1}}); r.header.Get("X-Forwarded-To") != "n3 both" {
+		t.Errorf("publish to a name the leader advertises: %d %q %s", r.status, r.header.Get("X-Forwarded-To"), r.body)
 	}
 	if fr.calls != before || fr.barrierCount() != 0 {
 		t.Errorf("forwarded requests reached the local node: %d calls, %d barriers", fr.calls-before, fr.barrierCount())

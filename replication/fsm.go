@@ -183,22 +183,49 @@ func (f *fsm) backoff(attempt int, what, name string, err error) bool {
 	}
 }
 
-// createLocal creates the disruptor in the local engine, waiting out a
-// local disruptor holding the name or the engine's limit.
-func (f *fsm) createLocal(cfg engine.DisruptorConfig, start bool) error {
+// createLocal creates the disruptor in the local engine and records r in
+// the catalog, waiting out a local disruptor holding the name or the
+// engine's limit.
+//
+// The catalog records the ring just before each attempt to create it, so
+// that a server never takes the engine's new ring for a local one (and
+// publishes to it without Raft) while it is being created; and not while
+// a local disruptor holds the name, so that the operator can still reach
+// (and delete) that one through the API to let the create through. After
+// an error other than those two, r stays recorded: the error is the
+// command's on every node alike.
+func (f *fsm) createLocal(cfg engine.DisruptorConfig, start bool, r *ring) error {
 	for attempt := 0; ; attempt++ {
-		_, err := f.eng.Create(cfg, start)
-		if err == nil {
-			f.stalled.Store(false)
-			return nil
-		}
-		if !errors.Is(err, engine.ErrExists) && !errors.Is(err, engine.ErrLimitReached) {
-			return err
+		_, err := f.eng.Info(cfg.Name)
+		if err != nil {
+			f.record(cfg.Name, r)
+			_, err = f.eng.Create(cfg, start)
+			if err == nil {
+				f.stalled.Store(false)
+				return nil
+			}
+			if !errors.Is(err, engine.ErrExists) && !errors.Is(err, engine.ErrLimitReached) {
+				return err
+			}
+			f.record(cfg.Name, nil)
+		} else {
+			err = fmt.Errorf("%w: %q is a local disruptor on this node", engine.ErrExists, cfg.Name)
 		}
 		if !f.backoff(attempt, "cannot create the replicated disruptor locally", cfg.Name, err) {
 			return errClosing
 		}
 	}
+}
+
+// record puts r in the catalog as name, or takes name out when r is nil.
+func (f *fsm) record(name string, r *ring) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r == nil {
+		delete(f.rings, name)
+		return
+	}
+	f.rings[name] = r
 }
 
 func (f *fsm) create(c *command) result {
@@ -209,16 +236,8 @@ func (f *fsm) create(c *command) result {
 	if c.start {
 		r.state = engine.StateRunning
 	}
-	// The catalog knows the ring before the engine has it, so that a
-	// server never takes the engine's new ring for a local one (and
-	// publishes to it without Raft) while it is being created.
-	f.mu.Lock()
-	f.rings[c.name] = r
-	f.mu.Unlock()
-	if err := f.createLocal(c.spec.Config, c.start); err != nil {
-		f.mu.Lock()
-		delete(f.rings, c.name)
-		f.mu.Unlock()
+	if err := f.createLocal(c.spec.Config, c.start, r); err != nil {
+		f.record(c.name, nil) // on every node, or this one is closing
 		return result{err: err}
 	}
 	return result{}
@@ -233,9 +252,7 @@ func (f *fsm) delete(c *command) result {
 	if err := f.eng.Delete(f.ctx, c.name); err != nil && !errors.Is(err, engine.ErrNotFound) {
 		f.log.Warn("replication: deleting the local ring", "disruptor", c.name, "err", err)
 	}
-	f.mu.Lock()
-	delete(f.rings, c.name)
-	f.mu.Unlock()
+	f.record(c.name, nil)
 	return result{}
 }
 

@@ -361,6 +361,9 @@ func TestFSMStallsOnLocalConflict(t *testing.T) {
 		t.Fatal("the entry was applied over a local disruptor")
 	default:
 	}
+	if _, ok := f.lookup("x"); ok {
+		t.Fatal("the catalog claims the local x while the create waits for it to go")
+	}
 	if err := f.eng.Delete(context.Background(), "x"); err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.restores.Add(1)
 	// The engine's rings go before the catalog's records of them, and
 	// rebuild records a ring before creating it, so a server never takes a
-	// replicated ring for a local one (see fsm.create).
+	// replicated ring for a local one (see fsm.createLocal).
 	for name := range f.rings {
 		if err := f.eng.Delete(f.ctx, name); err != nil && !errors.Is(err, engine.ErrNotFound) {
 			f.log.Warn("replication: deleting a ring before a restore", "disruptor", name, "err", err)
@@ -219,12 +219,10 @@ func (f *fsm) rebuild(sr *snapRing) error {
 	for _, k := range sr.keys {
 		r.dedup.add(k)
 	}
-	f.mu.Lock()
-	f.rings[cfg.Name] = r
-	f.mu.Unlock()
 	local := cfg
 	local.FirstSequence = sr.next - int64(len(sr.events))
-	if err := f.createLocal(local, sr.state != engine.StateCreated); err != nil {
+	if err := f.createLocal(local, sr.state != engine.StateCreated, r); err != nil {
+		f.record(cfg.Name, r) // it stays in the catalog (see Restore)
 		return err
 	}
 	if err := f.refill(cfg, sr); err != nil {

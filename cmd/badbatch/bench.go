@@ -355,6 +355,7 @@ wait:
 		}
 	}
 	elapsed := time.Since(start)
+	closeAcked() // before the result, which may go to the same stdout
 	if o.events > 0 {
 		bar.set(published.Load())
 	} else {
@@ -429,8 +430,9 @@ func (o *benchOptions) tolerable(err error) bool {
 	return true // a network error
 }
 
-// openAcked opens the --acked file; the function it returns writes one
-// acknowledged batch (safe for concurrent use), nil when path is "".
+// openAcked opens the --acked file; the first function it returns writes
+// one acknowledged batch (safe for concurrent use; nil when path is ""),
+// the second flushes and closes the file (once; later calls do nothing).
 func openAcked(cmd *cobra.Command, path string) (func(ackedBatch), func(), error) {
 	if path == "" {
 		return nil, func() {}, nil
@@ -452,17 +454,20 @@ func openAcked(cmd *cobra.Command, path string) (func(ackedBatch), func(), error
 		_ = enc.Encode(b)
 		mu.Unlock()
 	}
+	var once sync.Once
 	return write, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if err := bw.Flush(); err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "badbatch: --acked: %v\n", err)
-		}
-		if f != nil {
-			if err := f.Close(); err != nil {
+		once.Do(func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if err := bw.Flush(); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "badbatch: --acked: %v\n", err)
 			}
-		}
+			if f != nil {
+				if err := f.Close(); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "badbatch: --acked: %v\n", err)
+				}
+			}
+		})
 	}, nil
 }
 

@@ -737,6 +737,32 @@ func TestBench(t *testing.T) {
 		t.Errorf("bench --embedded: %v", out)
 	}
 	noEscapes(t, "bench without a terminal", out.stdout+out.stderr)
+
+	// --idempotent --acked -: every acknowledged batch as a JSON line on
+	// stdout, each with its own key, then the result.
+	r = cliRun{env: []string{envEndpoint + "=" + sharedServer(t).url}}.run(t, "bench", "--events", "2000", "--batch-size", "10",
+		"--concurrency", "2", "--idempotent", "--acked", "-", "-o", "json", "--disruptor", "cli-bench-acked")
+	if r.code != 0 {
+		t.Fatalf("bench --acked -: %v", r)
+	}
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	keys, firsts := map[string]bool{}, map[int64]bool{}
+	for {
+		var b ackedBatch
+		if err := dec.Decode(&b); err != nil {
+			t.Fatalf("after %d acknowledged batches: %v\n%s", len(keys), err, r.stdout)
+		}
+		if b.Key == "" { // the result
+			break
+		}
+		if b.Count != 10 || keys[b.Key] || firsts[b.First] || b.First%10 != 0 {
+			t.Errorf("acknowledged batch %+v (a key or first sequence seen before, or not a batch of 10)", b)
+		}
+		keys[b.Key], firsts[b.First] = true, true
+	}
+	if len(keys) != 200 || dec.More() {
+		t.Errorf("%d acknowledged batches, want 200; more after the result: %v", len(keys), dec.More())
+	}
 }
 
 // TestREADMEWalkthrough runs the README's first-five-minutes session

@@ -57,8 +57,10 @@ type replicator struct {
 	done   chan struct{}
 	once   sync.Once
 	// declared are the quorum disruptors of the configuration, which the
-	// leader creates when the catalog lacks them.
+	// leader creates when the catalog lacks them; warned, those it could
+	// not create because a local disruptor holds the name.
 	declared []engine.DisruptorConfig
+	warned   map[string]bool
 
 	// The membership rules: see followMembership.
 	member        *cluster.Node
@@ -76,10 +78,6 @@ type replicator struct {
 // only once it has caught up: hashicorp/raft does not tell the leader how
 // far each follower got.
 const raftAppliedTag = "raft_applied"
-
-// maxPromoteLag is how many log entries a non-voter may lag the leader's
-// applied index and be promoted (Consul's autopilot has 250).
-const maxPromoteLag = 250
 
 // startReplication starts the replication node of a clustered server
 // with cluster.replication.enabled and puts it in acfg; it returns nil
@@ -125,7 +123,8 @@ func startReplication(cfg config.Config, eng *engine.Engine, member *clusterMemb
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replicator{node: node, cancel: cancel, done: make(chan struct{}), member: member.node, maxVoters: rc.MaxVoters,
-		grace: time.Duration(rc.DeadGraceMS) * time.Millisecond, stabilization: rc.ServerStabilization, log: acfg.Logger}
+		grace: time.Duration(rc.DeadGraceMS) * time.Millisecond, stabilization: rc.ServerStabilization, log: acfg.Logger,
+		warned: map[string]bool{}}
 	for _, spec := range cfg.Disruptor.Disruptors {
 		if spec.Quorum() {
 			dc, err := spec.EngineConfig()
@@ -165,16 +164,20 @@ func (r *replicator) close() {
 // on the leader, once a second: an alive member gossiping a Raft address
 // is added as a non-voter, and promoted to voter while there are fewer
 // than maxVoters once it has been a non-voter for the stabilization time
-// and its gossiped applied index is within maxPromoteLag entries of the
-// leader's (Consul's autopilot, kept simple); a member dead or gone for
+// and has caught up: its gossiped applied index has reached the leader's
+// applied index of the moment the leader first saw it as a non-voter (so
+// it got the snapshot and the log up to its joining, and keeps up since:
+// a gossiped index is a second or two old, so comparing it with the
+// leader's current index would never promote anyone under steady load).
+// That is Consul's autopilot, kept simple. A member dead or gone for
 // longer than grace is removed. On a node that is not a voter it gossips
 // the applied index instead.
 func (r *replicator) followMembership(ctx context.Context) {
 	defer close(r.done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	gone := map[string]time.Time{}     // Raft servers not alive in the cluster, since
-	nonvoter := map[string]time.Time{} // non-voters, since
+	gone := map[string]time.Time{}        // Raft servers not alive in the cluster, since
+	nonvoter := map[string]nonvoterSeen{} // non-voters, since
 	for {
 		select {
 		case <-ctx.Done():
@@ -232,23 +235,25 @@ func (r *replicator) reportProgress(ctx context.Context) error {
 	return nil
 }
 
-// caughtUp reports whether member m, a non-voter since since, may be
+// nonvoterSeen is when the leader first saw a member as a non-voter, and
+// its own applied index then: the index the member must reach to be
 // promoted.
-func (r *replicator) caughtUp(m cluster.Member, since, now time.Time) bool {
-	return promotable(m.Tags[raftAppliedTag], r.node.AppliedIndex(), now.Sub(since), r.stabilization)
+type nonvoterSeen struct {
+	since  time.Time
+	target uint64
 }
 
 // promotable reports whether a non-voter that gossips applied (its
-// raft_applied tag) and has been one for the given time may be promoted
-// by a leader that applied leaderApplied: it has been a non-voter for the
-// stabilization time and lags by at most maxPromoteLag entries. A member
-// that gossips no index (an older version, or not yet) is not promoted.
-func promotable(applied string, leaderApplied uint64, nonvoterFor, stabilization time.Duration) bool {
+// raft_applied tag) and has been one for the given time may be promoted:
+// it has been a non-voter for the stabilization time and has applied the
+// log up to target. A member that gossips no index (an older version, or
+// not yet) is not promoted.
+func promotable(applied string, target uint64, nonvoterFor, stabilization time.Duration) bool {
 	if nonvoterFor < stabilization {
 		return false
 	}
 	n, err := strconv.ParseUint(applied, 10, 64)
-	return err == nil && (n >= leaderApplied || leaderApplied-n <= maxPromoteLag)
+	return err == nil && n >= target
 }
 
 // createDeclared creates, on the leader, the declared quorum disruptors
@@ -275,15 +280,23 @@ func (r *replicator) createDeclared(ctx context.Context, log *slog.Logger) {
 			log.Info("replication: created declared quorum disruptor", "name", info.Name, "buffer_size", info.BufferSize,
 				"producer_type", info.ProducerType, "wait_strategy", info.WaitStrategy)
 			r.declared[i].Name = ""
+		case errors.Is(err, engine.ErrExists) && r.node.Replicated(dc.Name):
+			r.declared[i].Name = "" // another leader created it meanwhile
 		case errors.Is(err, engine.ErrExists):
-			r.declared[i].Name = ""
+			// A local disruptor of the leader holds the name: say so once,
+			// and create the quorum one if it goes (or another node leads).
+			if !r.warned[dc.Name] {
+				log.Warn("replication: a local disruptor holds the name of a declared quorum disruptor; delete it to let the quorum one be created",
+					"name", dc.Name, "err", err)
+				r.warned[dc.Name] = true
+			}
 		case ctx.Err() == nil:
 			log.Warn("replication: creating declared quorum disruptor; will retry", "name", dc.Name, "err", err)
 		}
 	}
 }
 
-func (r *replicator) reconcile(ctx context.Context, gone, nonvoter map[string]time.Time) error {
+func (r *replicator) reconcile(ctx context.Context, gone map[string]time.Time, nonvoter map[string]nonvoterSeen) error {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	servers, err := r.node.Servers(cctx)
@@ -349,18 +362,18 @@ func (r *replicator) reconcile(ctx context.Context, gone, nonvoter map[string]ti
 			if err := r.node.AddNonvoter(cctx, m.ID, addr); err != nil {
 				return err
 			}
-			nonvoter[m.ID] = now
+			nonvoter[m.ID] = nonvoterSeen{since: now, target: r.node.AppliedIndex()}
 		case voters < r.maxVoters:
-			since, seen := nonvoter[m.ID]
-			if !seen {
-				nonvoter[m.ID] = now
-				since = now
+			seen, ok := nonvoter[m.ID]
+			if !ok {
+				seen = nonvoterSeen{since: now, target: r.node.AppliedIndex()}
+				nonvoter[m.ID] = seen
 			}
-			if !r.caughtUp(m, since, now) {
+			if !promotable(m.Tags[raftAppliedTag], seen.target, now.Sub(seen.since), r.stabilization) {
 				continue
 			}
 			r.log.Info("replication: promoting a non-voter to voter", "node_id", m.ID, "raft_addr", addr,
-				"applied_index", m.Tags[raftAppliedTag], "leader_applied_index", r.node.AppliedIndex())
+				"applied_index", m.Tags[raftAppliedTag], "caught_up_to", seen.target, "leader_applied_index", r.node.AppliedIndex())
 			if err := r.node.AddVoter(cctx, m.ID, addr); err != nil {
 				return err
 			}
