@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/badbatch/badbatch/cluster"
-	"github.com/badbatch/badbatch/engine"
 )
 
 // ClusterNode is the server's handle on its cluster membership;
@@ -101,7 +100,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	name := r.PathValue("name")
-	if _, err := s.eng.Info(name); !errors.Is(err, engine.ErrNotFound) {
+	if s.hosts(name) {
 		return false
 	}
 	w, r = s.forwarding(w, r, false)

@@ -66,10 +66,11 @@ const HeaderAppliedIndex = "X-Raft-Applied-Index"
 // Raft leader can answer (a change: any method but GET and HEAD, or a
 // read with ?consistent=true) from a follower to the leader, through the
 // cluster's forwarder, and reports whether it did. A request about a
-// disruptor this node does not know and no member advertises goes to the
-// leader too, whatever its method: it may be a replicated disruptor the
-// leader created and this node has not applied yet (a publish right after
-// the create), and the leader's catalog is the one that answers.
+// disruptor this node does not know goes to the leader too, whatever its
+// method, unless only other members advertise the name (it is one of
+// their local disruptors, for forward): it may be a replicated disruptor
+// the leader created and this node has not applied yet (a publish right
+// after the create), and the leader's catalog answers.
 //
 // It does not forward when this node leads, no leader is known, the
 // leader is not a routable member, or another node forwarded the request:
@@ -82,37 +83,37 @@ func (s *Server) toLeader(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	name := r.PathValue("name")
-	if !s.repl.Replicated(name) {
-		if _, err := s.eng.Info(name); !errors.Is(err, engine.ErrNotFound) {
-			return false // a local disruptor
-		}
-	} else if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		if ok, err := strconv.ParseBool(r.URL.Query().Get("consistent")); err != nil || !ok {
-			return false
-		}
-	}
-	if !s.repl.Replicated(name) {
-		// A name another node advertises is one of its local disruptors,
-		// for forward to send there; unless the leader advertises it too:
-		// then it may be a replicated disruptor this node has not applied
-		// yet (every node hosts those), and the leader answers either way.
-		others := false
-		for _, m := range s.cluster.node.Members() {
-			if !m.Local && m.Routable() && m.Hosts(name) {
-				if m.ID == leader {
-					others = false
-					break
-				}
-				others = true
+	switch {
+	case s.repl.Replicated(name):
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if ok, err := strconv.ParseBool(r.URL.Query().Get("consistent")); err != nil || !ok {
+				return false
 			}
 		}
-		if others {
+	case s.hosts(name):
+		return false // a local disruptor
+	default:
+		leaderHosts, othersHost := false, false
+		for _, m := range s.cluster.node.Members() {
+			if !m.Local && m.Routable() && m.Hosts(name) {
+				leaderHosts = leaderHosts || m.ID == leader
+				othersHost = othersHost || m.ID != leader
+			}
+		}
+		if othersHost && !leaderHosts {
 			return false
 		}
 	}
 	w, r = s.forwarding(w, r, true)
 	s.cluster.fwd.ForwardTo(w, r, name, leader)
 	return true
+}
+
+// hosts reports whether the local engine may hold the disruptor name
+// (any answer but "not found").
+func (s *Server) hosts(name string) bool {
+	_, err := s.eng.Info(name)
+	return !errors.Is(err, engine.ErrNotFound)
 }
 
 // leaderToForwardTo returns the id of the Raft leader when a request may
@@ -163,8 +164,9 @@ func (c *call) forwardCreate(req CreateRequest) bool {
 
 // readReplicated prepares a read of the disruptor name: for a replicated
 // one, with ?consistent=true, it runs a Raft barrier (on the leader; a
-// follower answers NOT_LEADER with a 307 to the leader, like a publish),
-// and it sets the X-Raft-Applied-Index header. It reports false when it
+// follower forwards such reads to the leader before they get here, and
+// answers NOT_LEADER with a 307 when it cannot), and it sets the
+// X-Raft-Applied-Index header. It reports false when it
 // wrote an error.
 func (c *call) readReplicated(name string) bool {
 	consistent := false
