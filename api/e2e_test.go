@@ -407,6 +407,44 @@ func TestLastEventIDResume(t *testing.T) {
 	}
 }
 
+// TestFirstSequence: a disruptor created with first_sequence continues an
+// earlier numbering: its first event gets that sequence, earlier ones
+// read as evicted, a reader resuming with its saved Last-Event-ID gets the
+// next events; a negative one, or one on a quorum disruptor, is refused.
+func TestFirstSequence(t *testing.T) {
+	ts := newTestServer(t)
+	r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "moved", "buffer_size": 8, "first_sequence": 5000}})
+	if r.status != http.StatusCreated || get(r.v, "oldest_sequence") != 5000.0 || get(r.v, "latest_sequence") != 4999.0 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r = ts.do(t, request{method: "POST", path: "/api/v1/disruptors/moved/events", raw: []byte(`{"events":[{"payload":0},{"payload":1},{"payload":2}]}`)})
+	if r.status != http.StatusOK || get(r.v, "first_sequence") != 5000.0 || get(r.v, "last_sequence") != 5002.0 {
+		t.Fatalf("publish: %d %s", r.status, r.body)
+	}
+	if r = ts.do(t, request{method: "GET", path: "/api/v1/disruptors/moved/events/4999"}); r.status != http.StatusGone || errCode(r) != CodeSequenceEvicted {
+		t.Errorf("before the first sequence: %d %s", r.status, r.body)
+	}
+	req, _ := http.NewRequest("GET", ts.url+"/api/v1/disruptors/moved/events/stream", nil)
+	req.Header.Set("Last-Event-ID", "5000")
+	res, err := ts.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var ids []string
+	_ = readSSE(res.Body, func(ev sseEvent) bool {
+		ids = append(ids, ev.id)
+		return len(ids) < 2
+	})
+	if fmt.Sprint(ids) != "[5001 5002]" {
+		t.Errorf("resumed with %v", ids)
+	}
+	r = ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "neg", "first_sequence": -1}})
+	if r.status != http.StatusBadRequest || errCode(r) != CodeValidation || !strings.Contains(string(r.body), "first_sequence") {
+		t.Errorf("negative first_sequence: %d %s", r.status, r.body)
+	}
+}
+
 // TestHeadStream: HEAD on a stream answers its headers and returns.
 func TestHeadStream(t *testing.T) {
 	ts := newTestServer(t)

@@ -294,6 +294,7 @@ func (c *call) createDisruptor() {
 		WaitStrategy:   req.WaitStrategy,
 		MaxEventSize:   req.MaxEventSize,
 		PublishTimeout: time.Duration(req.PublishTimeoutMS) * time.Millisecond,
+		FirstSequence:  req.FirstSequence,
 	}
 	var problems []map[string]any
 	if req.Overflow != "" {

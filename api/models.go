@@ -31,6 +31,12 @@ type CreateRequest struct {
 	// Replication is none (node-local, the default) or quorum (replicated
 	// with Raft across the cluster; needs cluster.replication.enabled).
 	Replication string `json:"replication,omitempty" yaml:"replication,omitempty"`
+	// FirstSequence is the sequence of the first event (default 0), for a
+	// disruptor that continues the numbering of an earlier one (after a
+	// move or a restart), so that readers' saved sequences stay valid:
+	// sequences before it read as evicted. Not for quorum disruptors,
+	// which the Raft log numbers.
+	FirstSequence int64 `json:"first_sequence,omitempty" yaml:"first_sequence,omitempty"`
 }
 
 // StateRequest is the body of PUT /api/v1/disruptors/{name}/state.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,6 +66,11 @@ func TestReplicationReadsRealNode(t *testing.T) {
 	}
 	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "q", "replication": "quorum"}}); r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	// The Raft log numbers a quorum disruptor's events.
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "q2", "replication": "quorum", "first_sequence": 10}}); r.status != http.StatusBadRequest ||
+		errCode(r) != CodeValidation || !strings.Contains(string(r.body), "first_sequence") {
+		t.Errorf("quorum create with first_sequence: %d %s", r.status, r.body)
 	}
 	r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/q/events", body: map[string]any{"payload": 1}})
 	if r.status != http.StatusOK {

@@ -75,6 +75,9 @@ func newCreateCommand(g *globals) *cobra.Command {
 			if timeout < 0 {
 				return usagef("--publish-timeout %v: must not be negative", timeout)
 			}
+			if req.FirstSequence < 0 {
+				return usagef("--first-sequence %d: must not be negative", req.FirstSequence)
+			}
 			req.PublishTimeoutMS = timeout.Milliseconds()
 			if noStart {
 				no := false
@@ -111,6 +114,7 @@ func newCreateCommand(g *globals) *cobra.Command {
 	f.DurationVar(&timeout, "publish-timeout", 0, "how long a publish waits for room under --overflow block")
 	f.StringVar(&schemaFile, "schema", "", "JSON Schema file every JSON payload must match")
 	f.BoolVar(&noStart, "no-start", false, "leave the disruptor created, not running")
+	f.Int64Var(&req.FirstSequence, "first-sequence", 0, "sequence of the first event, to continue an earlier disruptor's numbering (not with --replication quorum)")
 	f.StringVar(&req.Replication, "replication", "", "none (this node only, the default) or quorum (replicated with Raft on every node; needs a server run with --cluster --replication)")
 	_ = cmd.RegisterFlagCompletionFunc("replication", cobra.FixedCompletions([]string{"none", "quorum"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("producer", cobra.FixedCompletions([]string{"single", "multi"}, cobra.ShellCompDirectiveNoFileComp))
