@@ -390,8 +390,17 @@ func TestLastEventIDResume(t *testing.T) {
 	ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "resume"}})
 	ts.do(t, request{method: "POST", path: "/api/v1/disruptors/resume/events",
 		raw: []byte(`{"events":[{"payload":0},{"payload":1},{"payload":2},{"payload":3},{"payload":4}]}`)})
-	req, _ := http.NewRequest("GET", ts.url+"/api/v1/disruptors/resume/events/stream?from=0", nil)
-	req.Header.Set("Last-Event-ID", "2")
+	if ids := resumeIDs(t, ts, "/api/v1/disruptors/resume/events/stream?from=0", "2", 2); fmt.Sprint(ids) != "[3 4]" {
+		t.Fatalf("resumed with %v", ids)
+	}
+}
+
+// resumeIDs opens the SSE stream at path with Last-Event-ID lastID and
+// returns the ids of its first n events.
+func resumeIDs(t *testing.T, ts *testServer, path, lastID string, n int) []string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", ts.url+path, nil)
+	req.Header.Set("Last-Event-ID", lastID)
 	res, err := ts.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -400,11 +409,9 @@ func TestLastEventIDResume(t *testing.T) {
 	var ids []string
 	_ = readSSE(res.Body, func(ev sseEvent) bool {
 		ids = append(ids, ev.id)
-		return len(ids) < 2
+		return len(ids) < n
 	})
-	if fmt.Sprint(ids) != "[3 4]" {
-		t.Fatalf("resumed with %v", ids)
-	}
+	return ids
 }
 
 // TestFirstSequence: a disruptor created with first_sequence continues an
@@ -424,19 +431,7 @@ func TestFirstSequence(t *testing.T) {
 	if r = ts.do(t, request{method: "GET", path: "/api/v1/disruptors/moved/events/4999"}); r.status != http.StatusGone || errCode(r) != CodeSequenceEvicted {
 		t.Errorf("before the first sequence: %d %s", r.status, r.body)
 	}
-	req, _ := http.NewRequest("GET", ts.url+"/api/v1/disruptors/moved/events/stream", nil)
-	req.Header.Set("Last-Event-ID", "5000")
-	res, err := ts.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var ids []string
-	_ = readSSE(res.Body, func(ev sseEvent) bool {
-		ids = append(ids, ev.id)
-		return len(ids) < 2
-	})
-	if fmt.Sprint(ids) != "[5001 5002]" {
+	if ids := resumeIDs(t, ts, "/api/v1/disruptors/moved/events/stream", "5000", 2); fmt.Sprint(ids) != "[5001 5002]" {
 		t.Errorf("resumed with %v", ids)
 	}
 	r = ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "neg", "first_sequence": -1}})
