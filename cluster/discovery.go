@@ -23,7 +23,7 @@ func (n *Node) Meta() Meta {
 // (the previous list stays advertised), and with [ErrInvalidMeta] for an
 // invalid name.
 func (n *Node) SetDisruptors(names []string) error {
-	return n.setMeta(n.Meta(), func(m *Meta) { m.Disruptors = slices.Clone(names) })
+	return n.editMeta(func(m *Meta) { m.Disruptors = slices.Clone(names) })
 }
 
 // SetNodeState changes the lifecycle state this node advertises. Only
@@ -32,13 +32,13 @@ func (n *Node) SetNodeState(s NodeState) error {
 	if s < NodeStarting || s > NodeLeaving {
 		return fmt.Errorf("%w: node state %d", ErrInvalidMeta, s)
 	}
-	return n.setMeta(n.Meta(), func(m *Meta) { m.State = s })
+	return n.editMeta(func(m *Meta) { m.State = s })
 }
 
 // SetAPI changes the REST API address (host:port) and scheme ("http" or
 // "https") this node advertises, e.g. once its listener is bound.
 func (n *Node) SetAPI(scheme, addr string) error {
-	return n.setMeta(n.Meta(), func(m *Meta) { m.APIScheme, m.APIAddr = scheme, addr })
+	return n.editMeta(func(m *Meta) { m.APIScheme, m.APIAddr = scheme, addr })
 }
 
 // SetTags replaces the free-form tags this node advertises (see
@@ -49,17 +49,38 @@ func (n *Node) SetTags(tags map[string]string) error {
 			return fmt.Errorf("%w: empty tag key", ErrInvalidMeta)
 		}
 	}
-	return n.setMeta(n.Meta(), func(m *Meta) { m.Tags = maps.Clone(tags) })
+	return n.editMeta(func(m *Meta) { m.Tags = maps.Clone(tags) })
 }
 
-// setMeta applies the edits to m, checks and encodes the result, and makes
-// it the advertised metadata. On error nothing changes.
-func (n *Node) setMeta(m Meta, edits ...func(*Meta)) error {
+// SetTag sets one tag this node advertises, leaving the others as they
+// are; an empty value removes the tag. Concurrent calls for different
+// keys all take effect (unlike reading [Node.Meta] and calling
+// [Node.SetTags], which may undo another caller's change).
+func (n *Node) SetTag(key, value string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty tag key", ErrInvalidMeta)
+	}
+	return n.editMeta(func(m *Meta) {
+		if value == "" {
+			delete(m.Tags, key)
+			return
+		}
+		if m.Tags == nil {
+			m.Tags = map[string]string{}
+		}
+		m.Tags[key] = value
+	})
+}
+
+// editMeta applies edit to a copy of the current metadata, checks and
+// encodes the result, and makes it the advertised metadata, all under
+// metaMu: the copy edited is the latest value, so concurrent edits of
+// different fields all take effect. On error nothing changes.
+func (n *Node) editMeta(edit func(*Meta)) error {
 	n.metaMu.Lock()
 	defer n.metaMu.Unlock()
-	for _, f := range edits {
-		f(&m)
-	}
+	m := n.meta.clone()
+	edit(&m)
 	m, err := m.normalize()
 	if err != nil {
 		return err

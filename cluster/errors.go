@@ -16,7 +16,7 @@ var (
 	// [*ConfigError]s joined with it name each problem by its config key.
 	ErrInvalidConfig = errors.New("cluster: invalid configuration")
 
-	// ErrMetaTooLarge is returned by [Node.SetDisruptors], [Node.SetTags],
+	// ErrMetaTooLarge is returned by [Node.SetDisruptors], [Node.SetTags], [Node.SetTag],
 	// [Node.SetNodeState] and [New] when the node's encoded metadata would
 	// not fit memberlist's limit ([MetaMaxSize] bytes); a [*MetaSizeError]
 	// carries the sizes. The previous metadata stays in force.

@@ -152,7 +152,7 @@ func New(cfg Config, opts ...Option) (*Node, error) {
 	}
 	n.events.init()
 	meta := Meta{APIScheme: o.api[0], APIAddr: o.api[1], Version: o.version, State: NodeReady}
-	if err := n.setMeta(meta); err != nil {
+	if err := n.editMeta(func(m *Meta) { *m = meta }); err != nil {
 		return nil, err
 	}
 	if n.reg != nil {
@@ -263,7 +263,7 @@ func (n *Node) start(ctx context.Context) error {
 	} else {
 		n.log.Warn("cluster: gossip is not encrypted (no encryption_key); only use this on a trusted network")
 	}
-	if err := n.setMeta(n.Meta(), func(m *Meta) { m.StartedAt = time.Now().Truncate(time.Millisecond) }); err != nil {
+	if err := n.editMeta(func(m *Meta) { m.StartedAt = time.Now().Truncate(time.Millisecond) }); err != nil {
 		return err
 	}
 	ml, err := memberlist.Create(mc)
