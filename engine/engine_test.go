@@ -491,6 +491,42 @@ func TestRateWindow(t *testing.T) {
 	}
 }
 
+// TestRateWindowDecays: a burst followed by silence reads as the burst
+// over the window while it is in the window, and 0 from a window after
+// it, however long the silence (the figure once spread the last burst
+// over all the time since: 55.5k/s read 5,083 after 20 s and 308 after
+// 6 min).
+func TestRateWindowDecays(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	r := newRateWindow(t0, 0)
+	// 60 s of 1000 events/s, then 55,500 events within 500 ms at t=60 s.
+	var count int64
+	for s := 0; s < 60; s++ {
+		r.observe(t0.Add(time.Duration(s)*time.Second), count)
+		count += 1000
+	}
+	burst := t0.Add(60 * time.Second)
+	for i := 0; i < 5; i++ {
+		r.observe(burst.Add(time.Duration(i)*100*time.Millisecond), count)
+		count += 11_100
+	}
+	for _, tc := range []struct {
+		after    time.Duration
+		min, max float64
+	}{
+		{time.Second, 5550 + 900*0.99, 5550 + 900*1.01}, // 55,500 + 9 s of 1000/s, over 10 s
+		{5 * time.Second, 5550 + 500*0.99, 5550 + 500*1.01},
+		{9 * time.Second, 5550 + 100*0.99, 5550 + 100*1.01},
+		{11 * time.Second, 0, 0},
+		{20 * time.Second, 0, 0},
+		{6 * time.Minute, 0, 0},
+	} {
+		if got := r.rate(burst.Add(tc.after), count); got < tc.min || got > tc.max {
+			t.Errorf("%v after the burst: %.1f events/s, want %.1f..%.1f", tc.after, got, tc.min, tc.max)
+		}
+	}
+}
+
 func TestLatencyStats(t *testing.T) {
 	l := newLatencyStats()
 	for i := 1; i <= 100; i++ {

@@ -131,8 +131,13 @@ func (r *rateWindow) observe(now time.Time, count int64) {
 }
 
 // rate is the events per second over the window before now, when the
-// counter is count: the counter's value a window ago is interpolated
-// between the samples around that time.
+// counter is count: count less the counter's value a window ago, over the
+// window. A sample is taken just before the counter moves and at most
+// once per interval, so between two samples the counter moved within an
+// interval of the earlier one (a later move would have taken a sample)
+// and stood still after that; the value a window ago is interpolated on
+// that basis. So the rate falls to 0 a window after the last publish,
+// rather than spreading the last burst over all the time since.
 func (r *rateWindow) rate(now time.Time, count int64) float64 {
 	cut := now.Add(-r.window)
 	prev := r.at(0)
@@ -144,16 +149,21 @@ func (r *rateWindow) rate(now time.Time, count int64) float64 {
 		}
 		return float64(count-prev.count) / d
 	}
-	base := float64(prev.count)
+	base := float64(count)
 	for i := 1; i <= r.n; i++ {
 		next := rateSample{at: now, count: count}
 		if i < r.n {
 			next = r.at(i)
 		}
-		if next.at.After(cut) {
-			span := next.at.Sub(prev.at).Seconds()
-			frac := 1.0
-			if span > 0 {
+		// The counter went from prev.count to next.count between
+		// prev.at and end.
+		end := next.at
+		if e := prev.at.Add(r.interval); e.Before(end) {
+			end = e
+		}
+		if cut.Before(end) {
+			frac := 0.0
+			if span := end.Sub(prev.at).Seconds(); span > 0 && cut.After(prev.at) {
 				frac = cut.Sub(prev.at).Seconds() / span
 			}
 			base = float64(prev.count) + frac*float64(next.count-prev.count)

@@ -48,7 +48,7 @@ func newMonitorSystemCommand(g *globals) *cobra.Command {
 			return g.emit(cmd.OutOrStdout(), m, func(tw *tabwriter.Writer) {
 				fmt.Fprintf(tw, "uptime %s, %d goroutines, heap %s, %d GC cycles, %d disruptors\n\n",
 					(time.Duration(m.UptimeSeconds) * time.Second).String(), m.Goroutines, bytesSize(m.HeapBytes), m.GCCycles, len(m.Disruptors))
-				metricsTable(tw, m.Disruptors, nil)
+				metricsTable(tw, m.Disruptors)
 			})
 		},
 	}
@@ -63,16 +63,13 @@ func maxLag(m api.Metrics) int64 {
 	return lag
 }
 
-// metricsTable writes one row per disruptor. rates, when not nil, are
-// events/s measured by the caller between two samples, by name.
-func metricsTable(tw io.Writer, ms []api.Metrics, rates map[string]float64) {
+// metricsTable writes one row per disruptor. EVENTS/S is the server's
+// publish_rate (events published over the last 10 s), so every view and
+// rate(badbatch_events_published_total[10s]) tell the same figure.
+func metricsTable(tw io.Writer, ms []api.Metrics) {
 	row(tw, "DISRUPTOR", "STATE", "PUBLISHED", "EVENTS/S", "P50", "P95", "P99", "MAX", "FILL", "LAG", "SUBSCRIBERS", "ERRORS")
 	for _, m := range ms {
-		r := m.PublishRate
-		if v, ok := rates[m.Disruptor]; ok {
-			r = v
-		}
-		row(tw, m.Disruptor, m.State, m.Published, rate(r), nanos(m.Latency.P50), nanos(m.Latency.P95), nanos(m.Latency.P99),
+		row(tw, m.Disruptor, m.State, m.Published, rate(m.PublishRate), nanos(m.Latency.P50), nanos(m.Latency.P95), nanos(m.Latency.P99),
 			nanos(m.Latency.Max), percent(m.FillRatio), maxLag(m), m.Subscribers, errorCount(m))
 	}
 }
@@ -146,8 +143,8 @@ func newWatchCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch [NAME...]",
 		Short: "A refreshing view of rates, latency percentiles, fill and lag until Ctrl-C",
-		Long: `Show every disruptor's (or the named ones') throughput, measured between
-refreshes, publish-to-consume latency percentiles, ring fill and the lag
+		Long: `Show every disruptor's (or the named ones') throughput (events published
+over the last 10 s, the server's publish_rate), publish-to-consume latency percentiles, ring fill and the lag
 of the slowest consumer, refreshed every --interval until Ctrl-C.
 
 On a terminal the view redraws in place. Otherwise (a pipe, a file) each
@@ -182,8 +179,6 @@ func watch(cmd *cobra.Command, c *client.Client, names []string, interval time.D
 		io.WriteString(w, escHideCursor+escClear)
 		defer io.WriteString(w, escShowCursor)
 	}
-	prev := map[string]int64{}
-	var prevAt time.Time
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for n := 1; ; n++ {
@@ -196,20 +191,7 @@ func watch(cmd *cobra.Command, c *client.Client, names []string, interval time.D
 		}
 		now := time.Now()
 		ms := filterMetrics(sm.Disruptors, names)
-		rates := map[string]float64{}
-		if !prevAt.IsZero() {
-			el := now.Sub(prevAt).Seconds()
-			for _, m := range ms {
-				if p, ok := prev[m.Disruptor]; ok && el > 0 {
-					rates[m.Disruptor] = float64(m.Published-p) / el
-				}
-			}
-		}
-		for _, m := range ms {
-			prev[m.Disruptor] = m.Published
-		}
-		prevAt = now
-		frame := watchFrame(c.Endpoint(), sm, ms, rates, now, interval)
+		frame := watchFrame(c.Endpoint(), sm, ms, now, interval)
 		if tty {
 			width := termWidth(w, 200)
 			var b strings.Builder
@@ -255,13 +237,13 @@ func filterMetrics(ms []api.Metrics, names []string) []api.Metrics {
 }
 
 // watchFrame is one refresh of the view, as plain text.
-func watchFrame(endpoint string, sm api.SystemMetrics, ms []api.Metrics, rates map[string]float64, now time.Time, interval time.Duration) string {
+func watchFrame(endpoint string, sm api.SystemMetrics, ms []api.Metrics, now time.Time, interval time.Duration) string {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "badbatch monitor  %s  %s  every %v (Ctrl-C to quit)\n", endpoint, now.Format(time.TimeOnly), interval)
 	fmt.Fprintf(&buf, "uptime %s  goroutines %d  heap %s  disruptors %d\n\n",
 		(time.Duration(sm.UptimeSeconds) * time.Second).String(), sm.Goroutines, bytesSize(sm.HeapBytes), len(sm.Disruptors))
 	tw := newTable(&buf)
-	metricsTable(tw, ms, rates)
+	metricsTable(tw, ms)
 	_ = tw.Flush()
 	if len(ms) == 0 {
 		buf.WriteString("(no disruptors)\n")
