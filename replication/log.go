@@ -2,9 +2,12 @@ package replication
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
+	"slices"
+	"strconv"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -13,23 +16,27 @@ import (
 var discardLogger = slog.New(slog.DiscardHandler)
 
 // hclogger adapts a *slog.Logger to the hclog.Logger that raft logs
-// through. hclog's arguments are key/value pairs like slog's. Trace lines
-// become slog lines 4 below debug.
+// through. hclog's arguments are key/value pairs like slog's; its
+// formatting values (hclog.Fmt, Hex, Octal, Binary, Quote) are formatted
+// as hclog would, a lone trailing value goes under EXTRA_VALUE_AT_END as
+// in hclog, and With replaces a key it already has. The slog logger names
+// the component (the server passes one with component=raft); a named
+// sub-logger adds module=NAME ("transport", "snapshot"), which the root
+// logger does not. Trace lines become slog lines 4 below debug.
 type hclogger struct {
 	l    *slog.Logger
-	name string
-	args []any
+	name string // hclog's name below the root: "" or "transport", "snapshot"...
+	args []any  // from With: key/value pairs, each key once
 }
 
 var _ hclog.Logger = (*hclogger)(nil)
 
-// newHCLogger returns raft's logger: l under the name "raft", or a null
-// logger for a nil l.
+// newHCLogger returns raft's logger over l, or a null logger for a nil l.
 func newHCLogger(l *slog.Logger) hclog.Logger {
 	if l == nil {
 		return hclog.NewNullLogger()
 	}
-	return &hclogger{l: l, name: "raft"}
+	return &hclogger{l: l}
 }
 
 func slogLevel(level hclog.Level) slog.Level {
@@ -46,19 +53,67 @@ func slogLevel(level hclog.Level) slog.Level {
 	return slog.LevelInfo
 }
 
+// extraValueKey is hclog's key for a lone trailing value.
+const extraValueKey = "EXTRA_VALUE_AT_END"
+
 func (h *hclogger) Log(level hclog.Level, msg string, args ...any) {
 	lv := slogLevel(level)
 	ctx := context.Background()
 	if !h.l.Enabled(ctx, lv) {
 		return
 	}
-	all := make([]any, 0, 2+len(h.args)+len(args))
-	all = append(all, "component", h.name)
-	all = append(all, h.args...)
-	if len(args)%2 == 1 { // hclog allows a lone trailing value
-		args = append(args[:len(args):len(args)], "")
+	attrs := make([]slog.Attr, 0, 1+(len(h.args)+len(args)+1)/2)
+	if h.name != "" {
+		attrs = append(attrs, slog.String("module", h.name))
 	}
-	h.l.Log(ctx, lv, msg, append(all, args...)...)
+	attrs = appendAttrs(attrs, h.args)
+	attrs = appendAttrs(attrs, args)
+	h.l.LogAttrs(ctx, lv, msg, attrs...)
+}
+
+// appendAttrs appends hclog's key/value pairs as slog attributes.
+func appendAttrs(attrs []slog.Attr, kv []any) []slog.Attr {
+	for i := 0; i < len(kv); i += 2 {
+		if i+1 == len(kv) {
+			attrs = append(attrs, slog.Any(extraValueKey, hclogValue(kv[i])))
+			break
+		}
+		attrs = append(attrs, slog.Any(hclogKey(kv[i]), hclogValue(kv[i+1])))
+	}
+	return attrs
+}
+
+func hclogKey(k any) string {
+	if s, ok := k.(string); ok {
+		return s
+	}
+	return fmt.Sprint(k)
+}
+
+// hclogValue formats hclog's formatting types as hclog's own loggers do;
+// other values go to slog as they are.
+func hclogValue(v any) any {
+	switch x := v.(type) {
+	case hclog.Format:
+		if len(x) == 0 {
+			return ""
+		}
+		if f, ok := x[0].(string); ok {
+			return fmt.Sprintf(f, x[1:]...)
+		}
+		return fmt.Sprint(x...)
+	case hclog.Hex:
+		return "0x" + strconv.FormatUint(uint64(x), 16)
+	case hclog.Octal:
+		return "0" + strconv.FormatUint(uint64(x), 8)
+	case hclog.Binary:
+		return "0b" + strconv.FormatUint(uint64(x), 2)
+	case hclog.Quote:
+		return strconv.Quote(string(x))
+	case hclog.CapturedStacktrace:
+		return string(x)
+	}
+	return v
 }
 
 func (h *hclogger) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
@@ -79,17 +134,40 @@ func (h *hclogger) IsError() bool { return h.enabled(hclog.Error) }
 
 func (h *hclogger) ImpliedArgs() []any { return h.args }
 
+// With returns a logger that adds args to every line; a key it already
+// has takes the new value, as in hclog.
 func (h *hclogger) With(args ...any) hclog.Logger {
 	c := *h
-	c.args = append(h.args[:len(h.args):len(h.args)], args...)
+	c.args = slices.Clone(h.args)
+	for i := 0; i < len(args); i += 2 {
+		if i+1 == len(args) {
+			c.args = setArg(c.args, extraValueKey, args[i])
+			break
+		}
+		c.args = setArg(c.args, hclogKey(args[i]), args[i+1])
+	}
 	return &c
+}
+
+// setArg sets key in a list of key/value pairs whose keys are strings.
+func setArg(kv []any, key string, v any) []any {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i] == key {
+			kv[i+1] = v
+			return kv
+		}
+	}
+	return append(kv, key, v)
 }
 
 func (h *hclogger) Name() string { return h.name }
 
 func (h *hclogger) Named(name string) hclog.Logger {
 	c := *h
-	c.name = h.name + "." + name
+	if h.name != "" {
+		name = h.name + "." + name
+	}
+	c.name = name
 	return &c
 }
 
