@@ -5,20 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/badbatch/badbatch/api"
-	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/server"
 )
 
 // serverOptions are the server command's settings. The flags that set
@@ -84,124 +79,52 @@ drains. Tracing is exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
 	return cmd
 }
 
-// newLogger builds the server's logger.
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", format)}
-}
-
-// runServer runs the server until ctx ends, then shuts it down.
+// runServer runs the server until ctx ends, then shuts it down: the
+// server package does the work, this maps its errors onto exit codes.
 func runServer(ctx context.Context, o serverOptions, logOut io.Writer) error {
 	cfg, err := loadServerConfig(o)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(logOut, cfg.Logging.Level, cfg.Logging.Format)
+	log, err := server.NewLogger(logOut, cfg.Logging)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
-	ecfg, err := engineConfig(cfg, log)
-	if err != nil {
-		return err
-	}
-	eng, err := engine.New(ecfg)
-	if err != nil {
-		return err
-	}
-	if err := createDeclared(eng, cfg, log); err != nil {
-		closeEngine(eng)
-		return err
-	}
-	o.bind, o.shutdownTimeout = cfg.Server.BindAddr, cfg.Server.ShutdownTimeout
-	acfg, err := apiConfig(cfg)
-	if err != nil {
-		closeEngine(eng)
-		return err
-	}
-	acfg.Logger = log
-	acfg.Registry = prometheus.NewRegistry()
-	shutdownTracing, err := setupTracing(ctx, &acfg)
+	tp, shutdownTracing, err := setupTracing(ctx)
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing()
-	ln, err := net.Listen("tcp", o.bind)
-	if err != nil {
-		_ = eng.Close(context.Background())
-		return fmt.Errorf("listening on %s: %w", o.bind, err)
+	opts := server.Options{Logger: log}
+	if tp != nil {
+		opts.TracerProvider = tp
 	}
-	// The cluster node advertises the address bound, so it comes after
-	// the listener and before the server, which serves its routes.
-	member, err := joinCluster(ctx, cfg, &acfg, ln.Addr())
+	srv, err := server.New(ctx, cfg, opts)
 	if err != nil {
-		ln.Close()
-		_ = eng.Close(context.Background())
+		if errors.Is(err, server.ErrInvalidConfig) {
+			return usageError{err}
+		}
 		return err
-	}
-	repl, err := startReplication(cfg, eng, member, &acfg)
-	if err != nil {
-		ln.Close()
-		member.close()
-		_ = eng.Close(context.Background())
-		return err
-	}
-	srv, err := api.New(acfg, eng)
-	if err != nil {
-		ln.Close()
-		repl.close()
-		member.close()
-		_ = eng.Close(context.Background())
-		return usageError{err}
 	}
 	if o.onListen != nil {
-		o.onListen(ln.Addr())
+		o.onListen(srv.Addr())
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		repl.close()
-		member.close()
-		_ = eng.Close(context.Background())
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("signal received, shutting down", "timeout", o.shutdownTimeout)
-	member.leave() // members see "left", and stop forwarding here
-	defer member.close()
-	repl.close() // hands the Raft leadership over first
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return err
+	return srv.Run(ctx)
 }
 
 // setupTracing turns tracing on when the standard OTLP endpoint variables
-// are set, and returns what flushes and stops it.
-func setupTracing(ctx context.Context, cfg *api.Config) (func(), error) {
+// are set, and returns the tracer provider (nil when off) and what
+// flushes and stops it.
+func setupTracing(ctx context.Context) (*sdktrace.TracerProvider, func(), error) {
 	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("tracing: %w", err)
+		return nil, nil, fmt.Errorf("tracing: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
-	cfg.TracerProvider = tp
-	return func() {
+	return tp, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = tp.Shutdown(sctx)
