@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 // fakeDirectory is a static Directory.
@@ -326,7 +328,7 @@ func TestCircuitBreaker(t *testing.T) {
 	// b recovers; after the open timeout a trial request closes the
 	// breaker.
 	b.status.Store(0)
-	waitFor(t, 10*time.Second, "b's breaker to half-open", func() bool {
+	clustertest.WaitFor(t, 10*time.Second, "b's breaker to half-open", func() bool {
 		for _, p := range f.Peers() {
 			if p.ID == "b" {
 				return p.Circuit == "half-open"
@@ -456,7 +458,7 @@ func TestForwardBetweenNodes(t *testing.T) {
 	if err := b.SetDisruptors([]string{"orders"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a to see b host orders", func() bool { return len(a.Owners("orders")) == 1 })
+	clustertest.WaitFor(t, 10*time.Second, "a to see b host orders", func() bool { return len(a.Owners("orders")) == 1 })
 	srv := forwardVia(t, newTestForwarder(t, a.Node, testForwardConfig()))
 	resp, body := do(t, http.MethodGet, srv.URL+"/d/orders/events?from=0", "", map[string]string{"Authorization": "Bearer t"})
 	if e := decodeEcho(t, body); resp.StatusCode != 200 || e.Node != "b" || e.ForwardedBy != "n1" || e.Authorization != "Bearer t" {
@@ -466,7 +468,7 @@ func TestForwardBetweenNodes(t *testing.T) {
 	if err := b.Leave(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a to stop routing to b", func() bool { return len(a.Owners("orders")) == 0 })
+	clustertest.WaitFor(t, 10*time.Second, "a to stop routing to b", func() bool { return len(a.Owners("orders")) == 0 })
 	if resp, _ := do(t, http.MethodGet, srv.URL+"/d/orders", "", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("after b left: status %d", resp.StatusCode)
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 // TestMain checks that no goroutine outlives the tests. Node.Shutdown waits
@@ -25,40 +26,16 @@ func TestMain(m *testing.M) {
 // testKey is the gossip key of the test clusters.
 const testKey = "SGVyZSBpcyBhIHRlc3Qga2V5IG9mIDMyIGJ5dGVzISE=" // 32 bytes
 
-// testConfig returns a config for a node on loopback with a free port and
-// fast timings: probes every 200 ms, 1 s suspicion (5 probe intervals, so
-// memberlist expects no confirmations in clusters of up to 5 and the
-// suspicion lasts exactly 1 s).
+// testConfig returns the loopback preset with the test key and label.
 func testConfig(id string) Config {
-	c := DefaultConfig()
-	c.NodeID = id
-	c.BindAddr = "127.0.0.1:0"
-	c.GossipInterval = 50 * time.Millisecond
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 100 * time.Millisecond
-	c.SuspicionTimeout = time.Second
-	c.DeadTimeout = 20 * time.Second
-	c.PushPullInterval = time.Second
-	c.RejoinInterval = 500 * time.Millisecond
+	c := LoopbackConfig(id)
 	c.EncryptionKey = testKey
 	c.Label = "badbatch-test"
 	return c
 }
 
-// testLogger returns a logger to stderr when BADBATCH_TEST_LOG is set (to
-// "debug" for everything), else nil. It does not log through t: memberlist
-// goroutines may log briefly after a test ends.
-func testLogger() *slog.Logger {
-	v := os.Getenv("BADBATCH_TEST_LOG")
-	if v == "" {
-		return nil
-	}
-	level := slog.LevelInfo
-	if v == "debug" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+// testLogger is the harness's logger.
+func testLogger() *slog.Logger { return clustertest.Logger() }
 
 // recorder keeps the member events a node's observer sees.
 type recorder struct {
@@ -131,30 +108,6 @@ func startCluster(t *testing.T, size int, edit func(*Config)) []testNode {
 	return nodes
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// never polls cond for the whole window, failing the test if it ever holds.
-func never(t *testing.T, window time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(window)
-	for time.Now().Before(deadline) {
-		if cond() {
-			t.Fatalf("%s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // stateOf returns the state n sees id in, or 0.
 func stateOf(n *Node, id string) MemberState {
 	m, ok := n.Member(id)
@@ -167,7 +120,7 @@ func stateOf(n *Node, id string) MemberState {
 // waitConverged waits until every node sees every other alive.
 func waitConverged(t *testing.T, nodes ...testNode) {
 	t.Helper()
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d nodes to see each other alive", len(nodes)), func() bool {
+	clustertest.WaitFor(t, 20*time.Second, fmt.Sprintf("%d nodes to see each other alive", len(nodes)), func() bool {
 		for _, a := range nodes {
 			for _, b := range nodes {
 				if stateOf(a.Node, b.ID()) != StateAlive {

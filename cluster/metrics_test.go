@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 func TestNodeMetrics(t *testing.T) {
@@ -28,7 +30,7 @@ badbatch_cluster_members{state="suspect"} 0
 badbatch_cluster_healthy 1
 `
 	var err error
-	waitFor(t, 10*time.Second, "the metrics to show 3 alive members", func() bool {
+	clustertest.WaitFor(t, 10*time.Second, "the metrics to show 3 alive members", func() bool {
 		err = testutil.GatherAndCompare(reg, strings.NewReader(want), "badbatch_cluster_members", "badbatch_cluster_healthy")
 		return err == nil
 	})
@@ -38,7 +40,7 @@ badbatch_cluster_healthy 1
 	if err := nodes[1].Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the metrics to show a dead member", func() bool {
+	clustertest.WaitFor(t, 20*time.Second, "the metrics to show a dead member", func() bool {
 		return testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP badbatch_cluster_healthy 1 when no member is suspect or dead and the node is running, else 0.
 # TYPE badbatch_cluster_healthy gauge

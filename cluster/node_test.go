@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 // These tests run real memberlist nodes on 127.0.0.1, each on its own
@@ -35,7 +37,7 @@ func TestConverge(t *testing.T) {
 		}
 		// A loaded machine may delay a check ping into a brief false
 		// suspicion, so health is awaited rather than sampled once.
-		waitFor(t, 10*time.Second, n.ID()+" to report a healthy cluster of 5", func() bool {
+		clustertest.WaitFor(t, 10*time.Second, n.ID()+" to report a healthy cluster of 5", func() bool {
 			h := n.Health()
 			return h.Status == Healthy && h.Alive == 5 && h.Suspect+h.Dead+h.Left == 0
 		})
@@ -58,7 +60,7 @@ func TestFailureDetection(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range observers {
-		waitFor(t, 4*tm.DeadAfter+10*time.Second, o.ID()+" to see the stopped node dead", func() bool {
+		clustertest.WaitFor(t, 4*tm.DeadAfter+10*time.Second, o.ID()+" to see the stopped node dead", func() bool {
 			// The observer callback that records it may run just after the
 			// table changes: wait for both.
 			_, recorded := o.rec.first(victim.ID(), StateDead, stopped)
@@ -96,13 +98,13 @@ func TestGracefulLeave(t *testing.T) {
 		t.Fatalf("Leave: %v", err)
 	}
 	for _, o := range nodes[:2] {
-		waitFor(t, 10*time.Second, o.ID()+" to see the leaver left", func() bool {
+		clustertest.WaitFor(t, 10*time.Second, o.ID()+" to see the leaver left", func() bool {
 			return stateOf(o.Node, leaver.ID()) == StateLeft
 		})
 		if at, ok := o.rec.first(leaver.ID(), StateDead, left); ok {
 			t.Errorf("%s saw the leaver dead at %v", o.ID(), at.Sub(left))
 		}
-		waitFor(t, 10*time.Second, o.ID()+" to report healthy with one member left", func() bool {
+		clustertest.WaitFor(t, 10*time.Second, o.ID()+" to report healthy with one member left", func() bool {
 			h := o.Health()
 			return h.Status == Healthy && h.Left == 1
 		})
@@ -132,14 +134,14 @@ func TestRestartWithSameID(t *testing.T) {
 		if err := old.Shutdown(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 20*time.Second, "the stopped node to be dead", func() bool {
+		clustertest.WaitFor(t, 20*time.Second, "the stopped node to be dead", func() bool {
 			return stateOf(a.Node, old.ID()) == StateDead
 		})
 		cfg := testConfig(old.ID())
 		cfg.BindAddr = bind
 		n := startNode(t, cfg, []string{a.Addr()})
 		for _, o := range nodes[:2] {
-			waitFor(t, 20*time.Second, o.ID()+" to see the restarted node alive", func() bool {
+			clustertest.WaitFor(t, 20*time.Second, o.ID()+" to see the restarted node alive", func() bool {
 				m, _ := o.Member(old.ID())
 				return m.State == StateAlive && m.Addr == n.Addr() && m.StartedAt.After(oldMember.StartedAt)
 			})
@@ -186,7 +188,7 @@ func TestRefusesWrongKeyAndLabel(t *testing.T) {
 			}
 			// Gossip goes on for a few push/pull and rejoin intervals; the
 			// clusters must stay apart.
-			never(t, 2*time.Second, "the clusters merged", func() bool {
+			clustertest.Never(t, 2*time.Second, "the clusters merged", func() bool {
 				_, inSeed := nodes[0].Member(in.ID())
 				_, seedIn := in.Member(nodes[0].ID())
 				return inSeed || seedIn
@@ -217,7 +219,7 @@ func TestMetadataPropagates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range nodes {
-		waitFor(t, 10*time.Second, o.ID()+" to see n1 host orders", hosts(o, "orders", "n1"))
+		clustertest.WaitFor(t, 10*time.Second, o.ID()+" to see n1 host orders", hosts(o, "orders", "n1"))
 	}
 	// The three updates are gossiped separately: wait for the last one.
 	fullMeta := func() bool {
@@ -225,17 +227,17 @@ func TestMetadataPropagates(t *testing.T) {
 		return m.APIScheme == "https" && m.APIAddr == "127.0.0.1:8443" && m.Tags["raft_addr"] == "127.0.0.1:7947" &&
 			slices.Equal(m.Disruptors, []string{"orders", "payments"})
 	}
-	waitFor(t, 10*time.Second, "n2 to see all of n1's metadata", fullMeta)
+	clustertest.WaitFor(t, 10*time.Second, "n2 to see all of n1's metadata", fullMeta)
 
 	// A node that is not ready is not routed to.
 	if err := a.SetNodeState(NodeStarting); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "n2 to stop routing to a starting node", hosts(b, "orders"))
+	clustertest.WaitFor(t, 10*time.Second, "n2 to stop routing to a starting node", hosts(b, "orders"))
 	if err := a.SetNodeState(NodeReady); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "n2 to route to n1 again", hosts(b, "orders", "n1"))
+	clustertest.WaitFor(t, 10*time.Second, "n2 to route to n1 again", hosts(b, "orders", "n1"))
 
 	// Too much metadata is refused; the previous list stays.
 	var many []string // dissimilar names, which front coding cannot shrink
@@ -256,7 +258,7 @@ func TestMetadataPropagates(t *testing.T) {
 	if err := b.SetDisruptors([]string{"orders"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "n3 to see two owners of orders", hosts(nodes[2], "orders", "n1", "n2"))
+	clustertest.WaitFor(t, 10*time.Second, "n3 to see two owners of orders", hosts(nodes[2], "orders", "n1", "n2"))
 }
 
 func TestKeyRotation(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 // network lets a test cut links between nodes: every node's transport
@@ -105,7 +107,7 @@ func TestRejoinAfterPartition(t *testing.T) {
 	nw.partition(left, right, true)
 	for _, a := range left {
 		for _, b := range right {
-			waitFor(t, 30*time.Second, a.ID()+" and "+b.ID()+" to forget each other", func() bool {
+			clustertest.WaitFor(t, 30*time.Second, a.ID()+" and "+b.ID()+" to forget each other", func() bool {
 				_, ab := a.Member(b.ID())
 				_, ba := b.Member(a.ID())
 				return !ab && !ba

@@ -65,6 +65,8 @@ type Cluster struct {
 	SecondaryKeys []string `koanf:"secondary_encryption_keys"`
 	// Label keeps clusters apart: nodes with different labels never merge.
 	Label string `koanf:"label"`
+	// Forward is how this node forwards requests to other members.
+	Forward Forward `koanf:"forward"`
 	// Replication is the Raft group of the quorum disruptors.
 	Replication Replication `koanf:"replication"`
 }
@@ -91,7 +93,11 @@ func (c Cluster) ClusterConfig() cluster.Config {
 	}
 }
 
-func clusterSection(c cluster.Config) Cluster {
+// ClusterSection returns the section for a cluster package configuration
+// (the inverse of [Cluster.ClusterConfig]), with the default replication
+// section: a program or test that starts from [cluster.LoopbackConfig]
+// writes it into a [Config] with it.
+func ClusterSection(c cluster.Config) Cluster {
 	ms := func(d time.Duration) int { return int(d / time.Millisecond) }
 	return Cluster{
 		NodeID:             c.NodeID,
@@ -174,7 +180,7 @@ func Default() Config {
 			IdleTimeout:       2 * time.Minute,
 			ShutdownTimeout:   30 * time.Second,
 		},
-		Cluster: clusterSection(cluster.DefaultConfig()),
+		Cluster: ClusterSection(cluster.DefaultConfig()),
 		Disruptor: Disruptor{
 			DefaultBufferSize:   e.Defaults.BufferSize,
 			DefaultWaitStrategy: e.Defaults.WaitStrategy,
@@ -309,6 +315,7 @@ func (c Cluster) validate(errs *keyErrors) {
 		}
 		errs.add("cluster."+ce.Field, ce.Value, "%s", ce.Reason)
 	}
+	c.Forward.loadTLS(errs)
 }
 
 func nonNegative(errs *keyErrors, key string, d time.Duration) {

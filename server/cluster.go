@@ -62,6 +62,14 @@ func joinCluster(ctx context.Context, cfg config.Config, acfg *api.Config, apiAd
 	}
 	fcfg := cluster.DefaultForwardConfig()
 	fcfg.ErrorHandler = api.ForwardErrorHandler
+	if fcfg.TLSClientConfig, err = cfg.Cluster.Forward.TLSConfig(); err != nil {
+		_ = node.Shutdown()
+		return nil, invalid(err)
+	}
+	if t := acfg.TLS; t.ClientCAFile != "" && !t.ClientCertOptional && cfg.Cluster.Forward.TLS.CertFile == "" {
+		acfg.Logger.Warn("cluster: this node requires client certificates (security.tls.client_ca_file) but has none to forward with " +
+			"(cluster.forward.tls.cert_file): forwards to members configured like it will fail their TLS handshake")
+	}
 	if tp := acfg.TracerProvider; tp != nil {
 		fcfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 			return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp))
