@@ -1,15 +1,20 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/wire"
 )
 
 // TestBadInput sends malformed requests: each must get its documented
@@ -138,6 +143,9 @@ func TestBadInput(t *testing.T) {
 		{"stream: unknown disruptor", request{method: "GET", path: "/api/v1/disruptors/nope/events/stream"}, CodeDisruptorNotFound},
 		{"not acceptable", request{method: "GET", path: "/api/v1/disruptors/bad", acceptHeader: "application/xml"}, CodeNotAcceptable},
 		{"unknown route", request{method: "GET", path: "/api/v2/disruptors"}, CodeNotFound},
+		{"path with //", request{method: "GET", path: "//api/v1/disruptors"}, CodeNotFound},
+		{"path with ..", request{method: "POST", path: "/api/v1/disruptors/x/../bad/events", raw: []byte(`{"payload":1}`)}, CodeNotFound},
+		{"path with .", request{method: "GET", path: "/api/v1/./disruptors"}, CodeNotFound},
 		{"wrong method", request{method: "PATCH", path: "/api/v1/disruptors/bad"}, CodeMethodNotAllowed},
 		{"state: bad transition", request{method: "PUT", path: "/api/v1/disruptors/bad/state", raw: []byte(`{"state":"created"}`)}, CodeInvalidStateTransition},
 		{"state: unknown state", request{method: "PUT", path: "/api/v1/disruptors/bad/state", raw: []byte(`{"state":"asleep"}`)}, CodeValidation},
@@ -159,7 +167,8 @@ func TestBadInput(t *testing.T) {
 				c.req.acceptHeader = "application/json"
 			}
 			r := ts.do(t, c.req)
-			want, ok := Codes[c.code]
+			info, ok := wire.Lookup(c.code)
+			want := info.Status
 			if !ok {
 				t.Fatalf("code %s is not in the table", c.code)
 			}
@@ -177,6 +186,12 @@ func TestBadInput(t *testing.T) {
 			}
 			if c.code == CodeSequenceEvicted && get(r.v, "error", "details", "oldest_sequence") != 5.0 {
 				t.Errorf("evicted without the oldest sequence: %s", r.body)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if c.code == CodeNotFound && strings.Contains(c.req.path, "/.") && get(r.v, "error", "details", "clean_path") == nil {
+				t.Errorf("no clean_path: %s", r.body)
 			}
 			if c.code == CodeMethodNotAllowed && r.header.Get("Allow") == "" {
 				t.Errorf("405 without Allow")
@@ -230,5 +245,33 @@ func TestRingFullOverHTTP(t *testing.T) {
 	r = ts.do(t, request{method: "GET", path: "/api/v1/disruptors/full/metrics"})
 	if n, _ := get(r.v, "errors", CodeRingFull).(float64); n < 1 {
 		t.Errorf("RING_FULL not counted: %v", r.v)
+	}
+}
+
+// TestSlowBody: a body that does not arrive within the read timeout is
+// answered 408 REQUEST_TIMEOUT, with a message that names no address.
+func TestSlowBody(t *testing.T) {
+	ts := newTestServer(t, func(_ *engine.Config, a *Config) { a.ReadTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /api/v1/disruptors HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"code":"REQUEST_TIMEOUT"`) {
+		t.Fatalf("%d %s", res.StatusCode, b)
+	}
+	if host, _, _ := net.SplitHostPort(conn.LocalAddr().String()); strings.Contains(string(b), host) || strings.Contains(string(b), "127.0.0.1") {
+		t.Errorf("the message names an address: %s", b)
 	}
 }

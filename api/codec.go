@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,13 +194,28 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) (*bytes.Buffer,
 		case errors.As(err, &mbe):
 			return nil, newError(CodeBodyTooLarge, fmt.Sprintf("the request body is over the limit of %d bytes", max),
 				map[string]any{"limit": max})
-		case zr != nil:
+		case isTimeout(err):
+			return nil, errorf(CodeRequestTimeout, "the request body did not arrive within the server's read timeout")
+		case zr != nil && !isNetError(err):
 			return nil, gzipError(err)
 		default:
-			return nil, errorf(CodeMalformedBody, "reading the request body: %v", err)
+			// The error would name the connection's addresses.
+			return nil, errorf(CodeMalformedBody, "the request body could not be read to its end")
 		}
 	}
 	return buf, nil
+}
+
+// isTimeout reports whether err is a read deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// isNetError reports whether err came from the connection.
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 func gzipError(err error) *Error {

@@ -58,9 +58,11 @@
 //
 // # Errors
 //
-// Every error is {"error": {"code", "message", "details"}}; [Codes] is the
-// stable table of codes and statuses, kept identical to docs/api.md by a
-// test. Engine errors map to codes with [engine.Code].
+// Every error is {"error": {"code", "message", "details"}} ([wire.ErrorBody]);
+// [wire.Codes] is the stable table of codes, statuses and meanings, from
+// which docs/api.md's table is generated. The errors of the engine and of
+// the replication node map to codes in one place (errors.go), by their
+// sentinels, with the details their typed errors carry.
 //
 // # Streams
 //

@@ -3,11 +3,13 @@ package api
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/wire"
 )
 
 // Events are written by hand in JSON and MessagePack (replay and the live
@@ -122,79 +124,15 @@ func toYAMLEvent(ev *engine.Event) yamlEvent {
 // jsonToYAML turns valid JSON text into a YAML node tree, keeping the
 // order of object members.
 func jsonToYAML(src []byte) (*yaml.Node, error) {
-	r := jsonReader{b: src}
-	n, err := r.toYAML()
-	if err == nil {
-		err = r.end()
+	n, err := wire.RawJSON(src).MarshalYAML()
+	if err != nil {
+		return nil, err
 	}
-	return n, err
-}
-
-func (r *jsonReader) toYAML() (*yaml.Node, error) {
-	switch c := r.peek(); {
-	case c == '{' || c == '[':
-		r.i++
-		if r.depth++; r.depth > maxJSONDepth {
-			return nil, r.fail("exceeded max depth")
-		}
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		closer := byte(']')
-		if c == '{' {
-			n.Kind, n.Tag, closer = yaml.MappingNode, "!!map", '}'
-		}
-		for first := true; ; first = false {
-			if r.peek() == closer {
-				r.i++
-				break
-			}
-			if !first {
-				if r.peek() != ',' {
-					return nil, r.unexpected("','")
-				}
-				r.i++
-			}
-			if c == '{' {
-				key, err := r.str()
-				if err != nil {
-					return nil, err
-				}
-				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key})
-				if r.peek() != ':' {
-					return nil, r.unexpected("':'")
-				}
-				r.i++
-			}
-			v, err := r.toYAML()
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, v)
-		}
-		r.depth--
-		return n, nil
-	case c == '"':
-		s, err := r.str()
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}, err
-	case c == 't':
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"}, r.literal("true")
-	case c == 'f':
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"}, r.literal("false")
-	case c == 'n':
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, r.literal("null")
-	default:
-		start := r.i
-		if err := r.number(); err != nil {
-			return nil, err
-		}
-		num := string(r.b[start:r.i])
-		tag := "!!int"
-		for _, ch := range num {
-			if ch == '.' || ch == 'e' || ch == 'E' {
-				tag = "!!float"
-			}
-		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: num}, nil
+	node, ok := n.(*yaml.Node)
+	if !ok {
+		return nil, errors.New("an empty JSON document")
 	}
+	return node, nil
 }
 
 // replayPage is a page of replayed events.

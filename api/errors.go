@@ -9,123 +9,62 @@ import (
 
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/replication"
+	"github.com/badbatch/badbatch/wire"
 )
 
-// The stable error codes of the API and their statuses. docs/api.md lists
-// them with their meaning; a test keeps the two in step. Codes are never
-// renamed or given another status within /api/v1.
-const (
-	CodeMalformedBody              = "MALFORMED_BODY"
-	CodeInvalidEncoding            = "INVALID_ENCODING"
-	CodeValidation                 = engine.CodeValidation
-	CodeInvalidParameter           = engine.CodeInvalidParameter
-	CodeInvalidSchema              = engine.CodeInvalidSchema
-	CodeUnauthorized               = "UNAUTHORIZED"
-	CodeForbidden                  = "FORBIDDEN"
-	CodeNotFound                   = "NOT_FOUND"
-	CodeDisruptorNotFound          = engine.CodeNotFound
-	CodeSequenceNotFound           = engine.CodeSequenceNotFound
-	CodeMethodNotAllowed           = "METHOD_NOT_ALLOWED"
-	CodeNotAcceptable              = "NOT_ACCEPTABLE"
-	CodeDisruptorExists            = engine.CodeExists
-	CodeInvalidStateTransition     = engine.CodeInvalidTransition
-	CodeDisruptorNotRunning        = engine.CodeNotRunning
-	CodeDisruptorLimitReached      = engine.CodeLimitReached
-	CodeSequenceEvicted            = engine.CodeEvicted
-	CodeBodyTooLarge               = "BODY_TOO_LARGE"
-	CodeEventTooLarge              = engine.CodeEventTooLarge
-	CodeBatchTooLarge              = engine.CodeBatchTooLarge
-	CodeUnsupportedMediaType       = "UNSUPPORTED_MEDIA_TYPE"
-	CodeUnsupportedContentEncoding = "UNSUPPORTED_CONTENT_ENCODING"
-	CodeSchemaViolation            = engine.CodeSchemaViolation
-	CodeIdempotencyKeyReused       = engine.CodeKeyReused
-	CodeRingFull                   = engine.CodeRingFull
-	CodeTooManySubscribers         = engine.CodeTooManySubscribers
-	CodeRateLimited                = "RATE_LIMITED"
-	CodeRequestCanceled            = "REQUEST_CANCELED"
-	CodeShuttingDown               = engine.CodeShuttingDown
-	CodeNotReady                   = "NOT_READY"
-	CodeInternal                   = engine.CodeInternal
-	CodeClusterDisabled            = "CLUSTER_DISABLED"
-	CodeClusterNotRunning          = "CLUSTER_NOT_RUNNING"
-	CodeClusterJoinFailed          = "CLUSTER_JOIN_FAILED"
-	CodePeerUnavailable            = "PEER_UNAVAILABLE"
-	CodePeerCircuitOpen            = "PEER_CIRCUIT_OPEN"
-	CodePeerTimeout                = "PEER_TIMEOUT"
-	CodeForwardLoop                = "FORWARD_LOOP"
-	CodeNotLeader                  = replication.CodeNotLeader
-	CodeNoQuorum                   = replication.CodeNoQuorum
-	CodeOutcomeUnknown             = replication.CodeOutcomeUnknown
-)
-
-// Codes maps every error code to its HTTP status.
-var Codes = map[string]int{
-	CodeMalformedBody:              http.StatusBadRequest,
-	CodeInvalidEncoding:            http.StatusBadRequest,
-	CodeValidation:                 http.StatusBadRequest,
-	CodeInvalidParameter:           http.StatusBadRequest,
-	CodeInvalidSchema:              http.StatusBadRequest,
-	CodeUnauthorized:               http.StatusUnauthorized,
-	CodeForbidden:                  http.StatusForbidden,
-	CodeNotFound:                   http.StatusNotFound,
-	CodeDisruptorNotFound:          http.StatusNotFound,
-	CodeSequenceNotFound:           http.StatusNotFound,
-	CodeMethodNotAllowed:           http.StatusMethodNotAllowed,
-	CodeNotAcceptable:              http.StatusNotAcceptable,
-	CodeDisruptorExists:            http.StatusConflict,
-	CodeInvalidStateTransition:     http.StatusConflict,
-	CodeDisruptorNotRunning:        http.StatusConflict,
-	CodeDisruptorLimitReached:      http.StatusConflict,
-	CodeSequenceEvicted:            http.StatusGone,
-	CodeBodyTooLarge:               http.StatusRequestEntityTooLarge,
-	CodeEventTooLarge:              http.StatusRequestEntityTooLarge,
-	CodeBatchTooLarge:              http.StatusRequestEntityTooLarge,
-	CodeUnsupportedMediaType:       http.StatusUnsupportedMediaType,
-	CodeUnsupportedContentEncoding: http.StatusUnsupportedMediaType,
-	CodeSchemaViolation:            http.StatusUnprocessableEntity,
-	CodeIdempotencyKeyReused:       http.StatusUnprocessableEntity,
-	CodeRingFull:                   http.StatusTooManyRequests,
-	CodeTooManySubscribers:         http.StatusTooManyRequests,
-	CodeRateLimited:                http.StatusTooManyRequests,
-	CodeRequestCanceled:            499,
-	CodeShuttingDown:               http.StatusServiceUnavailable,
-	CodeNotReady:                   http.StatusServiceUnavailable,
-	CodeInternal:                   http.StatusInternalServerError,
-	CodeClusterDisabled:            http.StatusNotFound,
-	CodeClusterNotRunning:          http.StatusConflict,
-	CodeClusterJoinFailed:          http.StatusBadGateway,
-	CodePeerUnavailable:            http.StatusBadGateway,
-	CodePeerCircuitOpen:            http.StatusServiceUnavailable,
-	CodePeerTimeout:                http.StatusGatewayTimeout,
-	CodeForwardLoop:                http.StatusLoopDetected,
-	CodeNotLeader:                  http.StatusTemporaryRedirect,
-	CodeNoQuorum:                   http.StatusServiceUnavailable,
-	CodeOutcomeUnknown:             http.StatusServiceUnavailable,
-}
-
-// Error is the body of every error response:
-//
-//	{"error": {"code": "RING_FULL", "message": "...", "details": {...}}}
-type Error struct {
-	Code    string         `json:"code" yaml:"code"`
-	Message string         `json:"message" yaml:"message"`
-	Details map[string]any `json:"details" yaml:"details"`
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-// Status is the HTTP status of the error's code.
-func (e *Error) Status() int {
-	if s, ok := Codes[e.Code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+// Error is the error envelope's error ([wire.Error]); its code is one of
+// [wire.Codes], which also gives its status.
+type Error = wire.Error
 
 // errorBody is the envelope.
-type errorBody struct {
-	Error *Error `json:"error" yaml:"error"`
-}
+type errorBody = wire.ErrorBody
+
+// The error codes, as this package names them; [wire.Codes] is the table
+// of their statuses and meanings.
+const (
+	CodeMalformedBody              = wire.CodeMalformedBody
+	CodeInvalidEncoding            = wire.CodeInvalidEncoding
+	CodeValidation                 = wire.CodeValidation
+	CodeInvalidParameter           = wire.CodeInvalidParameter
+	CodeInvalidSchema              = wire.CodeInvalidSchema
+	CodeUnauthorized               = wire.CodeUnauthorized
+	CodeForbidden                  = wire.CodeForbidden
+	CodeNotFound                   = wire.CodeNotFound
+	CodeDisruptorNotFound          = wire.CodeDisruptorNotFound
+	CodeSequenceNotFound           = wire.CodeSequenceNotFound
+	CodeMethodNotAllowed           = wire.CodeMethodNotAllowed
+	CodeNotAcceptable              = wire.CodeNotAcceptable
+	CodeRequestTimeout             = wire.CodeRequestTimeout
+	CodeDisruptorExists            = wire.CodeDisruptorExists
+	CodeInvalidStateTransition     = wire.CodeInvalidStateTransition
+	CodeDisruptorNotRunning        = wire.CodeDisruptorNotRunning
+	CodeDisruptorLimitReached      = wire.CodeDisruptorLimitReached
+	CodeSequenceEvicted            = wire.CodeSequenceEvicted
+	CodeBodyTooLarge               = wire.CodeBodyTooLarge
+	CodeEventTooLarge              = wire.CodeEventTooLarge
+	CodeBatchTooLarge              = wire.CodeBatchTooLarge
+	CodeUnsupportedMediaType       = wire.CodeUnsupportedMediaType
+	CodeUnsupportedContentEncoding = wire.CodeUnsupportedContentEncoding
+	CodeSchemaViolation            = wire.CodeSchemaViolation
+	CodeIdempotencyKeyReused       = wire.CodeIdempotencyKeyReused
+	CodeRingFull                   = wire.CodeRingFull
+	CodeTooManySubscribers         = wire.CodeTooManySubscribers
+	CodeRateLimited                = wire.CodeRateLimited
+	CodeRequestCanceled            = wire.CodeRequestCanceled
+	CodeShuttingDown               = wire.CodeShuttingDown
+	CodeNotReady                   = wire.CodeNotReady
+	CodeInternal                   = wire.CodeInternal
+	CodeClusterDisabled            = wire.CodeClusterDisabled
+	CodeClusterNotRunning          = wire.CodeClusterNotRunning
+	CodeClusterJoinFailed          = wire.CodeClusterJoinFailed
+	CodePeerUnavailable            = wire.CodePeerUnavailable
+	CodePeerCircuitOpen            = wire.CodePeerCircuitOpen
+	CodePeerTimeout                = wire.CodePeerTimeout
+	CodeForwardLoop                = wire.CodeForwardLoop
+	CodeNotLeader                  = wire.CodeNotLeader
+	CodeNoQuorum                   = wire.CodeNoQuorum
+	CodeOutcomeUnknown             = wire.CodeOutcomeUnknown
+)
 
 func newError(code, msg string, details map[string]any) *Error {
 	if details == nil {
@@ -138,17 +77,64 @@ func errorf(code, format string, args ...any) *Error {
 	return newError(code, fmt.Sprintf(format, args...), nil)
 }
 
-// fromEngine maps an engine error to the API error, with the details the
-// typed errors carry.
+// sentinels maps the errors of the layers below to the API's codes: the
+// one place where an engine or replication error becomes a code. The
+// first match wins, so the replication errors, which may wrap a context
+// error or an engine one, come first, and the context's errors last.
+var sentinels = []struct {
+	err  error
+	code string
+	// msg replaces the error's own message, which names internals.
+	msg string
+}{
+	{replication.ErrOutcomeUnknown, CodeOutcomeUnknown, "the change was proposed but its commit could not be confirmed; retry with the same idempotency key"},
+	{replication.ErrNoQuorum, CodeNoQuorum, "no Raft leader is known (an election, or this node is on the minority side of a partition)"},
+	{replication.ErrNotLeader, CodeNotLeader, "this node is not the Raft leader; resend the request to the leader"},
+	{replication.ErrClosed, CodeShuttingDown, "the replication node is closed"},
+	{replication.ErrCorrupt, CodeInternal, ""},
+	{engine.ErrNotFound, CodeDisruptorNotFound, ""},
+	{engine.ErrExists, CodeDisruptorExists, ""},
+	{engine.ErrInvalidConfig, CodeValidation, ""},
+	{engine.ErrInvalidSchema, CodeInvalidSchema, ""},
+	{engine.ErrLimitReached, CodeDisruptorLimitReached, ""},
+	{engine.ErrInvalidTransition, CodeInvalidStateTransition, ""},
+	{engine.ErrNotRunning, CodeDisruptorNotRunning, ""},
+	{engine.ErrRingFull, CodeRingFull, ""},
+	{engine.ErrEmptyBatch, CodeValidation, ""},
+	{engine.ErrBatchTooLarge, CodeBatchTooLarge, ""},
+	{engine.ErrEventTooLarge, CodeEventTooLarge, ""},
+	{engine.ErrInvalidEvent, CodeValidation, ""},
+	{engine.ErrSchemaViolation, CodeSchemaViolation, ""},
+	{engine.ErrKeyReused, CodeIdempotencyKeyReused, ""},
+	{engine.ErrEvicted, CodeSequenceEvicted, ""},
+	{engine.ErrSequenceNotFound, CodeSequenceNotFound, ""},
+	{engine.ErrInvalidSequence, CodeInvalidParameter, ""},
+	{engine.ErrTooManySubscribers, CodeTooManySubscribers, ""},
+	{engine.ErrClosed, CodeShuttingDown, ""},
+	{context.Canceled, CodeRequestCanceled, "the request ended before the operation finished"},
+	{context.DeadlineExceeded, CodeRequestCanceled, "the request ended before the operation finished"},
+}
+
+// codeOf returns the API code of err and the message to send with it
+// ("" for err's own), CodeInternal for an error no table entry matches.
+func codeOf(err error) (code, msg string) {
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return s.code, s.msg
+		}
+	}
+	return CodeInternal, ""
+}
+
+// fromEngine maps an error of the engine or the replication node (or the
+// request's context) to the API error, with the details its typed errors
+// carry. An *Error passes through.
 func fromEngine(err error) *Error {
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return newError(CodeRequestCanceled, "the request ended before the operation finished", nil)
-	}
-	code := engine.Code(err)
+	code, msg := codeOf(err)
 	d := map[string]any{}
 	var (
 		ev  *engine.EvictedError
@@ -159,8 +145,13 @@ func fromEngine(err error) *Error {
 		te  *engine.TransitionError
 		ste *engine.StateError
 		rf  *engine.RingFullError
+		le  *replication.LeaderError
 	)
 	switch {
+	case errors.As(err, &le):
+		if le.LeaderID != "" {
+			d["leader_id"], d["leader_raft_addr"] = le.LeaderID, le.LeaderAddr
+		}
 	case errors.As(err, &ev):
 		d["sequence"], d["oldest_sequence"] = ev.Sequence, ev.Oldest
 	case errors.As(err, &np):
@@ -193,11 +184,13 @@ func fromEngine(err error) *Error {
 		}
 		d["errors"] = fields
 	}
-	msg := err.Error()
-	if code == CodeInternal {
+	switch {
+	case code == CodeInternal:
 		msg = "internal error"
+	case msg == "":
+		msg = trimPrefix(err.Error())
 	}
-	return newError(code, trimPrefix(msg), d)
+	return newError(code, msg, d)
 }
 
 // trimPrefix drops the package prefix of engine messages.
@@ -209,10 +202,11 @@ func trimPrefix(msg string) string {
 	return msg
 }
 
-// retryAfter is the Retry-After header value for the error, or "".
+// retryAfter is the Retry-After header value for the error, or "": one
+// second for the retryable codes answered 429 or 503.
 func retryAfter(e *Error) string {
-	switch e.Code {
-	case CodeRingFull, CodeTooManySubscribers, CodeShuttingDown, CodeNotReady, CodePeerCircuitOpen, CodeNoQuorum, CodeOutcomeUnknown:
+	c, ok := wire.Lookup(e.Code)
+	if ok && c.Retryable && (c.Status == http.StatusTooManyRequests || c.Status == http.StatusServiceUnavailable) {
 		return strconv.Itoa(1)
 	}
 	return ""

@@ -59,7 +59,7 @@ func (c *call) fail(e *Error) {
 	if rw := findResponseWriter(c.w); rw != nil {
 		rw.code = e.Code
 	}
-	if ra := retryAfter(e); ra != "" {
+	if ra := retryAfter(e); ra != "" && c.w.Header().Get("Retry-After") == "" {
 		c.w.Header().Set("Retry-After", ra)
 	}
 	c.respond(e.Status(), errorBody{Error: e})

@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -180,24 +178,6 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	r := ts.do(t, request{method: "GET", path: "/api/v1/openapi.json"})
 	if string(r.body) != string(docs.OpenAPI) {
 		t.Error("served document differs from docs/openapi.json")
-	}
-}
-
-// TestErrorCodesDocumented: docs/api.md's code table is Codes.
-func TestErrorCodesDocumented(t *testing.T) {
-	b, err := os.ReadFile("../docs/api.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\| (\\d{3}) \\|")
-	documented := map[string]int{}
-	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
-		var status int
-		fmt.Sscan(m[2], &status)
-		documented[m[1]] = status
-	}
-	if diff := cmp.Diff(Codes, documented); diff != "" {
-		t.Errorf("codes (-Codes +docs/api.md):\n%s", diff)
 	}
 }
 

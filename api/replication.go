@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/badbatch/badbatch/cluster"
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/replication"
+	"github.com/badbatch/badbatch/wire"
 )
 
 // ReplicationNode is the server's handle on the Raft group that
@@ -44,8 +44,8 @@ var _ ReplicationNode = (*replication.Node)(nil)
 
 // Replication modes of CreateRequest.Replication.
 const (
-	ReplicationNone   = "none"
-	ReplicationQuorum = "quorum"
+	ReplicationNone   = wire.ReplicationNone
+	ReplicationQuorum = wire.ReplicationQuorum
 )
 
 // replicated returns the replication node when name is a replicated
@@ -60,7 +60,7 @@ func (s *Server) replicated(name string) ReplicationNode {
 // HeaderAppliedIndex is the response header of a read of a replicated
 // disruptor: the index of the last Raft entry the answering node had
 // applied, so the read reflects every change up to it.
-const HeaderAppliedIndex = "X-Raft-Applied-Index"
+const HeaderAppliedIndex = wire.HeaderAppliedIndex
 
 // toLeader forwards a request about a replicated disruptor that only the
 // Raft leader can answer (a change: any method but GET and HEAD, or a
@@ -290,40 +290,6 @@ func replicationError(err error) error {
 		return newError(CodeOutcomeUnknown, "the change was proposed but its commit could not be confirmed; retry with the same idempotency key", nil)
 	}
 	return err
-}
-
-// RaftStatus is the body of GET /api/v1/cluster/raft: the answering
-// node's view of the Raft group that replicates the quorum disruptors.
-type RaftStatus struct {
-	NodeID   string `json:"node_id" yaml:"node_id"`
-	RaftAddr string `json:"raft_addr" yaml:"raft_addr"`
-	// State is follower, candidate, leader or shutdown.
-	State string `json:"state" yaml:"state"`
-	// LeaderID and LeaderRaftAddr are empty when no leader is known.
-	LeaderID       string `json:"leader_id" yaml:"leader_id"`
-	LeaderRaftAddr string `json:"leader_raft_addr" yaml:"leader_raft_addr"`
-	Term           uint64 `json:"term" yaml:"term"`
-	CommitIndex    uint64 `json:"commit_index" yaml:"commit_index"`
-	AppliedIndex   uint64 `json:"applied_index" yaml:"applied_index"`
-	LastIndex      uint64 `json:"last_index" yaml:"last_index"`
-	// LastContact is when a follower last heard from the leader; absent
-	// on the leader and before any contact.
-	LastContact *time.Time `json:"last_contact,omitempty" yaml:"last_contact,omitempty"`
-	// Stalled is set while applying a committed entry waits for a local
-	// condition.
-	Stalled bool `json:"stalled" yaml:"stalled"`
-	// Servers is the Raft configuration as this node knows it.
-	Servers []RaftServer `json:"servers" yaml:"servers"`
-}
-
-// RaftServer is one server of the Raft configuration.
-type RaftServer struct {
-	ID       string `json:"id" yaml:"id"`
-	RaftAddr string `json:"raft_addr" yaml:"raft_addr"`
-	// Suffrage is voter or nonvoter.
-	Suffrage string `json:"suffrage" yaml:"suffrage"`
-	Leader   bool   `json:"leader" yaml:"leader"`
-	Local    bool   `json:"local" yaml:"local"`
 }
 
 // clusterRaft answers GET /api/v1/cluster/raft.

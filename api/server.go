@@ -603,7 +603,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 // dispatch routes a request, answering unknown paths and methods with the
 // error envelope rather than the mux's plain text.
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	if _, pattern := s.mux.Handler(r); pattern == "" || cleanPath(r.URL.Path) != r.URL.Path {
 		s.unmatched.ServeHTTP(w, r)
 		return
 	}
@@ -613,23 +613,39 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 // noRoute answers a request that matches no route: 405 when the path has
 // routes for other methods, 404 otherwise.
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
-	h, _ := s.mux.Handler(r)
-	rec := &headerRecorder{header: http.Header{}}
-	h.ServeHTTP(rec, r)
 	c := &call{s: s, w: w, r: r}
 	if f, ok := negotiate(r.Header.Get("Accept")); ok {
 		c.out = f
 	}
+	if clean := cleanPath(r.URL.Path); clean != r.URL.Path {
+		// The mux would redirect to the clean path; following such a
+		// redirect could re-send a body to another resource than the
+		// one named, so the path is refused instead.
+		c.fail(newError(CodeNotFound, fmt.Sprintf("no route for %s %s: the path is not in canonical form", r.Method, r.URL.Path),
+			map[string]any{"clean_path": clean}))
+		return
+	}
+	h, _ := s.mux.Handler(r)
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
 	switch rec.status {
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", rec.header.Get("Allow"))
 		c.fail(newError(CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path),
 			map[string]any{"allow": strings.Split(rec.header.Get("Allow"), ", ")}))
-	case http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusTemporaryRedirect, http.StatusFound:
-		h.ServeHTTP(w, r)
 	default:
 		c.fail(errorf(CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	}
+}
+
+// cleanPath is p without empty, "." and ".." elements, as the mux would
+// redirect to.
+func cleanPath(p string) string {
+	c := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // headerRecorder captures what the mux's own 404 and 405 handlers write.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/badbatch/badbatch/internal/version"
+	"github.com/badbatch/badbatch/wire"
 )
 
 // Encoding is the format of request and response bodies.
@@ -306,10 +307,14 @@ func (r *request) retryable() bool {
 	return r.idempotencyKey != ""
 }
 
-// retryStatus reports whether an answer with this status may succeed on a
-// retry.
-func retryStatus(status int) bool {
-	switch status {
+// retryAnswer reports whether an error answer may succeed on a retry:
+// what the code table says of its code, or, for an answer that is not the
+// API's envelope (a proxy's), whether its status is 429, 502, 503 or 504.
+func retryAnswer(e *Error) bool {
+	if e.Code != "" {
+		return wire.Retryable(e.Code)
+	}
+	switch e.Status {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
 	}
@@ -347,7 +352,7 @@ func (c *Client) do(ctx context.Context, r *request, out any) (http.Header, erro
 		}
 		apiErr := readError(res)
 		res.Body.Close()
-		if !retry || !retryStatus(res.StatusCode) {
+		if !retry || !retryAnswer(apiErr) {
 			return nil, apiErr
 		}
 		if werr := c.wait(ctx, attempt, apiErr.RetryAfter); werr != nil {

@@ -16,34 +16,23 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/wire"
 )
 
-// TestCodesMatchAPI checks that every sentinel is a code of the API, and
-// that the codes of the core API (disruptors, events, the envelope) have
-// one.
+// TestCodesMatchAPI checks that the sentinels are the codes of the wire
+// table, one each.
 func TestCodesMatchAPI(t *testing.T) {
-	have := map[string]bool{}
+	var want, got []string
+	for _, c := range wire.Codes() {
+		want = append(want, c.Code)
+	}
 	for _, c := range codes {
-		if _, ok := api.Codes[string(c)]; !ok {
-			t.Errorf("sentinel %s is not an API code", c)
-		}
-		have[string(c)] = true
+		got = append(got, string(c))
 	}
-	var missing []string
-	for c := range api.Codes {
-		if !have[c] {
-			missing = append(missing, c)
-		}
-	}
-	slices.Sort(missing)
-	for _, c := range []string{api.CodeDisruptorNotFound, api.CodeRingFull, api.CodeSequenceEvicted, api.CodeUnauthorized,
-		api.CodeForbidden, api.CodeRateLimited, api.CodeValidation, api.CodeInternal} {
-		if !have[c] {
-			t.Errorf("no sentinel for %s", c)
-		}
-	}
-	if len(missing) > 0 {
-		t.Logf("codes matched with Code(...) only: %v", missing)
+	slices.Sort(want)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sentinels (-wire +client):\n%s", diff)
 	}
 }
 

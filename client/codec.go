@@ -3,16 +3,11 @@ package client
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
-
-	"github.com/badbatch/badbatch/api"
 )
 
 // Bodies. JSON goes through encoding/json with the api package's types.
@@ -94,96 +89,6 @@ func jsonable(v any) any {
 	return v
 }
 
-// mpValue is a JSON document converted for MessagePack, object members in
-// their order.
-type mpObject []mpMember
-
-type mpMember struct {
-	key   string
-	value any
-}
-
-func (o mpObject) EncodeMsgpack(e *msgpack.Encoder) error {
-	if err := e.EncodeMapLen(len(o)); err != nil {
-		return err
-	}
-	for _, m := range o {
-		if err := e.EncodeString(m.key); err != nil {
-			return err
-		}
-		if err := e.Encode(m.value); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-var _ msgpack.CustomEncoder = mpObject(nil)
-
-// jsonToMsgpackValue converts JSON text to a value MessagePack encodes as
-// the same document: integers as integers, other numbers as floats,
-// objects in order.
-func jsonToMsgpackValue(src []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(src))
-	d.UseNumber()
-	v, err := tokenValue(d)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON value")
-	}
-	return v, nil
-}
-
-func tokenValue(d *json.Decoder) (any, error) {
-	t, err := d.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch x := t.(type) {
-	case json.Delim:
-		switch x {
-		case '{':
-			o := mpObject{}
-			for d.More() {
-				kt, err := d.Token()
-				if err != nil {
-					return nil, err
-				}
-				v, err := tokenValue(d)
-				if err != nil {
-					return nil, err
-				}
-				o = append(o, mpMember{key: kt.(string), value: v})
-			}
-			_, err := d.Token()
-			return o, err
-		case '[':
-			a := []any{}
-			for d.More() {
-				v, err := tokenValue(d)
-				if err != nil {
-					return nil, err
-				}
-				a = append(a, v)
-			}
-			_, err := d.Token()
-			return a, err
-		}
-		return nil, fmt.Errorf("unexpected %v", x)
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i, nil
-		}
-		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
-			return u, nil
-		}
-		return x.Float64()
-	}
-	return t, nil // string, bool, nil
-}
-
 // normalizeDocument turns a JSON document given as text (json.RawMessage,
 // []byte or a string holding JSON) into a value, so it encodes as the
 // document in every encoding; other values are returned as they are.
@@ -202,24 +107,4 @@ func normalizeDocument(v any) (any, error) {
 		return nil, fmt.Errorf("not a JSON document: %w", err)
 	}
 	return out, nil
-}
-
-// wireDisruptor decodes an api.Disruptor, whose schema field the api
-// package only encodes.
-type wireDisruptor struct {
-	api.Disruptor
-	Schema json.RawMessage `json:"schema,omitempty"`
-}
-
-func (w *wireDisruptor) value() api.Disruptor {
-	d := w.Disruptor
-	if len(w.Schema) > 0 && string(w.Schema) != "null" {
-		d.Schema = []byte(w.Schema)
-	}
-	return d
-}
-
-type wireDisruptorList struct {
-	Disruptors []wireDisruptor `json:"disruptors"`
-	Next       string          `json:"next,omitempty"`
 }

@@ -9,35 +9,35 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/wire"
 )
 
 // Health answers GET /health: the server is up.
-func (c *Client) Health(ctx context.Context) (api.Health, error) {
-	var out api.Health
+func (c *Client) Health(ctx context.Context) (wire.Health, error) {
+	var out wire.Health
 	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/health"}, &out)
 	return out, err
 }
 
 // Ready answers GET /health/ready: nil when the server is ready, an
 // [ErrNotReady] or [ErrShuttingDown] error otherwise.
-func (c *Client) Ready(ctx context.Context) (api.Health, error) {
-	var out api.Health
+func (c *Client) Ready(ctx context.Context) (wire.Health, error) {
+	var out wire.Health
 	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/health/ready"}, &out)
 	return out, err
 }
 
 // HealthDetail answers GET /api/v1/health: each disruptor's state and
 // consumers.
-func (c *Client) HealthDetail(ctx context.Context) (api.Health, error) {
-	var out api.Health
+func (c *Client) HealthDetail(ctx context.Context) (wire.Health, error) {
+	var out wire.Health
 	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/health"}, &out)
 	return out, err
 }
 
 // Version returns the server's build.
-func (c *Client) Version(ctx context.Context) (api.Version, error) {
-	var out api.Version
+func (c *Client) Version(ctx context.Context) (wire.Version, error) {
+	var out wire.Version
 	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/version"}, &out)
 	return out, err
 }
@@ -57,16 +57,16 @@ func (c *Client) PrometheusMetrics(ctx context.Context) ([]byte, error) {
 }
 
 // SystemMetrics returns every disruptor's figures and the process's.
-func (c *Client) SystemMetrics(ctx context.Context) (api.SystemMetrics, error) {
-	var out api.SystemMetrics
+func (c *Client) SystemMetrics(ctx context.Context) (wire.SystemMetrics, error) {
+	var out wire.SystemMetrics
 	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/metrics"}, &out)
 	return out, err
 }
 
 // DisruptorMetrics returns the figures of the disruptor name, with latency
 // percentiles.
-func (c *Client) DisruptorMetrics(ctx context.Context, name string) (api.Metrics, error) {
-	var out api.Metrics
+func (c *Client) DisruptorMetrics(ctx context.Context, name string) (wire.Metrics, error) {
+	var out wire.Metrics
 	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name) + "/metrics"}, &out)
 	return out, err
 }
@@ -104,26 +104,20 @@ func (o ListOptions) query() url.Values {
 
 // ListDisruptors returns a page of disruptors, by name. When the list
 // goes on, the page's Next is the After of the next page.
-func (c *Client) ListDisruptors(ctx context.Context, opts ListOptions) (api.DisruptorList, error) {
-	var w wireDisruptorList
-	if _, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/disruptors", query: opts.query()}, &w); err != nil {
-		return api.DisruptorList{}, err
-	}
-	out := api.DisruptorList{Disruptors: make([]api.Disruptor, len(w.Disruptors)), Next: w.Next}
-	for i := range w.Disruptors {
-		out.Disruptors[i] = w.Disruptors[i].value()
-	}
-	return out, nil
+func (c *Client) ListDisruptors(ctx context.Context, opts ListOptions) (wire.DisruptorList, error) {
+	var out wire.DisruptorList
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/disruptors", query: opts.query()}, &out)
+	return out, err
 }
 
 // AllDisruptors yields every disruptor that opts selects, fetching page
 // after page. It ends after the first error.
-func (c *Client) AllDisruptors(ctx context.Context, opts ListOptions) iter.Seq2[api.Disruptor, error] {
-	return func(yield func(api.Disruptor, error) bool) {
+func (c *Client) AllDisruptors(ctx context.Context, opts ListOptions) iter.Seq2[wire.Disruptor, error] {
+	return func(yield func(wire.Disruptor, error) bool) {
 		for {
 			page, err := c.ListDisruptors(ctx, opts)
 			if err != nil {
-				yield(api.Disruptor{}, err)
+				yield(wire.Disruptor{}, err)
 				return
 			}
 			for _, d := range page.Disruptors {
@@ -144,30 +138,26 @@ func (c *Client) AllDisruptors(ctx context.Context, opts ListOptions) iter.Seq2[
 // Schema may be a decoded document (map[string]any, say) or JSON text
 // (json.RawMessage or []byte). Creating is not retried: it is not
 // idempotent ([ErrDisruptorExists] the second time).
-func (c *Client) CreateDisruptor(ctx context.Context, req api.CreateRequest) (api.Disruptor, error) {
+func (c *Client) CreateDisruptor(ctx context.Context, req wire.CreateRequest) (wire.Disruptor, error) {
 	s, err := normalizeDocument(req.Schema)
 	if err != nil {
-		return api.Disruptor{}, fmt.Errorf("client: schema: %w", err)
+		return wire.Disruptor{}, fmt.Errorf("client: schema: %w", err)
 	}
 	req.Schema = s
 	r, err := c.bodyRequest(http.MethodPost, "/api/v1/disruptors", req)
 	if err != nil {
-		return api.Disruptor{}, err
+		return wire.Disruptor{}, err
 	}
-	var w wireDisruptor
-	if _, err := c.do(ctx, r, &w); err != nil {
-		return api.Disruptor{}, err
-	}
-	return w.value(), nil
+	var out wire.Disruptor
+	_, err = c.do(ctx, r, &out)
+	return out, err
 }
 
 // Disruptor describes the disruptor name.
-func (c *Client) Disruptor(ctx context.Context, name string) (api.Disruptor, error) {
-	var w wireDisruptor
-	if _, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name)}, &w); err != nil {
-		return api.Disruptor{}, err
-	}
-	return w.value(), nil
+func (c *Client) Disruptor(ctx context.Context, name string) (wire.Disruptor, error) {
+	var out wire.Disruptor
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name)}, &out)
+	return out, err
 }
 
 // DeleteDisruptor deletes the disruptor name from any state, draining it
@@ -178,8 +168,8 @@ func (c *Client) DeleteDisruptor(ctx context.Context, name string) error {
 }
 
 // State returns the lifecycle state of the disruptor name.
-func (c *Client) State(ctx context.Context, name string) (api.StateResponse, error) {
-	var out api.StateResponse
+func (c *Client) State(ctx context.Context, name string) (wire.StateResponse, error) {
+	var out wire.StateResponse
 	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name) + "/state"}, &out)
 	return out, err
 }
@@ -188,37 +178,35 @@ func (c *Client) State(ctx context.Context, name string) (api.StateResponse, err
 // stopped). Moving to the state it is in succeeds and changes nothing, so
 // the call is retried safely; a move the lifecycle does not allow is
 // [ErrInvalidStateTransition].
-func (c *Client) SetState(ctx context.Context, name, state string) (api.Disruptor, error) {
-	r, err := c.bodyRequest(http.MethodPut, disruptorPath(name)+"/state", api.StateRequest{State: state})
+func (c *Client) SetState(ctx context.Context, name, state string) (wire.Disruptor, error) {
+	r, err := c.bodyRequest(http.MethodPut, disruptorPath(name)+"/state", wire.StateRequest{State: state})
 	if err != nil {
-		return api.Disruptor{}, err
+		return wire.Disruptor{}, err
 	}
-	var w wireDisruptor
-	if _, err := c.do(ctx, r, &w); err != nil {
-		return api.Disruptor{}, err
-	}
-	return w.value(), nil
+	var out wire.Disruptor
+	_, err = c.do(ctx, r, &out)
+	return out, err
 }
 
 // Start starts a created disruptor: SetState(name, "running").
-func (c *Client) Start(ctx context.Context, name string) (api.Disruptor, error) {
+func (c *Client) Start(ctx context.Context, name string) (wire.Disruptor, error) {
 	return c.SetState(ctx, name, "running")
 }
 
 // Pause pauses a running disruptor: publishes are refused while the
 // consumers drain.
-func (c *Client) Pause(ctx context.Context, name string) (api.Disruptor, error) {
+func (c *Client) Pause(ctx context.Context, name string) (wire.Disruptor, error) {
 	return c.SetState(ctx, name, "paused")
 }
 
 // Resume resumes a paused disruptor: SetState(name, "running").
-func (c *Client) Resume(ctx context.Context, name string) (api.Disruptor, error) {
+func (c *Client) Resume(ctx context.Context, name string) (wire.Disruptor, error) {
 	return c.SetState(ctx, name, "running")
 }
 
 // Stop stops a disruptor for good, after its consumers drain; its events
 // stay readable until it is deleted.
-func (c *Client) Stop(ctx context.Context, name string) (api.Disruptor, error) {
+func (c *Client) Stop(ctx context.Context, name string) (wire.Disruptor, error) {
 	return c.SetState(ctx, name, "stopped")
 }
 

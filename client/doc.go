@@ -7,15 +7,16 @@
 //	c, err := client.New(client.DefaultConfig()) // http://127.0.0.1:8080
 //	if err != nil { ... }
 //	defer c.Close()
-//	d, err := c.CreateDisruptor(ctx, api.CreateRequest{Name: "orders", BufferSize: 4096})
+//	d, err := c.CreateDisruptor(ctx, wire.CreateRequest{Name: "orders", BufferSize: 4096})
 //	ev, _ := client.JSONEvent(map[string]any{"id": 1}, nil)
 //	res, err := c.Publish(ctx, "orders", ev, client.PublishOptions{IdempotencyKey: "order-1"})
 //	page, err := c.Replay(ctx, "orders", client.FromOldest, 100)
 //
-// Requests and responses are the api package's types ([api.CreateRequest],
-// [api.Disruptor], [api.PublishResult], [api.Metrics], ...). Events, which
-// the server writes by hand and has no types for, are [EventData] (to
-// publish) and [Event] (as read back).
+// Requests and responses are the wire package's types
+// ([wire.CreateRequest], [wire.Disruptor], [wire.PublishResult],
+// [wire.Metrics], ...); the events are [EventData] (to publish) and [Event]
+// (as read back), also wire's. The client imports wire and nothing else of
+// the server: not the engine, the cluster or Raft.
 //
 // # Configuration
 //
@@ -31,7 +32,9 @@
 // PUT (the lifecycle is a state resource: putting the state a disruptor is
 // in changes nothing) and DELETE, and publishes with an idempotency key
 // ([PublishOptions.IdempotencyKey]), which the server deduplicates.
-// Retries follow network errors and 429, 502, 503 and 504 answers, wait
+// Retries follow network errors and the answers whose code the code table
+// marks retryable ([wire.Lookup]; for a proxy's answer without the API's
+// envelope, 429, 502, 503 and 504), wait
 // with exponential backoff and jitter (or the server's Retry-After), and
 // stay within the call's context and [Config.Timeout]. Creating a
 // disruptor and publishing without a key are never retried.
@@ -42,7 +45,7 @@
 // code, message, details, status and request id. Match codes with
 // [errors.Is] and the [Code] sentinels ([ErrDisruptorNotFound],
 // [ErrRingFull], ...), or take the whole error with [errors.As] (into a
-// *client.Error, or into the server's *api.Error). Network failures are
+// *client.Error, or into the envelope's *wire.Error). Network failures are
 // returned wrapped, and the context's errors match context.Canceled and
 // context.DeadlineExceeded.
 //

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/wire"
 )
 
 // Error is an error answered by the server: the API's error envelope
@@ -18,12 +18,12 @@ import (
 //	if errors.Is(err, client.ErrDisruptorNotFound) { ... }
 //
 // or take the whole error with [errors.As], into a *client.Error or into
-// the server's own *api.Error:
+// the envelope's *wire.Error (which is the server's *api.Error):
 //
 //	var e *client.Error
 //	if errors.As(err, &e) { fmt.Println(e.Status, e.Code, e.Details) }
 type Error struct {
-	// Code is the stable error code (see [api.Codes]); empty when the
+	// Code is the stable error code (see [wire.Codes]); empty when the
 	// response was not an error envelope (a proxy's 502 page, say).
 	Code string
 	// Message is the server's explanation, for people.
@@ -58,11 +58,11 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// As lets [errors.As] fill a *api.Error, the server's form of the
+// As lets [errors.As] fill a *wire.Error, the envelope's form of the
 // envelope, from e.
 func (e *Error) As(target any) bool {
-	if p, ok := target.(**api.Error); ok && e.Code != "" {
-		*p = &api.Error{Code: e.Code, Message: e.Message, Details: e.Details}
+	if p, ok := target.(**wire.Error); ok && e.Code != "" {
+		*p = &wire.Error{Code: e.Code, Message: e.Message, Details: e.Details}
 		return true
 	}
 	return false
@@ -74,109 +74,122 @@ type Code string
 
 func (c Code) Error() string { return "badbatch API error " + string(c) }
 
-// The API's error codes as sentinels; a test checks each is a code of
-// [api.Codes]. The calls that return each are listed beside it. A code
+// The API's error codes as sentinels; a test checks that every code of
+// [wire.Codes] has one. The calls that return each are listed beside it. A code
 // without a sentinel here matches as Code("THE_CODE").
 const (
 	// ErrMalformedBody: a request body that does not decode. Every call
 	// with a body; a client bug when it happens.
-	ErrMalformedBody = Code(api.CodeMalformedBody)
+	ErrMalformedBody = Code(wire.CodeMalformedBody)
 	// ErrInvalidEncoding: a corrupt gzip body.
-	ErrInvalidEncoding = Code(api.CodeInvalidEncoding)
+	ErrInvalidEncoding = Code(wire.CodeInvalidEncoding)
 	// ErrValidation: well-formed but invalid settings or events, from
 	// [Client.CreateDisruptor], [Client.SetState] and the publish calls;
 	// Details["errors"] lists each problem.
-	ErrValidation = Code(api.CodeValidation)
+	ErrValidation = Code(wire.CodeValidation)
 	// ErrInvalidParameter: a bad query parameter, sequence or
 	// Idempotency-Key, from the list, replay, event and publish calls.
-	ErrInvalidParameter = Code(api.CodeInvalidParameter)
+	ErrInvalidParameter = Code(wire.CodeInvalidParameter)
 	// ErrInvalidSchema: [Client.CreateDisruptor] with a schema that does
 	// not compile.
-	ErrInvalidSchema = Code(api.CodeInvalidSchema)
+	ErrInvalidSchema = Code(wire.CodeInvalidSchema)
 	// ErrUnauthorized: no or a wrong API key, from any call when the server
 	// requires authentication.
-	ErrUnauthorized = Code(api.CodeUnauthorized)
+	ErrUnauthorized = Code(wire.CodeUnauthorized)
 	// ErrForbidden: the API key's role does not allow the call.
-	ErrForbidden = Code(api.CodeForbidden)
+	ErrForbidden = Code(wire.CodeForbidden)
 	// ErrNotFound: no such route (an endpoint that is not a BadBatch
 	// server, or a newer call on an older server).
-	ErrNotFound = Code(api.CodeNotFound)
+	ErrNotFound = Code(wire.CodeNotFound)
 	// ErrDisruptorNotFound: every call naming a disruptor that does not
 	// exist.
-	ErrDisruptorNotFound = Code(api.CodeDisruptorNotFound)
+	ErrDisruptorNotFound = Code(wire.CodeDisruptorNotFound)
 	// ErrSequenceNotFound: [Client.Event] for a sequence not yet
 	// published, and [Client.Tail] from beyond the next one.
-	ErrSequenceNotFound = Code(api.CodeSequenceNotFound)
+	ErrSequenceNotFound = Code(wire.CodeSequenceNotFound)
 	// ErrMethodNotAllowed: the route exists with other methods.
-	ErrMethodNotAllowed = Code(api.CodeMethodNotAllowed)
+	ErrMethodNotAllowed = Code(wire.CodeMethodNotAllowed)
 	// ErrNotAcceptable: the server serves none of the formats asked for.
-	ErrNotAcceptable = Code(api.CodeNotAcceptable)
+	ErrNotAcceptable = Code(wire.CodeNotAcceptable)
 	// ErrDisruptorExists: [Client.CreateDisruptor] with a name taken.
-	ErrDisruptorExists = Code(api.CodeDisruptorExists)
+	ErrDisruptorExists = Code(wire.CodeDisruptorExists)
 	// ErrInvalidStateTransition: [Client.SetState] (and Start, Stop,
 	// Pause, Resume) for a move the lifecycle does not allow.
-	ErrInvalidStateTransition = Code(api.CodeInvalidStateTransition)
+	ErrInvalidStateTransition = Code(wire.CodeInvalidStateTransition)
 	// ErrDisruptorNotRunning: a publish to a created, paused or stopped
 	// disruptor.
-	ErrDisruptorNotRunning = Code(api.CodeDisruptorNotRunning)
+	ErrDisruptorNotRunning = Code(wire.CodeDisruptorNotRunning)
 	// ErrDisruptorLimitReached: [Client.CreateDisruptor] on a full server.
-	ErrDisruptorLimitReached = Code(api.CodeDisruptorLimitReached)
+	ErrDisruptorLimitReached = Code(wire.CodeDisruptorLimitReached)
 	// ErrSequenceEvicted: [Client.Replay], [Client.Event] and
 	// [Client.Tail] from a sequence the ring overwrote;
 	// Details["oldest_sequence"] says where it starts now.
-	ErrSequenceEvicted = Code(api.CodeSequenceEvicted)
+	ErrSequenceEvicted = Code(wire.CodeSequenceEvicted)
 	// ErrBodyTooLarge: a request body over the server's limit.
-	ErrBodyTooLarge = Code(api.CodeBodyTooLarge)
+	ErrBodyTooLarge = Code(wire.CodeBodyTooLarge)
 	// ErrEventTooLarge: a publish with an event over max_event_size.
-	ErrEventTooLarge = Code(api.CodeEventTooLarge)
+	ErrEventTooLarge = Code(wire.CodeEventTooLarge)
 	// ErrBatchTooLarge: a publish of more events than allowed.
-	ErrBatchTooLarge = Code(api.CodeBatchTooLarge)
+	ErrBatchTooLarge = Code(wire.CodeBatchTooLarge)
 	// ErrUnsupportedMediaType: a body in a format the server does not read.
-	ErrUnsupportedMediaType = Code(api.CodeUnsupportedMediaType)
+	ErrUnsupportedMediaType = Code(wire.CodeUnsupportedMediaType)
 	// ErrUnsupportedContentEncoding: a body compressed other than gzip.
-	ErrUnsupportedContentEncoding = Code(api.CodeUnsupportedContentEncoding)
+	ErrUnsupportedContentEncoding = Code(wire.CodeUnsupportedContentEncoding)
 	// ErrSchemaViolation: a publish with an event that fails the
 	// disruptor's schema.
-	ErrSchemaViolation = Code(api.CodeSchemaViolation)
+	ErrSchemaViolation = Code(wire.CodeSchemaViolation)
 	// ErrIdempotencyKeyReused: a publish reusing an Idempotency-Key for a
 	// different batch.
-	ErrIdempotencyKeyReused = Code(api.CodeIdempotencyKeyReused)
+	ErrIdempotencyKeyReused = Code(wire.CodeIdempotencyKeyReused)
 	// ErrRingFull: a publish that found no room in the ring; nothing was
 	// published. Retried (after Retry-After) only with an idempotency key.
-	ErrRingFull = Code(api.CodeRingFull)
+	ErrRingFull = Code(wire.CodeRingFull)
 	// ErrTooManySubscribers: [Client.Tail] on a disruptor with its maximum
 	// of live subscribers.
-	ErrTooManySubscribers = Code(api.CodeTooManySubscribers)
+	ErrTooManySubscribers = Code(wire.CodeTooManySubscribers)
 	// ErrRateLimited: any call over the server's rate limit.
-	ErrRateLimited = Code(api.CodeRateLimited)
+	ErrRateLimited = Code(wire.CodeRateLimited)
 	// ErrRequestCanceled: logged by the server for requests whose client
 	// went away; a client rarely sees it.
-	ErrRequestCanceled = Code(api.CodeRequestCanceled)
+	ErrRequestCanceled = Code(wire.CodeRequestCanceled)
 	// ErrShuttingDown: any call while the server stops.
-	ErrShuttingDown = Code(api.CodeShuttingDown)
+	ErrShuttingDown = Code(wire.CodeShuttingDown)
 	// ErrNotReady: [Client.Ready] when the server is not ready.
-	ErrNotReady = Code(api.CodeNotReady)
+	ErrNotReady = Code(wire.CodeNotReady)
 	// ErrInternal: a server bug.
-	ErrInternal = Code(api.CodeInternal)
+	ErrInternal = Code(wire.CodeInternal)
 	// ErrClusterDisabled: a cluster call to a server that is not
 	// clustered.
-	ErrClusterDisabled = Code(api.CodeClusterDisabled)
+	ErrClusterDisabled = Code(wire.CodeClusterDisabled)
 	// ErrClusterNotRunning: [Client.ClusterJoin] after the node left.
-	ErrClusterNotRunning = Code(api.CodeClusterNotRunning)
+	ErrClusterNotRunning = Code(wire.CodeClusterNotRunning)
 	// ErrClusterJoinFailed: [Client.ClusterJoin] when no address answered.
-	ErrClusterJoinFailed = Code(api.CodeClusterJoinFailed)
+	ErrClusterJoinFailed = Code(wire.CodeClusterJoinFailed)
 	// ErrPeerUnavailable: any call about a disruptor hosted on another
 	// node of the cluster that could not be reached or failed.
-	ErrPeerUnavailable = Code(api.CodePeerUnavailable)
+	ErrPeerUnavailable = Code(wire.CodePeerUnavailable)
 	// ErrPeerCircuitOpen: as ErrPeerUnavailable, when every node hosting
 	// the disruptor failed recently; Retry-After.
-	ErrPeerCircuitOpen = Code(api.CodePeerCircuitOpen)
+	ErrPeerCircuitOpen = Code(wire.CodePeerCircuitOpen)
 	// ErrPeerTimeout: as ErrPeerUnavailable, when the node did not answer
 	// in time.
-	ErrPeerTimeout = Code(api.CodePeerTimeout)
+	ErrPeerTimeout = Code(wire.CodePeerTimeout)
 	// ErrForwardLoop: a request another node forwarded would be forwarded
 	// again; a sign of a misconfigured proxy.
-	ErrForwardLoop = Code(api.CodeForwardLoop)
+	ErrForwardLoop = Code(wire.CodeForwardLoop)
+	// ErrRequestTimeout: the request body did not reach the server within
+	// its read timeout; retried like a network error.
+	ErrRequestTimeout = Code(wire.CodeRequestTimeout)
+	// ErrNotLeader: a change of a quorum disruptor reached a Raft follower
+	// that could not forward it; the error's Details["leader_api"] is the
+	// leader's URL.
+	ErrNotLeader = Code(wire.CodeNotLeader)
+	// ErrNoQuorum: no Raft leader is known; nothing was done. Retried.
+	ErrNoQuorum = Code(wire.CodeNoQuorum)
+	// ErrOutcomeUnknown: a change of a quorum disruptor was proposed but
+	// its commit could not be confirmed; publishes with an idempotency key
+	// are retried, which is safe.
+	ErrOutcomeUnknown = Code(wire.CodeOutcomeUnknown)
 )
 
 // codes lists the sentinels, for the test that keeps them in step with
@@ -190,7 +203,8 @@ var codes = []Code{
 	ErrSchemaViolation, ErrIdempotencyKeyReused, ErrRingFull, ErrTooManySubscribers, ErrRateLimited,
 	ErrRequestCanceled, ErrShuttingDown, ErrNotReady, ErrInternal,
 	ErrClusterDisabled, ErrClusterNotRunning, ErrClusterJoinFailed, ErrPeerUnavailable,
-	ErrPeerCircuitOpen, ErrPeerTimeout, ErrForwardLoop,
+	ErrPeerCircuitOpen, ErrPeerTimeout, ErrForwardLoop, ErrRequestTimeout,
+	ErrNotLeader, ErrNoQuorum, ErrOutcomeUnknown,
 }
 
 // CodeOf returns the API error code of err, or "" when err is not an

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,30 +9,22 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
-	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/wire"
 )
 
-// The events model. The api package writes events by hand (they are its
-// hot path) and has no types for them, so they are here, matching
-// docs/api.md: an event is a JSON payload or opaque bytes, with string
-// metadata.
-
-// EventData is an event to publish: exactly one of Payload (a JSON
-// document) and Binary (bytes), with optional metadata.
-type EventData struct {
-	// Payload is the event's JSON document, stored by the server as
-	// compact JSON text.
-	Payload json.RawMessage
-	// Binary is an opaque payload, for events that are not JSON; nil when
-	// Payload is used.
-	Binary []byte
-	// Metadata are string pairs stored with the event (keys are unique).
-	Metadata map[string]string
-}
+// The event bodies are the wire package's; these are their names here.
+type (
+	// EventData is an event to publish: exactly one of Payload (a JSON
+	// document) and Binary (bytes), with optional metadata.
+	EventData = wire.EventData
+	// Event is a published event, as replay, get and tail return it.
+	Event = wire.Event
+	// ReplayPage is a page of [Client.Replay].
+	ReplayPage = wire.ReplayPage
+	// Batch is one disruptor's part of [Client.PublishMulti].
+	Batch = wire.Batch
+)
 
 // JSONEvent returns an event whose payload is v encoded as JSON.
 func JSONEvent(v any, metadata map[string]string) (EventData, error) {
@@ -42,131 +33,6 @@ func JSONEvent(v any, metadata map[string]string) (EventData, error) {
 		return EventData{}, fmt.Errorf("client: encoding the payload: %w", err)
 	}
 	return EventData{Payload: b, Metadata: metadata}, nil
-}
-
-// MarshalJSON writes the event as the API reads it: payload or
-// payload_base64, and metadata.
-func (d EventData) MarshalJSON() ([]byte, error) {
-	b := []byte{'{'}
-	sep := func() {
-		if len(b) > 1 {
-			b = append(b, ',')
-		}
-	}
-	if d.Payload != nil {
-		if !json.Valid(d.Payload) {
-			return nil, errors.New("payload is not a JSON document")
-		}
-		b = append(b, `"payload":`...)
-		b = append(b, d.Payload...)
-	}
-	if d.Binary != nil {
-		sep()
-		b = append(b, `"payload_base64":"`...)
-		b = base64.StdEncoding.AppendEncode(b, d.Binary)
-		b = append(b, '"')
-	}
-	if len(d.Metadata) > 0 {
-		m, err := json.Marshal(d.Metadata)
-		if err != nil {
-			return nil, err
-		}
-		sep()
-		b = append(b, `"metadata":`...)
-		b = append(b, m...)
-	}
-	return append(b, '}'), nil
-}
-
-// EncodeMsgpack writes the event as the API reads MessagePack: the payload
-// as a native value, or bin for Binary.
-func (d EventData) EncodeMsgpack(e *msgpack.Encoder) error {
-	n := 0
-	if d.Payload != nil {
-		n++
-	}
-	if d.Binary != nil {
-		n++
-	}
-	if len(d.Metadata) > 0 {
-		n++
-	}
-	if err := e.EncodeMapLen(n); err != nil {
-		return err
-	}
-	if d.Payload != nil {
-		v, err := jsonToMsgpackValue(d.Payload)
-		if err != nil {
-			return fmt.Errorf("payload is not JSON: %w", err)
-		}
-		if err := e.EncodeString("payload"); err != nil {
-			return err
-		}
-		if err := e.Encode(v); err != nil {
-			return err
-		}
-	}
-	if d.Binary != nil {
-		key := "payload"
-		if d.Payload != nil {
-			key = "payload_base64" // both given: let the server refuse it
-		}
-		if err := e.EncodeString(key); err != nil {
-			return err
-		}
-		if err := e.EncodeBytes(d.Binary); err != nil {
-			return err
-		}
-	}
-	if len(d.Metadata) > 0 {
-		if err := e.EncodeString("metadata"); err != nil {
-			return err
-		}
-		return e.Encode(d.Metadata)
-	}
-	return nil
-}
-
-var (
-	_ json.Marshaler        = EventData{}
-	_ msgpack.CustomEncoder = EventData{}
-)
-
-// Event is a published event, as replay, get and tail return it.
-type Event struct {
-	Sequence int64     `json:"sequence" yaml:"sequence"`
-	Time     time.Time `json:"time" yaml:"time"`
-	// Payload is the JSON payload; nil for a binary event.
-	Payload json.RawMessage `json:"payload,omitempty" yaml:"payload,omitempty"`
-	// Binary is a binary event's payload; nil for a JSON event.
-	Binary   []byte            `json:"payload_base64,omitempty" yaml:"payload_base64,omitempty"`
-	Metadata map[string]string `json:"metadata,omitempty" yaml:"metadata,omitempty"`
-}
-
-// Data returns the event's content, to publish it again.
-func (e Event) Data() EventData {
-	return EventData{Payload: e.Payload, Binary: e.Binary, Metadata: e.Metadata}
-}
-
-// ReplayPage is a page of [Client.Replay].
-type ReplayPage struct {
-	Disruptor string  `json:"disruptor" yaml:"disruptor"`
-	Events    []Event `json:"events" yaml:"events"`
-	// NextSequence is the from of the next page.
-	NextSequence int64 `json:"next_sequence" yaml:"next_sequence"`
-	// OldestSequence and LatestSequence bound what the ring holds;
-	// LatestSequence is -1 while nothing is published.
-	OldestSequence int64 `json:"oldest_sequence" yaml:"oldest_sequence"`
-	LatestSequence int64 `json:"latest_sequence" yaml:"latest_sequence"`
-}
-
-// Batch is one disruptor's part of [Client.PublishMulti].
-type Batch struct {
-	Disruptor string `json:"disruptor"`
-	// IdempotencyKey, when set, deduplicates this batch (it wins over
-	// the call's key).
-	IdempotencyKey string      `json:"idempotency_key,omitempty"`
-	Events         []EventData `json:"events"`
 }
 
 // PublishOptions are the rare settings of a publish.
@@ -181,23 +47,21 @@ type PublishOptions struct {
 }
 
 // Publish publishes one event to the disruptor name.
-func (c *Client) Publish(ctx context.Context, name string, ev EventData, opts PublishOptions) (api.PublishResult, error) {
+func (c *Client) Publish(ctx context.Context, name string, ev EventData, opts PublishOptions) (wire.PublishResult, error) {
 	return c.publish(ctx, name, ev, opts)
 }
 
 // PublishBatch publishes events to the disruptor name, at consecutive
 // sequences, all or none.
-func (c *Client) PublishBatch(ctx context.Context, name string, events []EventData, opts PublishOptions) (api.PublishResult, error) {
+func (c *Client) PublishBatch(ctx context.Context, name string, events []EventData, opts PublishOptions) (wire.PublishResult, error) {
 	if len(events) == 0 {
-		return api.PublishResult{}, errors.New("client: PublishBatch needs at least one event")
+		return wire.PublishResult{}, errors.New("client: PublishBatch needs at least one event")
 	}
-	return c.publish(ctx, name, struct {
-		Events []EventData `json:"events"`
-	}{events}, opts)
+	return c.publish(ctx, name, wire.PublishRequest{Events: events}, opts)
 }
 
-func (c *Client) publish(ctx context.Context, name string, body any, opts PublishOptions) (api.PublishResult, error) {
-	var out api.PublishResult
+func (c *Client) publish(ctx context.Context, name string, body any, opts PublishOptions) (wire.PublishResult, error) {
+	var out wire.PublishResult
 	r, err := c.bodyRequest(http.MethodPost, "/api/v1/disruptors/"+url.PathEscape(name)+"/events", body)
 	if err != nil {
 		return out, err
@@ -212,11 +76,9 @@ func (c *Client) publish(ctx context.Context, name string, body any, opts Publis
 // order, and the error is nil when the request itself succeeded (even if
 // some batches failed; see MultiResponse.Failed). opts.IdempotencyKey
 // applies to the batches without their own.
-func (c *Client) PublishMulti(ctx context.Context, batches []Batch, opts PublishOptions) (api.MultiResponse, error) {
-	var out api.MultiResponse
-	r, err := c.bodyRequest(http.MethodPost, "/api/v1/events", struct {
-		Batches []Batch `json:"batches"`
-	}{batches})
+func (c *Client) PublishMulti(ctx context.Context, batches []Batch, opts PublishOptions) (wire.MultiResponse, error) {
+	var out wire.MultiResponse
+	r, err := c.bodyRequest(http.MethodPost, "/api/v1/events", wire.MultiRequest{Batches: batches})
 	if err != nil {
 		return out, err
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/badbatch/badbatch/wire"
 )
 
 // FuzzStream feeds arbitrary stream bodies, SSE and NDJSON, to the stream
@@ -67,7 +69,7 @@ func FuzzJSONToMsgpack(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		v, err := jsonToMsgpackValue(src)
+		v, err := wire.MsgpackValue(src)
 		if !json.Valid(src) {
 			if err == nil {
 				t.Fatalf("converted invalid JSON %q", src)

@@ -126,7 +126,7 @@ func (c *Client) Tail(ctx context.Context, name string, opts TailOptions) iter.S
 			if err != nil {
 				var apiErr *Error
 				retry := failures < max(maxReconnects, c.cfg.MaxRetries) && ctx.Err() == nil &&
-					(!errors.As(err, &apiErr) || retryStatus(apiErr.Status))
+					(!errors.As(err, &apiErr) || retryAnswer(apiErr))
 				if !retry {
 					yield(Message{}, err)
 					return

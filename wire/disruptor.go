@@ -1,0 +1,165 @@
+package wire
+
+import "time"
+
+// Replication modes of [CreateRequest.Replication] and
+// [Disruptor.Replication].
+const (
+	// ReplicationNone is a node-local disruptor, the default.
+	ReplicationNone = "none"
+	// ReplicationQuorum is a disruptor replicated with Raft on every node
+	// of the cluster.
+	ReplicationQuorum = "quorum"
+)
+
+// HeaderAppliedIndex is the response header of a read of a replicated
+// disruptor: the index of the last Raft entry the answering node applied.
+const HeaderAppliedIndex = "X-Raft-Applied-Index"
+
+// CreateRequest is the body of POST /api/v1/disruptors. Zero fields are
+// left out on the wire and take the server's defaults; the server refuses
+// an explicit 0 for buffer_size, max_event_size and publish_timeout_ms.
+type CreateRequest struct {
+	Name             string `json:"name" yaml:"name"`
+	BufferSize       int    `json:"buffer_size,omitempty" yaml:"buffer_size,omitempty"`
+	ProducerType     string `json:"producer_type,omitempty" yaml:"producer_type,omitempty"`
+	WaitStrategy     string `json:"wait_strategy,omitempty" yaml:"wait_strategy,omitempty"`
+	MaxEventSize     int    `json:"max_event_size,omitempty" yaml:"max_event_size,omitempty"`
+	Overflow         string `json:"overflow,omitempty" yaml:"overflow,omitempty"`
+	PublishTimeoutMS int64  `json:"publish_timeout_ms,omitempty" yaml:"publish_timeout_ms,omitempty"`
+	// Schema is a JSON Schema document every JSON payload must match: a
+	// decoded document (map[string]any) or, from the client, JSON text.
+	Schema any `json:"schema,omitempty" yaml:"schema,omitempty"`
+	// Start, true when absent, starts the disruptor at once; false leaves
+	// it created.
+	Start *bool `json:"start,omitempty" yaml:"start,omitempty"`
+	// Replication is ReplicationNone (the default) or ReplicationQuorum
+	// (replicated with Raft across the cluster; needs
+	// cluster.replication.enabled).
+	Replication string `json:"replication,omitempty" yaml:"replication,omitempty"`
+	// FirstSequence is the sequence of the first event (default 0), for a
+	// disruptor that continues the numbering of an earlier one (after a
+	// move or a restart), so that readers' saved sequences stay valid:
+	// sequences before it read as evicted. Not for quorum disruptors,
+	// which the Raft log numbers.
+	FirstSequence int64 `json:"first_sequence,omitempty" yaml:"first_sequence,omitempty"`
+}
+
+// StateRequest is the body of PUT /api/v1/disruptors/{name}/state.
+type StateRequest struct {
+	// State is running, paused or stopped, in lower case.
+	State string `json:"state" yaml:"state"`
+}
+
+// StateResponse is the body of GET /api/v1/disruptors/{name}/state.
+type StateResponse struct {
+	Disruptor string `json:"disruptor" yaml:"disruptor"`
+	State     string `json:"state" yaml:"state"`
+}
+
+// Disruptor describes a hosted disruptor.
+type Disruptor struct {
+	Name         string `json:"name" yaml:"name"`
+	State        string `json:"state" yaml:"state"`
+	BufferSize   int    `json:"buffer_size" yaml:"buffer_size"`
+	ProducerType string `json:"producer_type" yaml:"producer_type"`
+	WaitStrategy string `json:"wait_strategy" yaml:"wait_strategy"`
+	// IdleCost says what the wait strategy costs while no events arrive
+	// (busy_spin and yielding burn a core per consumer).
+	IdleCost         string  `json:"idle_cost,omitempty" yaml:"idle_cost,omitempty"`
+	MaxEventSize     int     `json:"max_event_size" yaml:"max_event_size"`
+	Overflow         string  `json:"overflow" yaml:"overflow"`
+	PublishTimeoutMS int64   `json:"publish_timeout_ms" yaml:"publish_timeout_ms"`
+	Schema           RawJSON `json:"schema,omitempty" yaml:"schema,omitempty"`
+	// Replication is ReplicationNone (this node's own disruptor) or
+	// ReplicationQuorum (replicated with Raft on every node of the
+	// cluster).
+	Replication string    `json:"replication" yaml:"replication"`
+	CreatedAt   time.Time `json:"created_at" yaml:"created_at"`
+	// OldestSequence and LatestSequence bound the replay window;
+	// LatestSequence is OldestSequence-1 while nothing is published.
+	OldestSequence int64 `json:"oldest_sequence" yaml:"oldest_sequence"`
+	LatestSequence int64 `json:"latest_sequence" yaml:"latest_sequence"`
+	Published      int64 `json:"published" yaml:"published"`
+	Subscribers    int   `json:"subscribers" yaml:"subscribers"`
+}
+
+// DisruptorList is the body of GET /api/v1/disruptors.
+type DisruptorList struct {
+	Disruptors []Disruptor `json:"disruptors" yaml:"disruptors"`
+	// Next, when set, is the after= value of the next page.
+	Next string `json:"next,omitempty" yaml:"next,omitempty"`
+}
+
+// Latency is a latency summary in nanoseconds.
+type Latency struct {
+	Count int64 `json:"count" yaml:"count"`
+	Mean  int64 `json:"mean_ns" yaml:"mean_ns"`
+	P50   int64 `json:"p50_ns" yaml:"p50_ns"`
+	P95   int64 `json:"p95_ns" yaml:"p95_ns"`
+	P99   int64 `json:"p99_ns" yaml:"p99_ns"`
+	Max   int64 `json:"max_ns" yaml:"max_ns"`
+}
+
+// Consumer describes a built-in consumer.
+type Consumer struct {
+	Name     string `json:"name" yaml:"name"`
+	Sequence int64  `json:"sequence" yaml:"sequence"`
+	Lag      int64  `json:"lag" yaml:"lag"`
+	Running  bool   `json:"running" yaml:"running"`
+}
+
+// Metrics is the body of GET /api/v1/disruptors/{name}/metrics: the
+// figures /metrics exposes, with latency percentiles computed.
+type Metrics struct {
+	Disruptor   string           `json:"disruptor" yaml:"disruptor"`
+	State       string           `json:"state" yaml:"state"`
+	Published   int64            `json:"published" yaml:"published"`
+	Consumed    int64            `json:"consumed" yaml:"consumed"`
+	Batches     int64            `json:"batches" yaml:"batches"`
+	PublishRate float64          `json:"publish_rate" yaml:"publish_rate"`
+	Latency     Latency          `json:"latency" yaml:"latency"`
+	BufferSize  int              `json:"buffer_size" yaml:"buffer_size"`
+	Cursor      int64            `json:"cursor" yaml:"cursor"`
+	FillRatio   float64          `json:"fill_ratio" yaml:"fill_ratio"`
+	Consumers   []Consumer       `json:"consumers" yaml:"consumers"`
+	Subscribers int              `json:"subscribers" yaml:"subscribers"`
+	Errors      map[string]int64 `json:"errors" yaml:"errors"`
+}
+
+// SystemMetrics is the body of GET /api/v1/metrics.
+type SystemMetrics struct {
+	UptimeSeconds float64   `json:"uptime_seconds" yaml:"uptime_seconds"`
+	Goroutines    int       `json:"goroutines" yaml:"goroutines"`
+	HeapBytes     uint64    `json:"heap_bytes" yaml:"heap_bytes"`
+	GCCycles      uint32    `json:"gc_cycles" yaml:"gc_cycles"`
+	Disruptors    []Metrics `json:"disruptors" yaml:"disruptors"`
+}
+
+// Component is one disruptor in GET /api/v1/health.
+type Component struct {
+	Name       string     `json:"name" yaml:"name"`
+	State      string     `json:"state" yaml:"state"`
+	Healthy    bool       `json:"healthy" yaml:"healthy"`
+	Error      string     `json:"error,omitempty" yaml:"error,omitempty"`
+	Processors []Consumer `json:"processors" yaml:"processors"`
+}
+
+// Health is the body of GET /api/v1/health (and, without components, of
+// /health and /health/ready).
+type Health struct {
+	Status        string      `json:"status" yaml:"status"`
+	Ready         bool        `json:"ready" yaml:"ready"`
+	UptimeSeconds float64     `json:"uptime_seconds" yaml:"uptime_seconds"`
+	Version       string      `json:"version,omitempty" yaml:"version,omitempty"`
+	Goroutines    int         `json:"goroutines,omitempty" yaml:"goroutines,omitempty"`
+	Disruptors    []Component `json:"disruptors,omitempty" yaml:"disruptors,omitempty"`
+}
+
+// Version is the body of GET /api/v1/version.
+type Version struct {
+	Version    string `json:"version" yaml:"version"`
+	Commit     string `json:"commit,omitempty" yaml:"commit,omitempty"`
+	GoVersion  string `json:"go_version" yaml:"go_version"`
+	APIVersion string `json:"api_version" yaml:"api_version"`
+}
