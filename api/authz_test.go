@@ -374,7 +374,7 @@ func TestMetricsPublic(t *testing.T) {
 }
 
 func TestCheckPermissions(t *testing.T) {
-	routes := []route{{PermPublic, "GET", "/a", true, nil}, {method: "GET", pattern: "/forgot"}}
+	routes := []route{{perm: PermPublic, method: "GET", pattern: "/a", negotiate: true}, {method: "GET", pattern: "/forgot"}}
 	if err := checkPermissions(routes); err == nil || !strings.Contains(err.Error(), "GET /forgot declares no permission") {
 		t.Errorf("checkPermissions = %v", err)
 	}

@@ -4,15 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/badbatch/badbatch/docs"
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/wire"
 )
@@ -143,9 +148,6 @@ func TestBadInput(t *testing.T) {
 		{"stream: unknown disruptor", request{method: "GET", path: "/api/v1/disruptors/nope/events/stream"}, CodeDisruptorNotFound},
 		{"not acceptable", request{method: "GET", path: "/api/v1/disruptors/bad", acceptHeader: "application/xml"}, CodeNotAcceptable},
 		{"unknown route", request{method: "GET", path: "/api/v2/disruptors"}, CodeNotFound},
-		{"path with //", request{method: "GET", path: "//api/v1/disruptors"}, CodeNotFound},
-		{"path with ..", request{method: "POST", path: "/api/v1/disruptors/x/../bad/events", raw: []byte(`{"payload":1}`)}, CodeNotFound},
-		{"path with .", request{method: "GET", path: "/api/v1/./disruptors"}, CodeNotFound},
 		{"wrong method", request{method: "PATCH", path: "/api/v1/disruptors/bad"}, CodeMethodNotAllowed},
 		{"state: bad transition", request{method: "PUT", path: "/api/v1/disruptors/bad/state", raw: []byte(`{"state":"created"}`)}, CodeInvalidStateTransition},
 		{"state: unknown state", request{method: "PUT", path: "/api/v1/disruptors/bad/state", raw: []byte(`{"state":"asleep"}`)}, CodeValidation},
@@ -189,9 +191,6 @@ func TestBadInput(t *testing.T) {
 			}
 			if ct := r.header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
-			}
-			if c.code == CodeNotFound && strings.Contains(c.req.path, "/.") && get(r.v, "error", "details", "clean_path") == nil {
-				t.Errorf("no clean_path: %s", r.body)
 			}
 			if c.code == CodeMethodNotAllowed && r.header.Get("Allow") == "" {
 				t.Errorf("405 without Allow")
@@ -273,5 +272,184 @@ func TestSlowBody(t *testing.T) {
 	}
 	if host, _, _ := net.SplitHostPort(conn.LocalAddr().String()); strings.Contains(string(b), host) || strings.Contains(string(b), "127.0.0.1") {
 		t.Errorf("the message names an address: %s", b)
+	}
+}
+
+// hostileCase is one request of TestHostileInput: it must be refused
+// with code, and check, when set, looks at the answer further.
+type hostileCase struct {
+	name  string
+	req   request
+	code  string
+	check func(t *testing.T, r *response)
+}
+
+func detail(key string, want any) func(*testing.T, *response) {
+	return func(t *testing.T, r *response) {
+		t.Helper()
+		if got := get(r.v, "error", "details", key); !reflect.DeepEqual(got, want) {
+			t.Errorf("details.%s = %v (%T), want %v: %s", key, got, got, want, r.body)
+		}
+	}
+}
+
+// TestHostileInput is the table of issue 14's strict-input and
+// bounded-cost refusals: each request is refused with its code and the
+// error envelope, in every format it applies to, and the server goes on
+// serving.
+func TestHostileInput(t *testing.T) {
+	ts := newTestServer(t)
+	for _, name := range []string{"h", "h2"} {
+		if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": name}}); r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	const pub = "/api/v1/disruptors/h/events"
+	cases := []hostileCase{
+		// Unknown, repeated and unparsable query parameters.
+		{"replay: unknown parameter", request{method: "GET", path: pub + "?fromm=0"}, CodeInvalidParameter, detail("parameter", "fromm")},
+		{"replay: parameter twice", request{method: "GET", path: pub + "?from=0&from=1"}, CodeInvalidParameter, detail("parameter", "from")},
+		{"replay: bad escape", request{method: "GET", path: pub + "?from=%zz"}, CodeInvalidParameter, nil},
+		{"list: unknown parameter", request{method: "GET", path: "/api/v1/disruptors?limt=5"}, CodeInvalidParameter, detail("parameter", "limt")},
+		{"get: unknown parameter", request{method: "GET", path: "/api/v1/disruptors/h?verbose=1"}, CodeInvalidParameter, detail("parameter", "verbose")},
+		{"stream: unknown parameter", request{method: "GET", path: pub + "/stream?form=sse"}, CodeInvalidParameter, detail("parameter", "form")},
+		{"publish: a query parameter", request{method: "POST", path: pub + "?sync=1", raw: []byte(`{"payload":1}`), f: formatJSON}, CodeInvalidParameter, detail("parameter", "sync")},
+		{"create: a query parameter", request{method: "POST", path: "/api/v1/disruptors?dry_run=1", raw: []byte(`{"name":"q"}`), f: formatJSON}, CodeInvalidParameter, detail("parameter", "dry_run")},
+		{"health: a query parameter", request{method: "GET", path: "/health?full=1"}, CodeInvalidParameter, detail("parameter", "full")},
+		// Paths that are not clean are refused, not redirected.
+		{"path with //", request{method: "GET", path: "//api/v1/disruptors"}, CodeNotFound, detail("clean_path", "/api/v1/disruptors")},
+		{"path with ..", request{method: "POST", path: "/api/v1/disruptors/x/../h/events", raw: []byte(`{"payload":1}`), f: formatJSON}, CodeNotFound, detail("clean_path", "/api/v1/disruptors/h/events")},
+		{"path with .", request{method: "GET", path: "/api/v1/./disruptors"}, CodeNotFound, detail("clean_path", "/api/v1/disruptors")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.req.acceptHeader == "" {
+				c.req.acceptHeader = "application/json"
+			}
+			r := ts.do(t, c.req)
+			if info, _ := wire.Lookup(c.code); r.status != info.Status || errCode(r) != c.code {
+				t.Fatalf("got %d %s, want %d %s: %s", r.status, errCode(r), info.Status, c.code, r.body)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if msg, _ := get(r.v, "error", "message").(string); msg == "" {
+				t.Errorf("no message: %s", r.body)
+			}
+			if c.check != nil {
+				c.check(t, r)
+			}
+		})
+	}
+	if r := ts.do(t, request{method: "GET", path: "/api/v1/disruptors/h"}); r.status != 200 || get(r.v, "published") != 0.0 {
+		t.Fatalf("after the hostile requests: %d %s", r.status, r.body)
+	}
+}
+
+// TestQueryParamsDocumented: each route declares exactly the query
+// parameters docs/openapi.json documents for its operation.
+func TestQueryParamsDocumented(t *testing.T) {
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Parameters map[string]openAPIParam `json:"parameters"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(docs.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(raw []openAPIParam) []string {
+		var names []string
+		for _, p := range raw {
+			if p.Ref != "" {
+				p = doc.Components.Parameters[p.Ref[strings.LastIndex(p.Ref, "/")+1:]]
+			}
+			if p.In == "query" {
+				names = append(names, p.Name)
+			}
+		}
+		return names
+	}
+	ts := newTestServer(t)
+	for _, rt := range ts.srv.routes {
+		ops := doc.Paths[rt.pattern]
+		var common, own struct {
+			Parameters []openAPIParam `json:"parameters"`
+		}
+		if raw, ok := ops["parameters"]; ok {
+			_ = json.Unmarshal([]byte(`{"parameters":`+string(raw)+`}`), &common)
+		}
+		_ = json.Unmarshal(ops[strings.ToLower(rt.method)], &own)
+		documented := append(resolve(common.Parameters), resolve(own.Parameters)...)
+		slices.Sort(documented)
+		declared := slices.Sorted(slices.Values(rt.query))
+		if !slices.Equal(documented, declared) {
+			t.Errorf("%s %s: the route declares %v, openapi.json documents %v", rt.method, rt.pattern, declared, documented)
+		}
+	}
+}
+
+type openAPIParam struct {
+	Ref  string `json:"$ref"`
+	Name string `json:"name"`
+	In   string `json:"in"`
+}
+
+// TestMetricsCardinality: requests with invented methods on unknown and
+// known paths add no series to the request metrics; label values come
+// from closed sets.
+func TestMetricsCardinality(t *testing.T) {
+	ts := newTestServer(t)
+	series := func() int {
+		mfs, err := ts.srv.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, mf := range mfs {
+			if strings.HasPrefix(mf.GetName(), "badbatch_http_") || mf.GetName() == "badbatch_api_errors_total" {
+				n += len(mf.GetMetric())
+			}
+		}
+		return n
+	}
+	warm := func() {
+		for _, m := range []string{"FOO0", "GET"} {
+			ts.do(t, request{method: m, path: "/nowhere/0"})
+			ts.do(t, request{method: m, path: "/api/v1/disruptors/x"})
+		}
+	}
+	warm()
+	before := series()
+	for i := range 200 {
+		ts.do(t, request{method: fmt.Sprintf("FOO%d", i), path: fmt.Sprintf("/nowhere/%d", i)})
+		ts.do(t, request{method: fmt.Sprintf("BAR%d", i), path: "/api/v1/disruptors/x"})
+	}
+	if after := series(); after != before {
+		t.Errorf("400 requests with invented methods made %d series into %d", before, after)
+	}
+}
+
+// TestProbesNotRateLimited: a client whose bad keys exhausted its
+// address's bucket still gets 200 from /health and /health/ready.
+func TestProbesNotRateLimited(t *testing.T) {
+	f := newAuthFixture(t, func(_ *engine.Config, a *Config) { a.RateLimit, a.RateBurst = 1, 2 })
+	limited := false
+	for range 20 {
+		status, _, _ := f.call(t, "GET", "/api/v1/disruptors", "", map[string]string{"X-API-Key": "bad-key"})
+		limited = limited || status == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("bad keys were never rate limited")
+	}
+	for _, path := range []string{"/health", "/health/ready"} {
+		for range 5 {
+			if status, _, b := f.call(t, "GET", path, "", map[string]string{"X-API-Key": "bad-key"}); status != 200 {
+				t.Fatalf("%s after the bucket ran dry: %d %s", path, status, b)
+			}
+		}
+	}
+	if status, _, _ := f.call(t, "GET", "/api/v1/version", "", nil); status != http.StatusTooManyRequests {
+		t.Errorf("other public routes are still limited: %d", status)
 	}
 }

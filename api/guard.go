@@ -24,14 +24,19 @@ func (c *call) admit(rt route) bool {
 		id, failure = nil, failNone // public: bad credentials are ignored
 	}
 	c.id = id
-	if id == nil || failure != failNone {
+	switch {
+	case rt.probe:
+		// Health probes draw on no bucket.
+	case id == nil || failure != failNone:
 		// Requests without valid credentials, guesses included, draw on
 		// their address's bucket.
 		if !c.limit("addr:" + remoteHost(c.r)) {
 			return false
 		}
-	} else if !c.limit(id.bucket) {
-		return false
+	default:
+		if !c.limit(id.bucket) {
+			return false
+		}
 	}
 	if perm == PermPublic {
 		return true

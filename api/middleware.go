@@ -67,7 +67,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			s.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(status)).Inc()
+			s.requests.WithLabelValues(pattern, methodLabel(r.Method), strconv.Itoa(status)).Inc()
 			s.duration.WithLabelValues(pattern).Observe(d.Seconds())
 			level := slog.LevelInfo
 			if status >= 500 {
@@ -96,6 +96,17 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(out, r)
 	})
+}
+
+// methodLabel is the method label of the request metrics: a method from
+// a closed set, so that invented methods cannot create series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 func validRequestID(id string) bool {

@@ -213,7 +213,7 @@ func TestReplicationRouting(t *testing.T) {
 		{&replication.OutcomeError{Cause: context.DeadlineExceeded}, http.StatusServiceUnavailable, CodeOutcomeUnknown},
 	}
 	reqs := []request{
-		{method: "POST", path: "/api/v1/disruptors/q/events?x=1", body: map[string]any{"payload": 1}},
+		{method: "POST", path: "/api/v1/disruptors/q/events", body: map[string]any{"payload": 1}},
 		{method: "PUT", path: "/api/v1/disruptors/q/state", body: map[string]any{"state": "paused"}},
 		{method: "DELETE", path: "/api/v1/disruptors/q"},
 		{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "q2", "replication": "quorum"}},

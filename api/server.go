@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -490,8 +493,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // route is one entry of the route table: the single source of the mux's
-// routes, of their permissions, and of what the OpenAPI and security
-// document tests check.
+// routes, of their permissions and query parameters, and of what the
+// OpenAPI and security document tests check.
 type route struct {
 	// perm is what a client needs to call the route. Routes whose
 	// pattern has {name} are also held to a publisher's or reader's
@@ -503,6 +506,14 @@ type route struct {
 	// handler runs (so a 406 comes before any side effect).
 	negotiate bool
 	handle    func(*call)
+	// query lists the query parameters the route takes; a request with
+	// any other, or with one of them twice, is refused with 400
+	// INVALID_PARAMETER before anything else happens.
+	query []string
+	// probe marks the health probes, which draw on no rate-limit bucket,
+	// so that a client hammering the API with bad keys cannot make a
+	// load balancer or the kubelet think the server is down.
+	probe bool
 }
 
 // call is one request on its way through a handler.
@@ -530,31 +541,31 @@ func (s *Server) Routes() [][2]string {
 // must declare one.
 func (s *Server) routeTable() []route {
 	return []route{
-		{PermPublic, "GET", "/health", true, (*call).health},
-		{PermPublic, "GET", "/health/ready", true, (*call).ready},
-		{PermMetrics, "GET", "/metrics", false, s.promHandler()},
-		{PermPublic, "GET", "/api/v1/health", true, (*call).healthDetail},
-		{PermPublic, "GET", "/api/v1/version", true, (*call).versionInfo},
-		{PermPublic, "GET", "/api/v1/openapi.json", true, (*call).openAPI},
-		{PermView, "GET", "/api/v1/metrics", true, (*call).systemMetrics},
-		{PermView, "GET", "/api/v1/disruptors", true, (*call).listDisruptors},
-		{PermOperate, "POST", "/api/v1/disruptors", true, (*call).createDisruptor},
-		{PermView, "GET", "/api/v1/disruptors/{name}", true, (*call).getDisruptor},
-		{PermOperate, "DELETE", "/api/v1/disruptors/{name}", true, (*call).deleteDisruptor},
-		{PermView, "GET", "/api/v1/disruptors/{name}/state", true, (*call).getState},
-		{PermOperate, "PUT", "/api/v1/disruptors/{name}/state", true, (*call).putState},
-		{PermView, "GET", "/api/v1/disruptors/{name}/metrics", true, (*call).disruptorMetrics},
-		{PermPublish, "POST", "/api/v1/disruptors/{name}/events", true, (*call).publish},
-		{PermRead, "GET", "/api/v1/disruptors/{name}/events", true, (*call).replay},
-		{PermRead, "GET", "/api/v1/disruptors/{name}/events/stream", false, (*call).stream},
-		{PermRead, "GET", "/api/v1/disruptors/{name}/events/{seq}", true, (*call).getEvent},
+		{perm: PermPublic, method: "GET", pattern: "/health", negotiate: true, handle: (*call).health, probe: true},
+		{perm: PermPublic, method: "GET", pattern: "/health/ready", negotiate: true, handle: (*call).ready, probe: true},
+		{perm: PermMetrics, method: "GET", pattern: "/metrics", handle: s.promHandler()},
+		{perm: PermPublic, method: "GET", pattern: "/api/v1/health", negotiate: true, handle: (*call).healthDetail},
+		{perm: PermPublic, method: "GET", pattern: "/api/v1/version", negotiate: true, handle: (*call).versionInfo},
+		{perm: PermPublic, method: "GET", pattern: "/api/v1/openapi.json", negotiate: true, handle: (*call).openAPI},
+		{perm: PermView, method: "GET", pattern: "/api/v1/metrics", negotiate: true, handle: (*call).systemMetrics},
+		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors", negotiate: true, handle: (*call).listDisruptors, query: []string{"limit", "state", "name", "after"}},
+		{perm: PermOperate, method: "POST", pattern: "/api/v1/disruptors", negotiate: true, handle: (*call).createDisruptor},
+		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}", negotiate: true, handle: (*call).getDisruptor, query: []string{"consistent"}},
+		{perm: PermOperate, method: "DELETE", pattern: "/api/v1/disruptors/{name}", negotiate: true, handle: (*call).deleteDisruptor},
+		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}/state", negotiate: true, handle: (*call).getState, query: []string{"consistent"}},
+		{perm: PermOperate, method: "PUT", pattern: "/api/v1/disruptors/{name}/state", negotiate: true, handle: (*call).putState},
+		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}/metrics", negotiate: true, handle: (*call).disruptorMetrics},
+		{perm: PermPublish, method: "POST", pattern: "/api/v1/disruptors/{name}/events", negotiate: true, handle: (*call).publish},
+		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events", negotiate: true, handle: (*call).replay, query: []string{"from", "limit", "consistent"}},
+		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events/stream", handle: (*call).stream, query: []string{"from", "format", "on_lag", "consistent"}},
+		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events/{seq}", negotiate: true, handle: (*call).getEvent, query: []string{"consistent"}},
 		// Each batch's disruptor is checked by the handler.
-		{PermPublish, "POST", "/api/v1/events", true, (*call).publishMulti},
-		{PermView, "GET", "/api/v1/cluster/members", true, (*call).clusterMembers},
-		{PermView, "GET", "/api/v1/cluster/health", true, (*call).clusterHealth},
-		{PermView, "GET", "/api/v1/cluster/raft", true, (*call).clusterRaft},
-		{PermAdmin, "POST", "/api/v1/cluster/join", true, (*call).clusterJoin},
-		{PermAdmin, "POST", "/api/v1/cluster/leave", true, (*call).clusterLeave},
+		{perm: PermPublish, method: "POST", pattern: "/api/v1/events", negotiate: true, handle: (*call).publishMulti},
+		{perm: PermView, method: "GET", pattern: "/api/v1/cluster/members", negotiate: true, handle: (*call).clusterMembers},
+		{perm: PermView, method: "GET", pattern: "/api/v1/cluster/health", negotiate: true, handle: (*call).clusterHealth},
+		{perm: PermView, method: "GET", pattern: "/api/v1/cluster/raft", negotiate: true, handle: (*call).clusterRaft},
+		{perm: PermAdmin, method: "POST", pattern: "/api/v1/cluster/join", negotiate: true, handle: (*call).clusterJoin},
+		{perm: PermAdmin, method: "POST", pattern: "/api/v1/cluster/leave", negotiate: true, handle: (*call).clusterLeave},
 	}
 }
 
@@ -583,7 +594,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 		if rt.negotiate && acceptable {
 			c.out = f // also for a 401, 403 or 429
 		}
-		if !c.admit(rt) {
+		if !c.admit(rt) || !c.checkQuery(rt) {
 			return
 		}
 		if remote && (s.toLeader(w, r) || s.forward(w, r)) {
@@ -598,6 +609,38 @@ func (s *Server) endpoint(rt route) http.Handler {
 		}
 		rt.handle(c)
 	})
+}
+
+// checkQuery refuses, with 400 INVALID_PARAMETER naming it, a query
+// parameter the route does not declare or one given more than once, and a
+// query string that does not parse: a misspelt parameter (?fromm=0) must
+// not silently mean its default.
+func (c *call) checkQuery(rt route) bool {
+	if c.r.URL.RawQuery == "" {
+		return true
+	}
+	q, err := url.ParseQuery(c.r.URL.RawQuery)
+	if err != nil {
+		c.fail(newError(CodeInvalidParameter, "the query string does not parse: "+err.Error(), map[string]any{"parameter": ""}))
+		return false
+	}
+	allowed := rt.query
+	if allowed == nil {
+		allowed = []string{}
+	}
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		switch {
+		case !slices.Contains(rt.query, name):
+			c.fail(newError(CodeInvalidParameter, fmt.Sprintf("%s %s takes no query parameter %q", rt.method, rt.pattern, name),
+				map[string]any{"parameter": name, "allowed": allowed}))
+			return false
+		case len(q[name]) > 1:
+			c.fail(newError(CodeInvalidParameter, fmt.Sprintf("query parameter %q is given %d times", name, len(q[name])),
+				map[string]any{"parameter": name}))
+			return false
+		}
+	}
+	return true
 }
 
 // dispatch routes a request, answering unknown paths and methods with the
