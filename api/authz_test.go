@@ -155,12 +155,17 @@ func fixed(path, body string) func(*testServer, int) (string, string) {
 // publisher and reader keys may use) or a fresh "acl-N".
 func routeCases(t *testing.T) map[string]routeCase {
 	return map[string]routeCase{
-		"GET /health":                                 {call: fixed("/health", "")},
-		"GET /health/ready":                           {call: fixed("/health/ready", "")},
-		"GET /metrics":                                {call: fixed("/metrics", "")},
-		"GET /api/v1/health":                          {call: fixed("/api/v1/health", "")},
-		"GET /api/v1/version":                         {call: fixed("/api/v1/version", "")},
-		"GET /api/v1/openapi.json":                    {call: fixed("/api/v1/openapi.json", "")},
+		"GET /health":              {call: fixed("/health", "")},
+		"GET /health/ready":        {call: fixed("/health/ready", "")},
+		"GET /metrics":             {call: fixed("/metrics", "")},
+		"GET /api/v1/health":       {call: fixed("/api/v1/health", "")},
+		"GET /api/v1/version":      {call: fixed("/api/v1/version", "")},
+		"GET /api/v1/openapi.json": {call: fixed("/api/v1/openapi.json", "")},
+		"GET /api/v1/auth/whoami":  {call: fixed("/api/v1/auth/whoami", "")},
+		// The console (the test client follows the redirects).
+		"GET /{$}":                                    {call: fixed("/", "")},
+		"GET /docs":                                   {call: fixed("/docs", "")},
+		"GET /ui/{file...}":                           {call: fixed("/ui/app.js", "")},
 		"GET /api/v1/metrics":                         {call: fixed("/api/v1/metrics", "")},
 		"GET /api/v1/disruptors":                      {call: fixed("/api/v1/disruptors", "")},
 		"GET /api/v1/disruptors/{name}":               {call: fixed("/api/v1/disruptors/acl", "")},

@@ -27,7 +27,13 @@ func TestEndToEnd(t *testing.T) {
 			t.Run(name, func(t *testing.T) { scenario(t, ts, f, gz, "e2e-"+strings.ReplaceAll(name, "=", "")) })
 		}
 	}
-	// Every route answered at least one 2xx.
+	// The console and who-am-I (console_test.go checks them closely).
+	for _, path := range []string{"/", "/docs", "/ui/", "/ui/app.js", "/api/v1/auth/whoami"} {
+		if r := ts.do(t, request{method: "GET", path: path}); r.status != http.StatusOK {
+			t.Errorf("GET %s: %d", path, r.status)
+		}
+	}
+	// Every route answered at least one 2xx (a redirect, 302).
 	hit := map[string]bool{}
 	for _, rt := range ts.srv.Routes() {
 		if strings.HasPrefix(rt[1], "/api/v1/cluster/") {
@@ -53,7 +59,7 @@ func TestEndToEnd(t *testing.T) {
 					status = l.GetValue()
 				}
 			}
-			if strings.HasPrefix(status, "2") {
+			if strings.HasPrefix(status, "2") || status == "302" {
 				hit[route] = true
 			}
 		}

@@ -547,6 +547,7 @@ func (s *Server) routeTable() []route {
 		{perm: PermPublic, method: "GET", pattern: "/api/v1/health", negotiate: true, handle: (*call).healthDetail},
 		{perm: PermPublic, method: "GET", pattern: "/api/v1/version", negotiate: true, handle: (*call).versionInfo},
 		{perm: PermPublic, method: "GET", pattern: "/api/v1/openapi.json", negotiate: true, handle: (*call).openAPI},
+		{perm: PermPublic, method: "GET", pattern: "/api/v1/auth/whoami", negotiate: true, handle: (*call).whoami},
 		{perm: PermView, method: "GET", pattern: "/api/v1/metrics", negotiate: true, handle: (*call).systemMetrics},
 		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors", negotiate: true, handle: (*call).listDisruptors, query: []string{"limit", "state", "name", "after"}},
 		{perm: PermOperate, method: "POST", pattern: "/api/v1/disruptors", negotiate: true, handle: (*call).createDisruptor},
@@ -566,6 +567,11 @@ func (s *Server) routeTable() []route {
 		{perm: PermView, method: "GET", pattern: "/api/v1/cluster/raft", negotiate: true, handle: (*call).clusterRaft},
 		{perm: PermAdmin, method: "POST", pattern: "/api/v1/cluster/join", negotiate: true, handle: (*call).clusterJoin},
 		{perm: PermAdmin, method: "POST", pattern: "/api/v1/cluster/leave", negotiate: true, handle: (*call).clusterLeave},
+		// The web console (console.go): public files; its API calls carry
+		// the user's key.
+		{perm: PermPublic, method: "GET", pattern: "/{$}", handle: (*call).toConsole},
+		{perm: PermPublic, method: "GET", pattern: "/docs", handle: (*call).toDocs},
+		{perm: PermPublic, method: "GET", pattern: "/ui/{file...}", handle: (*call).console},
 	}
 }
 
