@@ -15,12 +15,16 @@ type SequenceBarrier struct {
 	core *sequencerCore
 	mp   *MultiProducerSequencer // nil for a single producer
 	deps []*Sequence             // empty: depend on the cursor only
+	// gaps is set when the cursor this barrier follows counts claims, not
+	// publishes: many producers and no dependencies (a dependency's
+	// sequence only ever passes published events).
+	gaps bool
 	// alerted is set to stop WaitFor; written rarely, read in wait loops.
 	alerted atomic.Bool
 }
 
 func newSequenceBarrier(core *sequencerCore, mp *MultiProducerSequencer, deps []*Sequence) *SequenceBarrier {
-	return &SequenceBarrier{core: core, mp: mp, deps: append([]*Sequence(nil), deps...)}
+	return &SequenceBarrier{core: core, mp: mp, deps: append([]*Sequence(nil), deps...), gaps: mp != nil && len(deps) == 0}
 }
 
 // WaitFor waits until seq is available to this consumer and returns the
@@ -35,7 +39,7 @@ func (b *SequenceBarrier) WaitFor(seq int64) (int64, error) {
 		return InitialSequenceValue, ErrAlerted
 	}
 	avail := b.Dependent()
-	if avail < seq { // slow path: ask the wait strategy
+	if avail < seq || b.gaps && !b.mp.IsAvailable(seq) { // slow path: ask the wait strategy
 		var err error
 		if avail, err = b.core.ws.WaitFor(seq, b); err != nil {
 			return avail, err
@@ -68,9 +72,21 @@ func (b *SequenceBarrier) highestPublished(seq, avail int64) int64 {
 }
 
 // Cursor is the producer's cursor: the highest sequence published (single
-// producer) or claimed (multi-producer). Blocking wait strategies wait on
-// it, because that is what producers signal.
+// producer) or claimed (multi-producer).
 func (b *SequenceBarrier) Cursor() int64 { return b.core.cursor.Get() }
+
+// IsPublished reports whether seq has been published: the cursor has
+// reached it (single producer), or its slot is marked published for seq's
+// lap of the ring (multi-producer, where the cursor counts claims and a
+// producer may still be filling a claimed slot). It looks at the producers
+// only, not at the dependencies. Blocking wait strategies park until it
+// holds, because that is what a publish signals.
+func (b *SequenceBarrier) IsPublished(seq int64) bool {
+	if b.mp != nil {
+		return b.mp.IsAvailable(seq)
+	}
+	return b.core.cursor.Get() >= seq
+}
 
 // Dependent is the highest sequence this consumer may reach: the lowest of
 // the sequences it depends on, or the cursor when it depends on none.
@@ -79,6 +95,14 @@ func (b *SequenceBarrier) Dependent() int64 {
 		return b.core.cursor.Get()
 	}
 	return minimumSequence(b.deps, maxSequence)
+}
+
+// ready returns Dependent and whether seq can be handled now: the
+// dependencies have reached it and, with many producers and no
+// dependencies, it is published, not only claimed.
+func (b *SequenceBarrier) ready(seq int64) (int64, bool) {
+	avail := b.Dependent()
+	return avail, avail >= seq && (!b.gaps || b.mp.IsAvailable(seq))
 }
 
 // Alert makes the current and every later WaitFor return ErrAlerted, and

@@ -17,10 +17,12 @@ import (
 // [Disruptor.Halt] (stop now).
 //
 // Declaring the graph is not safe for concurrent use and must end before
-// Start; mistakes in it (a handler added after Start, an unknown handler in
-// After) are kept and returned by Start. The publishing methods and
-// Shutdown may be called from any goroutine, following the ring's producer
-// type.
+// Start; mistakes in it (a nil handler, an unknown handler in After) are
+// kept and returned by Start. A handler added after Start is never run:
+// the group returned says so ([EventHandlerGroup.Err], an error wrapping
+// [ErrAlreadyStarted]), and so does [Disruptor.Err]. The publishing
+// methods and Shutdown may be called from any goroutine, following the
+// ring's producer type.
 type Disruptor[T any] struct {
 	ring      *RingBuffer[T]
 	consumers []*consumerInfo[T]
@@ -31,6 +33,7 @@ type Disruptor[T any] struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	failures []error // *HaltedError of processors that halted by themselves
+	late     error   // the first handler added after Start
 	failed   atomic.Bool
 
 	inflight atomic.Int64  // publishing calls past the state check
@@ -129,18 +132,24 @@ func (d *Disruptor[T]) setErr(err error) {
 	}
 }
 
-// checkDeclaring records an error when the graph is changed after Start.
-func (d *Disruptor[T]) checkDeclaring() bool {
-	if d.state.Load() != declaring {
-		d.setErr(fmt.Errorf("%w: consumers must be added before Start", ErrAlreadyStarted))
-		return false
+// checkDeclaring records, in g and d, an error when the graph is changed
+// after Start.
+func (d *Disruptor[T]) checkDeclaring(g *EventHandlerGroup[T]) bool {
+	if d.state.Load() == declaring {
+		return true
 	}
-	return true
+	g.err = fmt.Errorf("%w: consumers must be added before Start; these are never run", ErrAlreadyStarted)
+	d.mu.Lock()
+	if d.late == nil {
+		d.late = g.err
+	}
+	d.mu.Unlock()
+	return false
 }
 
 func (d *Disruptor[T]) createEventProcessors(deps []*consumerInfo[T], handlers []EventHandler[T]) *EventHandlerGroup[T] {
 	g := &EventHandlerGroup[T]{d: d}
-	if !d.checkDeclaring() {
+	if !d.checkDeclaring(g) {
 		return g
 	}
 	depSeqs := sequencesOf(deps)
@@ -163,7 +172,7 @@ func (d *Disruptor[T]) createEventProcessors(deps []*consumerInfo[T], handlers [
 
 func (d *Disruptor[T]) createWorkerPool(deps []*consumerInfo[T], handlers []WorkHandler[T]) *EventHandlerGroup[T] {
 	g := &EventHandlerGroup[T]{d: d}
-	if !d.checkDeclaring() {
+	if !d.checkDeclaring(g) {
 		return g
 	}
 	if len(handlers) == 0 {
@@ -218,7 +227,11 @@ func (d *Disruptor[T]) Start() error {
 		d.wg.Add(1)
 		go d.run(c.processor)
 	}
-	go func() { d.wg.Wait(); close(d.exited) }()
+	go func() {
+		d.wg.Wait()
+		d.ring.core.release() // no consumer is left to free a slot, or read one
+		close(d.exited)
+	}()
 	return nil
 }
 
@@ -229,7 +242,19 @@ func (d *Disruptor[T]) run(p EventProcessor) {
 		d.failures = append(d.failures, err)
 		d.mu.Unlock()
 		d.failed.Store(true)
+		// The ring cannot drain past this processor: producers waiting
+		// for room give up.
+		d.ring.core.stop(fmt.Errorf("%w: %w", ErrHalted, err))
 	}
+}
+
+// stopUnstarted stops a Disruptor that was never started: there is
+// nothing to drain and no processor to halt.
+func (d *Disruptor[T]) stopUnstarted() {
+	d.halting.Store(true)
+	d.ring.core.stop(ErrShutdown)
+	d.ring.core.release()
+	close(d.exited)
 }
 
 // Shutdown stops accepting events through the Disruptor's publishing
@@ -243,8 +268,7 @@ func (d *Disruptor[T]) run(p EventProcessor) {
 // halts the processors without draining and returns ctx's error.
 func (d *Disruptor[T]) Shutdown(ctx context.Context) error {
 	if d.state.Swap(stopping) == declaring {
-		d.halting.Store(true) // never started: nothing to drain
-		close(d.exited)
+		d.stopUnstarted()
 		return d.failure()
 	}
 	err := d.drain(ctx)
@@ -284,12 +308,14 @@ func (d *Disruptor[T]) hasBacklog() bool {
 	return false
 }
 
-// Halt stops every processor after the event in hand, without draining,
-// and waits for their goroutines to exit.
+// Halt stops every processor without draining, and waits for their
+// goroutines to exit. Like LMAX's, a processor stops at the next clean
+// break: once it has handled the batch in hand (the events its last wait
+// returned; with a [BatchHandler], the slices of that batch). Publishing
+// calls waiting for room return [ErrShutdown].
 func (d *Disruptor[T]) Halt() {
 	if d.state.Swap(stopping) == declaring {
-		d.halting.Store(true) // never started: nothing to drain
-		close(d.exited)
+		d.stopUnstarted()
 		return
 	}
 	d.haltAll()
@@ -298,6 +324,7 @@ func (d *Disruptor[T]) Halt() {
 
 func (d *Disruptor[T]) haltAll() {
 	d.halting.Store(true) // ends every other Shutdown's drain: nothing more will be handled
+	d.ring.core.stop(ErrShutdown)
 	for _, c := range d.consumers {
 		c.processor.Halt()
 	}
@@ -310,8 +337,14 @@ func (d *Disruptor[T]) failure() error {
 }
 
 // Err returns the [*HaltedError]s of processors that have halted by
-// themselves so far, or nil.
-func (d *Disruptor[T]) Err() error { return d.failure() }
+// themselves so far, and the error of the first handler added after
+// Start (wrapping [ErrAlreadyStarted]), or nil.
+func (d *Disruptor[T]) Err() error {
+	d.mu.Lock()
+	late := d.late
+	d.mu.Unlock()
+	return errors.Join(late, d.failure())
+}
 
 // enter admits a publishing call unless stopping; Shutdown's drain waits
 // for every admitted call to call exit.
@@ -327,14 +360,23 @@ func (d *Disruptor[T]) enter() error {
 func (d *Disruptor[T]) exit() { d.inflight.Add(-1) }
 
 // PublishEvent publishes one event filled by translate, waiting while the
-// ring is full. It returns [ErrShutdown] after Shutdown or Halt.
+// ring is full. It returns [ErrShutdown] after Shutdown or Halt, also when
+// it was waiting for room then, and an error wrapping [ErrHalted] (and the
+// processor's [*HaltedError]) when it was waiting for room that a
+// processor halted by itself will never free. Nothing is published when
+// it returns an error.
 func (d *Disruptor[T]) PublishEvent(translate EventTranslator[T]) error {
+	return d.PublishEventCtx(context.Background(), translate)
+}
+
+// PublishEventCtx is PublishEvent that also stops waiting for room when
+// ctx ends, and then returns ctx's error (see [RingBuffer.NextCtx]).
+func (d *Disruptor[T]) PublishEventCtx(ctx context.Context, translate EventTranslator[T]) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
 	defer d.exit()
-	d.ring.PublishEvent(translate)
-	return nil
+	return d.ring.PublishEventCtx(ctx, translate)
 }
 
 // TryPublishEvent publishes one event, or returns [ErrInsufficientCapacity]
@@ -348,9 +390,16 @@ func (d *Disruptor[T]) TryPublishEvent(translate EventTranslator[T]) error {
 }
 
 // PublishEvents publishes a batch in one claim, waiting while the ring is
-// full. It returns [ErrInvalidClaim] for a batch larger than the ring, or
-// [ErrShutdown].
+// full. It returns [ErrInvalidClaim] for a batch larger than the ring, and
+// the errors of [Disruptor.PublishEvent]; it publishes the whole batch or
+// nothing.
 func (d *Disruptor[T]) PublishEvents(translators ...EventTranslator[T]) error {
+	return d.PublishEventsCtx(context.Background(), translators...)
+}
+
+// PublishEventsCtx is PublishEvents that also stops waiting for room when
+// ctx ends, and then returns ctx's error.
+func (d *Disruptor[T]) PublishEventsCtx(ctx context.Context, translators ...EventTranslator[T]) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
@@ -358,8 +407,7 @@ func (d *Disruptor[T]) PublishEvents(translators ...EventTranslator[T]) error {
 	if len(translators) > d.ring.BufferSize() {
 		return fmt.Errorf("%w: batch of %d into a ring of %d", ErrInvalidClaim, len(translators), d.ring.BufferSize())
 	}
-	d.ring.PublishEvents(translators...)
-	return nil
+	return d.ring.PublishEventsCtx(ctx, translators...)
 }
 
 // TryPublishEvents publishes a whole batch or nothing, returning
@@ -377,12 +425,26 @@ func (d *Disruptor[T]) TryPublishEvents(translators ...EventTranslator[T]) error
 type EventHandlerGroup[T any] struct {
 	d         *Disruptor[T]
 	consumers []*consumerInfo[T]
+	err       error // why this group's handlers will never run
 }
+
+// Err returns nil, or why the group's handlers will never run: they were
+// added after [Disruptor.Start] (an error wrapping [ErrAlreadyStarted]).
+// Groups made from this one with Then or And carry the error on.
+func (g *EventHandlerGroup[T]) Err() error { return g.err }
 
 // Then adds one processor per handler, each following every processor of
 // the group: a pipeline stage.
 func (g *EventHandlerGroup[T]) Then(handlers ...EventHandler[T]) *EventHandlerGroup[T] {
-	return g.d.createEventProcessors(g.consumers, handlers)
+	return g.carry(g.d.createEventProcessors(g.consumers, handlers))
+}
+
+// carry passes g's error on to next.
+func (g *EventHandlerGroup[T]) carry(next *EventHandlerGroup[T]) *EventHandlerGroup[T] {
+	if next.err == nil {
+		next.err = g.err
+	}
+	return next
 }
 
 // HandleEventsWith is Then, under LMAX's other name.
@@ -392,13 +454,13 @@ func (g *EventHandlerGroup[T]) HandleEventsWith(handlers ...EventHandler[T]) *Ev
 
 // ThenHandleEventsWithWorkerPool adds a worker pool following the group.
 func (g *EventHandlerGroup[T]) ThenHandleEventsWithWorkerPool(handlers ...WorkHandler[T]) *EventHandlerGroup[T] {
-	return g.d.createWorkerPool(g.consumers, handlers)
+	return g.carry(g.d.createWorkerPool(g.consumers, handlers))
 }
 
 // And returns a group of this group's processors and other's.
 func (g *EventHandlerGroup[T]) And(other *EventHandlerGroup[T]) *EventHandlerGroup[T] {
 	cs := append(append([]*consumerInfo[T](nil), g.consumers...), other.consumers...)
-	return &EventHandlerGroup[T]{d: g.d, consumers: cs}
+	return g.carry(&EventHandlerGroup[T]{d: g.d, consumers: cs, err: other.err})
 }
 
 // Sequences returns the sequences of the group's processors, to build a

@@ -26,8 +26,18 @@ var (
 
 	// ErrShutdown is returned by the [Disruptor]'s publishing methods and by
 	// [Disruptor.Start] once [Disruptor.Shutdown] or [Disruptor.Halt] has
-	// been called.
+	// been called, and by the context-taking claims of its ring
+	// ([RingBuffer.NextCtx], [RingBuffer.PublishEventCtx], ...) that were
+	// waiting for room when the Disruptor halted its processors.
 	ErrShutdown = errors.New("disruptor: shut down")
+
+	// ErrHalted is wrapped, with the processor's [*HaltedError], in the
+	// error of a publishing method of the [Disruptor] or a
+	// context-taking claim of its ring that was waiting for room when a
+	// processor halted by itself (its [ExceptionHandler] said so): the
+	// ring can no longer drain, so the claim gives up. Nothing was
+	// published.
+	ErrHalted = errors.New("disruptor: a consumer halted")
 
 	// ErrAlreadyStarted is returned by [Disruptor.Start] when called twice,
 	// and recorded when handlers are added after the start.

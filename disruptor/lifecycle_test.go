@@ -81,9 +81,9 @@ func TestStartTwiceAndLateHandlers(t *testing.T) {
 	if err := d.Start(); !errors.Is(err, ErrAlreadyStarted) {
 		t.Errorf("second Start = %v, want ErrAlreadyStarted", err)
 	}
-	d.HandleEventsWith(&stageWriter{set: func(*testEvent) {}})
-	if d.err == nil || !errors.Is(d.err, ErrAlreadyStarted) {
-		t.Errorf("adding a handler after Start recorded %v, want ErrAlreadyStarted", d.err)
+	g := d.HandleEventsWith(&stageWriter{set: func(*testEvent) {}})
+	if !errors.Is(g.Err(), ErrAlreadyStarted) || !errors.Is(d.Err(), ErrAlreadyStarted) {
+		t.Errorf("adding a handler after Start: group %v, disruptor %v, want ErrAlreadyStarted", g.Err(), d.Err())
 	}
 	d.Halt()
 }

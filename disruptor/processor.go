@@ -16,7 +16,9 @@ type EventProcessor interface {
 	// Run processes events until Halt, and returns nil then, or a
 	// [*HaltedError] when the exception handler halted it.
 	Run() error
-	// Halt asks Run to return after the event in hand.
+	// Halt asks Run to return at the next clean break, as LMAX's halt
+	// does: once the batch in hand (the events its last wait returned) is
+	// handled. It does not wait for Run to return.
 	Halt()
 	// Sequence is the last sequence this processor has finished with.
 	Sequence() *Sequence
@@ -69,7 +71,8 @@ func (c *processorCore[T]) SetExceptionHandler(eh ExceptionHandler[T]) {
 // Run, so its affinity never leaks into other goroutines.
 func (c *processorCore[T]) SetCPUAffinity(cpus ...int) { c.cpus = append([]int(nil), cpus...) }
 
-// Halt asks the processor to stop after the event in hand.
+// Halt asks the processor to stop once it has handled the batch in hand
+// (see [EventProcessor]); a processor waiting for events stops at once.
 func (c *processorCore[T]) Halt() {
 	c.state.Store(stateHalted)
 	c.barrier.Alert()

@@ -1,5 +1,7 @@
 package disruptor
 
+import "context"
+
 // EventTranslator writes an event into the slot claimed for it. It is
 // called on the producer's goroutine, between claim and publish, with the
 // slot's sequence; it must not keep the pointer.
@@ -11,6 +13,19 @@ func (r *RingBuffer[T]) PublishEvent(translate EventTranslator[T]) {
 	seq := r.Next()
 	defer r.Publish(seq)
 	translate(r.Get(seq), seq)
+}
+
+// PublishEventCtx is PublishEvent with [RingBuffer.NextCtx]'s way of
+// giving up while the ring is full: it returns ctx's error, [ErrShutdown]
+// or an error wrapping [ErrHalted], and then publishes nothing.
+func (r *RingBuffer[T]) PublishEventCtx(ctx context.Context, translate EventTranslator[T]) error {
+	seq, err := r.NextCtx(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Publish(seq)
+	translate(r.Get(seq), seq)
+	return nil
 }
 
 // TryPublishEvent is PublishEvent without waiting: it returns
@@ -34,6 +49,21 @@ func (r *RingBuffer[T]) PublishEvents(translators ...EventTranslator[T]) {
 	}
 	hi := r.NextN(len(translators))
 	r.translateAndPublish(hi, translators)
+}
+
+// PublishEventsCtx is PublishEvents with [RingBuffer.NextCtx]'s way of
+// giving up while the ring is full; a batch larger than the ring is an
+// [ErrInvalidClaim] error. It publishes all of the batch or none of it.
+func (r *RingBuffer[T]) PublishEventsCtx(ctx context.Context, translators ...EventTranslator[T]) error {
+	if len(translators) == 0 {
+		return nil
+	}
+	hi, err := r.NextNCtx(ctx, len(translators))
+	if err != nil {
+		return err
+	}
+	r.translateAndPublish(hi, translators)
+	return nil
 }
 
 // TryPublishEvents is PublishEvents without waiting: it returns

@@ -1,6 +1,9 @@
 package disruptor
 
-import "math"
+import (
+	"context"
+	"math"
+)
 
 // EventFactory makes the events a ring preallocates. It is called once per
 // slot, when the ring is made, and never again: producers then update the
@@ -33,7 +36,13 @@ type RingBuffer[T any] struct {
 	// check and stay small enough to inline into the producer's loop.
 	sp        *SingleProducerSequencer
 	sequencer Sequencer
-	_         [cacheLinePad]byte
+	// claims is sequencer's context-taking claim, and core what both
+	// sequencers share (for the Disruptor to stop and release the ring).
+	claims interface {
+		NextNCtx(ctx context.Context, n int) (int64, error)
+	}
+	core *sequencerCore
+	_    [cacheLinePad]byte
 }
 
 // noFastPath is the sp of every multi-producer ring: a sequencer that is
@@ -76,12 +85,14 @@ func NewRingBufferAt[T any](factory EventFactory[T], bufferSize int, producer Pr
 		sp  = noFastPath
 		err error
 	)
+	var mp *MultiProducerSequencer
 	switch producer {
 	case SingleProducer:
 		sp, err = newSingleProducerSequencer(bufferSize, ws, first)
 		seq = sp
 	case MultiProducer:
-		seq, err = newMultiProducerSequencer(bufferSize, ws, first)
+		mp, err = newMultiProducerSequencer(bufferSize, ws, first)
+		seq = mp
 	default:
 		errs.add("ProducerType", producer, `want "single" or "multi"`)
 		validateFirstSequence(&errs, first)
@@ -98,6 +109,11 @@ func NewRingBufferAt[T any](factory EventFactory[T], bufferSize int, producer Pr
 		first:     first,
 		sp:        sp,
 		sequencer: seq,
+	}
+	if mp != nil {
+		r.claims, r.core = mp, &mp.sequencerCore
+	} else {
+		r.claims, r.core = sp, &sp.sequencerCore
 	}
 	for i := range r.entries {
 		r.entries[i] = factory()
@@ -126,9 +142,16 @@ func (r *RingBuffer[T]) Sequencer() Sequencer { return r.sequencer }
 func (r *RingBuffer[T]) Cursor() int64 { return r.sequencer.Cursor() }
 
 // Next claims the next slot and returns its sequence, waiting (spinning,
-// then yielding, then sleeping) while the ring is full. It never gives up:
-// a producer whose consumers have stopped waits forever, so producers that
-// must not block use [RingBuffer.TryNext].
+// then yielding, then sleeping) while the ring is full. It has no way to
+// give up: producers that must not block use [RingBuffer.TryNext], and
+// those that must be able to stop waiting use [RingBuffer.NextCtx].
+//
+// Once the ring's [Disruptor] has stopped and every one of its
+// processors has exited (after [Disruptor.Halt] or [Disruptor.Shutdown],
+// or when its only consumers halted by themselves), a waiting Next
+// returns its claim instead of waiting for room that will never be
+// freed; nothing will read that slot. The Disruptor's own publishing
+// methods report that case as an error.
 func (r *RingBuffer[T]) Next() int64 {
 	// fast path, small enough to inline: a single producer's claim under
 	// the limit it saw last (see SingleProducerSequencer.NextN). The
@@ -142,6 +165,7 @@ func (r *RingBuffer[T]) Next() int64 {
 
 // NextN claims n slots and returns the highest sequence; the claim is
 // hi-n+1 .. hi. It panics with [ErrInvalidClaim] unless 1 <= n <= BufferSize.
+// It waits for room as [RingBuffer.Next] does.
 func (r *RingBuffer[T]) NextN(n int) int64 {
 	// fast path: as in Next.
 	if n > 0 && r.sp.nextValue+int64(n) <= r.sp.claimLimit {
@@ -149,6 +173,27 @@ func (r *RingBuffer[T]) NextN(n int) int64 {
 		return r.sp.nextValue
 	}
 	return r.sequencer.NextN(n)
+}
+
+// NextCtx claims the next slot like [RingBuffer.Next], but stops waiting
+// for room when ctx ends, returning ctx's error, or when the ring's
+// [Disruptor] stops its consumers for good, returning [ErrShutdown] (after
+// Halt, or a Shutdown that gave up draining) or an error wrapping
+// [ErrHalted] (a processor halted by itself, so the ring can never
+// drain). Nothing is claimed when it returns an error, so the caller
+// publishes nothing.
+//
+// With [MultiProducer] it claims with a compare-and-swap once the slot is
+// free, rather than Next's atomic add before waiting, so that a claim it
+// gives up leaves no gap for the consumers to wait on.
+func (r *RingBuffer[T]) NextCtx(ctx context.Context) (int64, error) {
+	return r.claims.NextNCtx(ctx, 1)
+}
+
+// NextNCtx is [RingBuffer.NextN] with NextCtx's way of giving up; a bad n
+// is an [ErrInvalidClaim] error rather than a panic.
+func (r *RingBuffer[T]) NextNCtx(ctx context.Context, n int) (int64, error) {
+	return r.claims.NextNCtx(ctx, n)
 }
 
 // TryNext claims the next slot, or returns [ErrInsufficientCapacity] at once
@@ -202,7 +247,9 @@ func (r *RingBuffer[T]) HasAvailableCapacity(n int) bool {
 
 // AddGatingSequences makes producers wait for seqs before reusing a slot.
 // Each sequence is first set to the cursor, so a consumer added to a
-// running ring starts with the next event published.
+// running ring starts with the next event published. It and
+// RemoveGatingSequence may be called from any goroutine while producers
+// run, with either producer type.
 func (r *RingBuffer[T]) AddGatingSequences(seqs ...*Sequence) {
 	r.sequencer.AddGatingSequences(seqs...)
 }

@@ -19,7 +19,7 @@ const cacheLinePad = 128
 // the goroutines updating different sequences never share a line (no false
 // sharing).
 //
-// Its memory layout is 248 bytes: 128 bytes of padding, the 8-byte value,
+// Its memory layout is 256 bytes: 128 bytes of padding, the 8-byte value,
 // then 120 bytes of padding.
 //
 // Loads and stores go through sync/atomic, whose operations are sequentially

@@ -1,6 +1,7 @@
 package disruptor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -105,6 +106,32 @@ type sequencerCore struct {
 	needsSignal bool     // ws parks goroutines, so publishes must wake them
 	cursor      Sequence // published (single) or claimed (multi) high mark
 	gating      sequenceGroup
+	// stopErr is set (once, never cleared) when the ring's consumers
+	// stop for good: a claim that would wait for room returns it
+	// instead (see stop). Read only on the slow paths.
+	stopErr atomic.Pointer[error]
+	// released is set once every consumer of the ring has exited: a
+	// claim without an error result ([RingBuffer.Next]) then stops
+	// waiting for room nobody will free, and its slot is never read.
+	released atomic.Bool
+}
+
+// stop makes every claim that waits for room, now or later, return err
+// (the first err given wins). The Disruptor calls it when it halts its
+// processors or one of them halts by itself.
+func (c *sequencerCore) stop(err error) { c.stopErr.CompareAndSwap(nil, &err) }
+
+// release records that no consumer will ever read the ring again, so
+// that waiting claims proceed.
+func (c *sequencerCore) release() { c.released.Store(true) }
+
+// waitErr is why a claim must stop waiting for room: the ring's stop
+// error, or ctx's.
+func (c *sequencerCore) waitErr(ctx context.Context) error {
+	if p := c.stopErr.Load(); p != nil {
+		return *p
+	}
+	return ctx.Err()
 }
 
 // init validates the settings and puts the cursor just before first, as if
@@ -204,9 +231,16 @@ func (b *producerBackoff) wait() {
 // at a time. Claiming is plain arithmetic on producer-owned fields; only
 // publishing stores an atomic.
 //
-// All of its methods except Cursor, IsAvailable, HighestPublishedSequence,
-// MinimumSequence and NewBarrier must be called from the producing goroutine
-// (or with a happens-before edge between successive producers).
+// Claiming, publishing and the capacity queries (Next, NextN, NextCtx,
+// NextNCtx, TryNext, TryNextN, Publish, PublishRange, RemainingCapacity,
+// HasAvailableCapacity) must be called from the producing goroutine (or
+// with a happens-before edge between successive producers). The other
+// methods may be called from any goroutine: AddGatingSequences and
+// RemoveGatingSequence in particular are safe while the producer runs,
+// which is how a consumer joins or leaves a running ring. The gating
+// sequences are a copy-on-write list; one added starts at the cursor,
+// never behind the slowest existing one, so the producer's cached claim
+// limit stays safe, and removing one only ever raises the minimum.
 //
 // Its memory layout: 128 bytes of padding, the two producer-owned fields
 // (16 bytes), 112 bytes of padding, then the sequencerCore, whose cursor is
@@ -267,11 +301,47 @@ func (s *SingleProducerSequencer) nextSlow(n int) int64 {
 	}
 	next := s.nextValue + int64(n)
 	var b producerBackoff
-	for !s.refreshLimit(next) {
+	for !s.refreshLimit(next) && !s.released.Load() {
 		b.wait()
 	}
 	s.nextValue = next
 	return next
+}
+
+// NextCtx claims the next slot like Next, but gives up waiting for room
+// when ctx ends (returning ctx's error) or the ring's consumers have
+// stopped for good (returning [ErrShutdown], or an error wrapping
+// [ErrHalted]). Nothing is claimed when it returns an error.
+func (s *SingleProducerSequencer) NextCtx(ctx context.Context) (int64, error) {
+	return s.NextNCtx(ctx, 1)
+}
+
+// NextNCtx is NextN with NextCtx's way of giving up. A bad n is an
+// [ErrInvalidClaim] error.
+func (s *SingleProducerSequencer) NextNCtx(ctx context.Context, n int) (int64, error) {
+	// fast path: as in NextN.
+	if next := s.nextValue + int64(n); next <= s.claimLimit && n > 0 {
+		s.nextValue = next
+		return next, nil
+	}
+	if err := s.checkClaim(n); err != nil {
+		return 0, err
+	}
+	next := s.nextValue + int64(n)
+	var b producerBackoff
+	for {
+		// Stopped first: room freed by a halting consumer's last batch
+		// must not be claimed, since nothing will handle it.
+		if err := s.waitErr(ctx); err != nil {
+			return 0, err
+		}
+		if s.refreshLimit(next) {
+			break
+		}
+		b.wait()
+	}
+	s.nextValue = next
+	return next, nil
 }
 
 // refreshLimit rereads the consumers' sequences into claimLimit and reports
@@ -419,7 +489,45 @@ func (m *MultiProducerSequencer) waitForCapacity(current, wrap int64) {
 			m.gatingCache.Set(min)
 			return
 		}
+		if m.released.Load() {
+			return // nobody will free the slot, or read it
+		}
 		b.wait()
+	}
+}
+
+// NextCtx claims the next slot like Next, but gives up waiting for room
+// when ctx ends (returning ctx's error) or the ring's consumers have
+// stopped for good (returning [ErrShutdown], or an error wrapping
+// [ErrHalted]). Nothing is claimed when it returns an error.
+func (m *MultiProducerSequencer) NextCtx(ctx context.Context) (int64, error) {
+	return m.NextNCtx(ctx, 1)
+}
+
+// NextNCtx is NextN with NextCtx's way of giving up. Unlike NextN it
+// claims with a compare-and-swap, and only once the slots are free, so
+// that a claim given up leaves no gap that consumers would wait on. A bad
+// n is an [ErrInvalidClaim] error.
+func (m *MultiProducerSequencer) NextNCtx(ctx context.Context, n int) (int64, error) {
+	if err := m.checkClaim(n); err != nil {
+		return 0, err
+	}
+	var b producerBackoff
+	for {
+		current := m.cursor.Get()
+		if m.hasCapacity(n, current) {
+			if next := current + int64(n); m.cursor.CompareAndSet(current, next) {
+				return next, nil
+			}
+			continue // another producer claimed first: look again at once
+		}
+		if err := m.waitErr(ctx); err != nil {
+			return 0, err
+		}
+		b.wait()
+		if err := m.waitErr(ctx); err != nil { // as for one producer: not room a halting consumer freed
+			return 0, err
+		}
 	}
 }
 

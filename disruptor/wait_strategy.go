@@ -160,10 +160,11 @@ func NewSleepingWaitStrategyWith(retries int, sleep time.Duration) *SleepingWait
 	return &SleepingWaitStrategy{retries: retries, sleep: sleep}
 }
 
-// WaitFor spins, yields, then sleeps until seq is available.
+// WaitFor spins, yields, then sleeps until seq is available (with many
+// producers: published, not only claimed).
 func (s *SleepingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64, error) {
 	for i := 0; ; i++ {
-		if avail := b.Dependent(); avail >= seq {
+		if avail, ok := b.ready(seq); ok {
 			return avail, nil
 		}
 		if err := b.CheckAlert(); err != nil {
@@ -221,12 +222,11 @@ func NewBlockingWaitStrategy() *BlockingWaitStrategy {
 	return s
 }
 
-// WaitFor parks until the cursor reaches seq, then waits for the
-// dependencies.
+// WaitFor parks until seq is published, then waits for the dependencies.
 func (s *BlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64, error) {
-	if b.Cursor() < seq {
+	if !b.IsPublished(seq) {
 		s.mu.Lock()
-		for b.Cursor() < seq {
+		for !b.IsPublished(seq) {
 			if err := b.CheckAlert(); err != nil {
 				s.mu.Unlock()
 				return InitialSequenceValue, err
@@ -264,16 +264,15 @@ func NewLiteBlockingWaitStrategy() *LiteBlockingWaitStrategy {
 	return s
 }
 
-// WaitFor parks until the cursor reaches seq, then waits for the
-// dependencies.
+// WaitFor parks until seq is published, then waits for the dependencies.
 func (s *LiteBlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64, error) {
-	if b.Cursor() < seq {
+	if !b.IsPublished(seq) {
 		s.mu.Lock()
 		for {
-			// Announce the wait before the last look at the cursor: a
+			// Announce the wait before the last look at the producers: a
 			// producer that publishes after that look sees the flag.
 			s.signalNeeded.Store(true)
-			if b.Cursor() >= seq {
+			if b.IsPublished(seq) {
 				break
 			}
 			if err := b.CheckAlert(); err != nil {
@@ -330,9 +329,9 @@ func (s *TimeoutBlockingWaitStrategy) wakeAll() {
 // Timeout is how long WaitFor waits.
 func (s *TimeoutBlockingWaitStrategy) Timeout() time.Duration { return s.timeout }
 
-// WaitFor parks until the cursor reaches seq or the timeout passes.
+// WaitFor parks until seq is published or the timeout passes.
 func (s *TimeoutBlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64, error) {
-	if b.Cursor() < seq {
+	if !b.IsPublished(seq) {
 		deadline := time.Now().Add(s.timeout)
 		t := s.timers.Get().(*time.Timer)
 		t.Reset(s.timeout)
@@ -340,7 +339,7 @@ func (s *TimeoutBlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (in
 		var err error
 		for {
 			s.signalNeeded.Store(true)
-			if b.Cursor() >= seq {
+			if b.IsPublished(seq) {
 				break
 			}
 			if err = b.CheckAlert(); err != nil {
@@ -384,7 +383,7 @@ func (s *PhasedBackoffWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int6
 	var start time.Time
 	yielding := false
 	for i := 1; ; i++ {
-		if avail := b.Dependent(); avail >= seq {
+		if avail, ok := b.ready(seq); ok {
 			return avail, nil
 		}
 		if err := b.CheckAlert(); err != nil {

@@ -62,7 +62,9 @@ func (w *WorkerPool[T]) Halt() {
 	}
 }
 
-// WorkProcessor is one worker of a [WorkerPool].
+// WorkProcessor is one worker of a [WorkerPool]. A worker halted and run
+// again resumes with the event it had claimed and not yet handled, so a
+// pool can be halted and restarted without losing events.
 type WorkProcessor[T any] struct {
 	// sequence is one less than the sequence this worker has claimed:
 	// everything before its claim may be reused, as far as it is concerned.
@@ -70,6 +72,12 @@ type WorkProcessor[T any] struct {
 	ring         *RingBuffer[T]
 	handler      WorkHandler[T]
 	workSequence *Sequence
+	// claimed is the sequence this worker claimed from the work sequence
+	// and has not handled yet, when hasClaim is set. It outlives Run, so
+	// that the next Run handles it: no other worker will. Only the
+	// goroutine running Run touches them.
+	claimed  int64
+	hasClaim bool
 	processorCore[T]
 }
 
@@ -98,25 +106,24 @@ func (p *WorkProcessor[T]) Run() error {
 	}
 	defer p.end()
 
-	processed := true
 	cachedAvail := int64(math.MinInt64)
-	next := p.sequence.Get()
 	for {
-		if processed {
-			processed = false
+		if !p.hasClaim {
 			for { // claim the next event nobody has
-				next = p.workSequence.Get() + 1
+				next := p.workSequence.Get() + 1
 				p.sequence.Set(next - 1)
 				if p.workSequence.CompareAndSet(next-1, next) {
+					p.claimed, p.hasClaim = next, true
 					break
 				}
 			}
 		}
+		next := p.claimed
 		if cachedAvail >= next {
+			p.hasClaim = false // handled, or given to the exception handler
 			if err := p.handle(next); err != nil {
 				return err
 			}
-			processed = true
 			continue
 		}
 		avail, err := p.barrier.WaitFor(next)
