@@ -65,6 +65,16 @@ func (r Replication) ApplyTo(rc *replication.Config) {
 	rc.MaxBatchEvents, rc.MaxBatchBytes, rc.MaxBatchDelay, rc.MaxInflight = r.MaxBatchEvents, r.MaxBatchBytes, r.MaxBatchDelay, r.MaxInflight
 }
 
+// SetTimings sets the section's timings and batching limits from rc, the
+// inverse of [Replication.ApplyTo]: a program or test that starts from
+// [replication.LoopbackConfig] writes it into a [Config] with it.
+func (r *Replication) SetTimings(rc replication.Config) {
+	r.HeartbeatTimeout, r.ElectionTimeout = rc.HeartbeatTimeout, rc.ElectionTimeout
+	r.LeaderLeaseTimeout, r.CommitTimeout = rc.LeaderLeaseTimeout, rc.CommitTimeout
+	r.SnapshotInterval, r.SnapshotThreshold, r.TrailingLogs = rc.SnapshotInterval, rc.SnapshotThreshold, rc.TrailingLogs
+	r.MaxBatchEvents, r.MaxBatchBytes, r.MaxBatchDelay, r.MaxInflight = rc.MaxBatchEvents, rc.MaxBatchBytes, rc.MaxBatchDelay, rc.MaxInflight
+}
+
 // ReplicationTLS is cluster.replication.tls: mutual TLS between the Raft
 // nodes, all three files or none. Each node serves and dials with its
 // certificate (which must name its Raft address, IP or DNS name, and

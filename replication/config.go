@@ -216,3 +216,27 @@ func (c Config) validate(transport bool) error {
 // Validate returns every problem with c at once, joined with
 // [ErrInvalidConfig], or nil.
 func (c Config) Validate() error { return c.validate(false) }
+
+// LoopbackConfig returns a configuration for node id on 127.0.0.1 with a
+// free port and its data in dataDir, with Raft timings for a loopback
+// network: a follower starts an election after 150 to 300 ms without a
+// leader, a leader steps down after 150 ms without a quorum, an idle
+// leader tells the commit index every 5 ms, and a dial or RPC gives up
+// after 2 s. Snapshots are rare (a million entries). It is what tests and
+// single-machine clusters use, as memberlist's DefaultLocalConfig is for
+// gossip.
+func LoopbackConfig(id, dataDir string) Config {
+	c := DefaultConfig()
+	c.NodeID = id
+	c.BindAddr = "127.0.0.1:0"
+	c.DataDir = dataDir
+	c.HeartbeatTimeout = 150 * time.Millisecond
+	c.ElectionTimeout = 150 * time.Millisecond
+	c.LeaderLeaseTimeout = 150 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	c.SnapshotInterval = 100 * time.Millisecond
+	c.SnapshotThreshold = 1 << 20
+	c.TrailingLogs = 64
+	c.TransportTimeout = 2 * time.Second
+	return c
+}

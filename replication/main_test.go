@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 // TestMain checks that no goroutine outlives the tests. Node.Close waits
@@ -63,23 +63,10 @@ func newTestEngine(t testing.TB) *engine.Engine {
 	return eng
 }
 
-// testConfig returns fast Raft timings for loopback: a follower starts an
-// election after 150 to 300 ms without a leader, a leader steps down
-// after 150 ms without a quorum, and an idle leader tells the commit
-// index every 5 ms. Snapshots are rare unless a test asks.
+// testConfig is the loopback preset with the tests' logger. Snapshots
+// are rare unless a test asks.
 func testConfig(id, dir string) Config {
-	c := DefaultConfig()
-	c.NodeID = id
-	c.BindAddr = "127.0.0.1:0"
-	c.DataDir = dir
-	c.HeartbeatTimeout = 150 * time.Millisecond
-	c.ElectionTimeout = 150 * time.Millisecond
-	c.LeaderLeaseTimeout = 150 * time.Millisecond
-	c.CommitTimeout = 5 * time.Millisecond
-	c.SnapshotInterval = 100 * time.Millisecond
-	c.SnapshotThreshold = 1 << 20
-	c.TrailingLogs = 64
-	c.TransportTimeout = 2 * time.Second
+	c := LoopbackConfig(id, dir)
 	c.Logger = testLogger()
 	return c
 }
@@ -284,16 +271,10 @@ func (c *tcluster) waitLeader(timeout time.Duration) *tnode {
 	return l
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
+// waitFor is the shared harness's.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	clustertest.WaitFor(t, timeout, what, cond)
 }
 
 // create creates a replicated disruptor through the leader.
@@ -597,10 +578,5 @@ func firstDiff(a, b []stored) int {
 // freeAddr returns a loopback address with a port free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return clustertest.FreeAddr(t)
 }

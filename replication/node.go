@@ -53,6 +53,7 @@ type Node struct {
 	pending   map[*inflight]struct{}
 
 	observer  *raft.Observer
+	prog      *progress // the leader's view of its followers (progress.go)
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -139,6 +140,7 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 	if c, ok := trans.(raft.WithClose); ok {
 		cleanup = append(cleanup, c.Close)
 	}
+	prog, trans := newProgress(trans)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -194,6 +196,7 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 		observerDone:  make(chan struct{}),
 		cancelFSM:     cancel,
 		pending:       make(map[*inflight]struct{}),
+		prog:          prog,
 	}
 	logs, err := raft.NewLogCache(1024, store)
 	if err != nil {
@@ -216,6 +219,7 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 	})
 	r.RegisterObserver(n.observer)
 	go n.observe(obs)
+	prog.watch(r, n.stop)
 	go n.runBatcher()
 	go n.runCompleter()
 	return n, nil

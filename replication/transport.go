@@ -34,26 +34,44 @@ var _ raft.StreamLayer = (*streamLayer)(nil)
 
 // newStreamLayer listens on bind and advertises advertise (or the
 // listener's address when it is empty).
+//
+// The advertised address is kept as given, a host name included, and
+// never resolved here: it is what goes into the Raft configuration and
+// what peers dial, each dial resolving it again. A node whose name moves
+// to another IP (a rescheduled pod behind a stable DNS name) stays
+// reachable at the address the configuration holds.
 func newStreamLayer(bind, advertise string, tc *tls.Config) (*streamLayer, error) {
+	var adv net.Addr
+	if advertise != "" {
+		host, port, err := net.SplitHostPort(advertise)
+		if err != nil {
+			return nil, fmt.Errorf("%w: raft_advertise_addr %s: %v", ErrInvalidConfig, advertise, err)
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) || port == "0" {
+			return nil, fmt.Errorf("%w: raft_advertise_addr %s cannot be dialled: name a host or IP and a port", ErrInvalidConfig, advertise)
+		}
+		adv = hostPort(advertise)
+	}
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("replication: listening on %s: %w", bind, err)
 	}
-	s := &streamLayer{ln: ln, advertise: ln.Addr(), tls: tc, conns: make(map[*trackedConn]struct{})}
-	if advertise != "" {
-		addr, err := net.ResolveTCPAddr("tcp", advertise)
-		if err != nil {
+	if adv == nil {
+		if a, ok := ln.Addr().(*net.TCPAddr); !ok || a.IP.IsUnspecified() {
 			_ = ln.Close()
-			return nil, fmt.Errorf("replication: advertise address %s: %w", advertise, err)
+			return nil, fmt.Errorf("%w: %s cannot be advertised: set raft_advertise_addr", ErrInvalidConfig, ln.Addr())
 		}
-		s.advertise = addr
+		adv = ln.Addr()
 	}
-	if a, ok := s.advertise.(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() || a.Port == 0 {
-		_ = ln.Close()
-		return nil, fmt.Errorf("%w: %s cannot be advertised: set raft_advertise_addr", ErrInvalidConfig, s.advertise)
-	}
-	return s, nil
+	return &streamLayer{ln: ln, advertise: adv, tls: tc, conns: make(map[*trackedConn]struct{})}, nil
 }
+
+// hostPort is an advertised TCP address as given: host (a name or an IP)
+// and port, unresolved.
+type hostPort string
+
+func (a hostPort) Network() string { return "tcp" }
+func (a hostPort) String() string  { return string(a) }
 
 // Accept implements [net.Listener].
 func (s *streamLayer) Accept() (net.Conn, error) {

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
@@ -21,6 +23,9 @@ type member struct {
 	node *cluster.Node
 	fwd  *cluster.Forwarder
 	log  *slog.Logger
+	// changed is poked (cap 1) at every member state change, to wake the
+	// autopilot.
+	changed chan struct{}
 }
 
 // joinCluster starts the cluster node of a server in cluster mode and
@@ -43,9 +48,16 @@ func joinCluster(ctx context.Context, cfg config.Config, acfg *api.Config, apiAd
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		advertised = "" // set once the gossip host is known
 	}
+	changed := make(chan struct{}, 1)
 	node, err := cluster.New(cfg.Cluster.ClusterConfig(),
 		cluster.WithAPI(scheme, advertised), cluster.WithVersion(version.Get().Version),
-		cluster.WithLogger(acfg.Logger), cluster.WithRegisterer(acfg.Registry))
+		cluster.WithLogger(acfg.Logger), cluster.WithRegisterer(acfg.Registry),
+		cluster.WithObserver(func(cluster.MemberEvent) {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}))
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -83,22 +95,44 @@ func joinCluster(ctx context.Context, cfg config.Config, acfg *api.Config, apiAd
 	acfg.ClusterNode, acfg.ClusterForwarder = node, fwd
 	acfg.Logger.Info("cluster: API advertised", "node_id", node.ID(), "gossip_addr", node.Addr(), "api", node.Meta().APIAddr,
 		"members", len(node.Members()))
-	return &member{node: node, fwd: fwd, log: acfg.Logger}, nil
+	return &member{node: node, fwd: fwd, log: acfg.Logger, changed: changed}, nil
 }
 
 // leave leaves the cluster gracefully, so that members show this node
-// "left" rather than "dead"; a nil member does nothing.
-func (m *member) leave() error {
+// "left" rather than "dead", within timeout (0: the default); a nil
+// member does nothing. An error says the news may reach some members
+// through the failure detector instead; the node is shut down anyway.
+func (m *member) leave(timeout time.Duration) error {
 	if m == nil {
 		return nil
 	}
-	if err := m.node.Leave(cluster.DefaultLeaveTimeout); err != nil {
+	if err := m.node.Leave(timeout); err != nil {
 		m.log.Warn("cluster: leaving", "err", err)
-		return nil // the node is shut down; members learn it from the failure detector
+		return err
 	}
 	m.log.Info("cluster: left")
 	return nil
 }
+
+// leaveCluster is the server's graceful leave, for a shutdown and for
+// POST /api/v1/cluster/leave alike: a Raft leader first hands its
+// leadership over (so the group does not wait for an election, and the
+// new leader drops this node from the voters as soon as it sees it
+// leave), then the node leaves the gossip cluster.
+func leaveCluster(m *member, repl *replicator, timeout time.Duration) error {
+	terr := repl.transferLeadership(5 * time.Second)
+	return errors.Join(terr, m.leave(timeout))
+}
+
+// apiMember is the cluster node as the API server sees it: its leave
+// (POST /api/v1/cluster/leave) is the server's [leaveCluster].
+type apiMember struct {
+	*cluster.Node
+	m    *member
+	repl *replicator
+}
+
+func (a apiMember) Leave(timeout time.Duration) error { return leaveCluster(a.m, a.repl, timeout) }
 
 // close stops the node (after leave, or on a failed start) and the
 // forwarder; a nil member does nothing.

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/cluster"
 	"github.com/badbatch/badbatch/config"
 	"github.com/badbatch/badbatch/engine"
 )
@@ -157,7 +158,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, func() { _ = repl.close() })
+	undo = append(undo, func() { _ = repl.close(false) })
+	if m != nil {
+		acfg.ClusterNode = apiMember{Node: m.node, m: m, repl: repl}
+	}
 	srv, err := api.New(acfg, eng)
 	if err != nil {
 		return nil, invalid(err)
@@ -203,17 +207,21 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Shutdown stops the server gracefully: the node leaves the gossip
-// cluster (members see it "left" and stop forwarding to it), a Raft
-// leader hands its leadership over and the replication node stops, then
-// the API drains (live streams end, requests in flight finish, bounded by
-// ctx) and the engine closes, draining every disruptor. It returns every
-// error met, joined; later calls return the same.
+// Shutdown stops the server gracefully: a Raft leader hands its
+// leadership over, the node leaves the gossip cluster (members see it
+// "left" and stop forwarding to it, and the new Raft leader drops it from
+// the voters), the replication node stops, then the API drains (live
+// streams end, requests in flight finish, bounded by ctx) and the engine
+// closes, draining every disruptor. It returns every error met, joined,
+// except a leave that timed out (logged: members then learn it from the
+// failure detector); later calls return the same.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		var errs []error
-		errs = append(errs, s.member.leave())
-		errs = append(errs, s.repl.close())
+		if s.member != nil {
+			_ = leaveCluster(s.member, s.repl, cluster.DefaultLeaveTimeout)
+		}
+		errs = append(errs, s.repl.close(false))
 		errs = append(errs, s.api.Shutdown(ctx))
 		s.member.close()
 		s.stopErr = errors.Join(errs...)
@@ -227,7 +235,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.stopOnce.Do(func() {
 		var errs []error
-		errs = append(errs, s.repl.close())
+		errs = append(errs, s.repl.close(false))
 		s.member.close()
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -96,7 +96,7 @@ func TestReplicationTLSProcesses(t *testing.T) {
 		t.Fatalf("n1 does not run Raft over TLS:\n%s", n1.logs.find("replication: started", "tls"))
 	}
 	poll(t, 60*time.Second, "n2 and n3 to become voters over TLS", func() bool {
-		return strings.Count(n1.logs.String(), `"msg":"replication: promoting a non-voter to voter"`) >= 2
+		return strings.Count(n1.logs.String(), `"change":"promote"`) >= 2
 	})
 	r := cliRun{env: []string{envEndpoint + "=http://" + n2.api}}.run(t, "disruptor", "create", "q", "--replication", "quorum", "--size", "256")
 	if r.code != 0 {
@@ -128,7 +128,7 @@ func TestReplicationTLSProcesses(t *testing.T) {
 
 	rogue := startReplicaWith(t, badbatchBin, "n4", false, config(rogueCA, "n4"), n1.gossip)
 	poll(t, 30*time.Second, "the leader to try n4", func() bool {
-		return strings.Contains(n1.logs.String(), `"msg":"replication: adding a non-voter","node_id":"n4"`)
+		return strings.Contains(n1.logs.String(), `"change":"add_nonvoter","node_id":"n4"`)
 	})
 	time.Sleep(3 * time.Second) // heartbeats and appends to n4, all refused
 	var st struct {
@@ -143,7 +143,7 @@ func TestReplicationTLSProcesses(t *testing.T) {
 	if err != nil || st.LastIndex != 0 {
 		t.Errorf("n4, of another CA, got Raft log entries: last index %d (%v)", st.LastIndex, err)
 	}
-	if strings.Contains(n1.logs.String(), `"msg":"replication: promoting a non-voter to voter","node_id":"n4"`) {
+	if strings.Contains(n1.logs.String(), `"change":"promote","node_id":"n4"`) {
 		t.Error("n4 was promoted")
 	}
 }
@@ -262,7 +262,7 @@ func TestReplicationProcesses(t *testing.T) {
 	n3 := startReplicaProcess(t, bin, "n3", false, n1.gossip)
 	poll(t, 60*time.Second, "n1 to add n2 and n3, then promote them to voters once caught up", func() bool {
 		l := n1.logs.String()
-		return strings.Count(l, `"msg":"replication: adding a non-voter"`) >= 2 && strings.Count(l, `"msg":"replication: promoting a non-voter to voter"`) >= 2
+		return strings.Count(l, `"change":"add_nonvoter"`) >= 2 && strings.Count(l, `"change":"promote"`) >= 2
 	})
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
