@@ -104,9 +104,7 @@ func (s *Server) toLeader(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
-	w, r = s.forwarding(w, r, true)
-	s.cluster.fwd.ForwardTo(w, r, name, leader)
-	return true
+	return s.forwardToLeader(w, r, name, leader)
 }
 
 // hosts reports whether the local engine may hold the disruptor name
@@ -157,9 +155,7 @@ func (c *call) forwardCreate(req CreateRequest) bool {
 	r.Header.Set("Content-Type", formatJSON.contentType())
 	r.Header.Del("Content-Encoding")
 	r.Header.Del("Content-Length")
-	w, r := c.s.forwarding(c.w, r, true)
-	c.s.cluster.fwd.ForwardTo(w, r, req.Name, leader)
-	return true
+	return c.s.forwardToLeader(c.w, r, req.Name, leader)
 }
 
 // readReplicated prepares a read of the disruptor name: for a replicated
