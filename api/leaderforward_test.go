@@ -110,7 +110,9 @@ func TestLeaderChangeCancelsForward(t *testing.T) {
 			func(r *response) bool { return r.status == 503 && errCode(r) == CodeOutcomeUnknown },
 			[]string{"n3 "}},
 		{"a keyed publish is handled here when this node leads now", "k3", "",
-			func(r *response) bool { return r.status == 200 && strings.Contains(string(r.body), `"first_sequence":0`) },
+			func(r *response) bool {
+				return r.status == 200 && strings.Contains(string(r.body), `"first_sequence":0`)
+			},
 			[]string{"n3 k3"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
