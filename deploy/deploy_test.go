@@ -511,7 +511,20 @@ func TestHelmChart(t *testing.T) {
 		t.Errorf("PodDisruptionBudget: %v", pdb["spec"])
 	}
 
+	raftAddr := byName(c["env"], "BADBATCH_CLUSTER_REPLICATION_RAFT_ADVERTISE_ADDR")
+	if get(raftAddr, "value") != "$(POD_NAME).bb-badbatch-headless.data.svc:7947" {
+		t.Errorf("Raft advertises %v, want the pod's stable DNS name", raftAddr)
+	}
 	t.Run("config", func(t *testing.T) { checkRenderedConfig(t, docs, pod) })
+
+	// Raft mutual TLS from its own Secret.
+	rt := render(t, h, append([]string{"--set", "replication.tls.existingSecret=bb-raft-tls"}, required...)...)
+	rpod := get(rt["StatefulSet/bb-badbatch"], "spec", "template", "spec")
+	tmpl, _ := get(rt["ConfigMap/bb-badbatch"], "data", "badbatch.yaml.tmpl").(string)
+	if get(byName(get(rpod, "volumes"), "raft-tls"), "secret", "secretName") != "bb-raft-tls" ||
+		!strings.Contains(tmpl, "cert_file: /etc/badbatch/raft-tls/tls.crt") {
+		t.Errorf("replication.tls: volumes %v, config:\n%s", get(rpod, "volumes"), tmpl)
+	}
 
 	// Without TLS: plain HTTP probes and no TLS volume.
 	plain := render(t, h, "--set", "apiKeys.existingSecret=bb-keys", "--set", "tls.enabled=false")
