@@ -59,6 +59,8 @@ type Journal struct {
 	meta         []byte        // the stream's metadata, as last written
 	recovery     Recovery
 
+	stats Stats // guarded by mu
+
 	kick chan struct{} // asks the flusher for an fsync (SyncBytes reached)
 	done chan struct{} // closed by Close: the flusher stops
 	wg   sync.WaitGroup
@@ -94,6 +96,29 @@ type Truncation struct {
 	Offset int64 // where the segment now ends
 	Bytes  int64 // how many bytes were cut
 	Reason string
+}
+
+// Stats counts a journal's work since it was opened, for metrics and
+// benchmarks: Events/Writes is how many events share a write, and
+// Events/Syncs how many share an fsync.
+type Stats struct {
+	Writes   int64         // successful writes (calls of Write and Append)
+	Batches  int64         // batches written
+	Events   int64         // events written
+	Bytes    int64         // bytes written, record headers included
+	Syncs    int64         // fsyncs of segments, group commits and seals
+	SyncTime time.Duration // time spent in those fsyncs
+	Failures int64         // writes and fsyncs that failed
+	Segments int           // segment files now
+}
+
+// Stats returns the journal's counters.
+func (j *Journal) Stats() Stats {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s := j.stats
+	s.Segments = len(j.segs)
+	return s
 }
 
 // Name returns the stream's name.
@@ -211,6 +236,7 @@ func (j *Journal) Write(batches ...Batch) (last int64, err error) {
 	}
 
 	if _, err := j.active.WriteAt(buf, seg.size); err != nil {
+		j.stats.Failures++
 		// Nothing is acknowledged: cut whatever part of it reached the
 		// file, so that the next append lands where this one would have.
 		werr := fmt.Errorf("%w: writing %d bytes to %s at offset %d: %v", ErrUnavailable, len(buf), seg.path, seg.size, err)
@@ -233,10 +259,14 @@ func (j *Journal) Write(batches ...Batch) (last int64, err error) {
 	seg.last = seq - 1
 	seg.maxTime = maxTime
 	j.bytes += int64(len(buf))
+	j.stats.Writes++
+	j.stats.Batches += int64(len(batches))
+	j.stats.Events += seq - batches[0].First
+	j.stats.Bytes += int64(len(buf))
 	j.next = seq
 	j.written = seq - 1
 	j.unsynced += int64(len(buf))
-	if len(buf) > 4<<20 { // don't keep a huge buffer for good
+	if cap(buf) > 16<<20 { // don't keep a huge buffer for good
 		j.buf = nil
 	}
 	switch j.opts.Sync {
@@ -309,11 +339,16 @@ func (j *Journal) syncLocked(seq int64) error {
 		j.syncing = true
 		j.unsynced = 0
 		j.mu.Unlock()
+		began := time.Now()
 		err := f.Sync()
+		took := time.Since(began)
 		j.mu.Lock()
+		j.stats.Syncs++
+		j.stats.SyncTime += took
 		j.syncing = false
 		j.closePending()
 		if err != nil {
+			j.stats.Failures++
 			j.failed = fmt.Errorf("fsync of %s: %v", path, err)
 			j.log.Error("journal: fsync failed; refusing writes until reopened", "stream", j.name, "file", path, "err", err)
 			j.cond.Broadcast()
@@ -426,7 +461,12 @@ func (j *Journal) seal() error {
 	if j.active == nil {
 		return nil
 	}
-	if err := j.active.Sync(); err != nil {
+	began := time.Now()
+	err := j.active.Sync()
+	j.stats.Syncs++
+	j.stats.SyncTime += time.Since(began)
+	if err != nil {
+		j.stats.Failures++
 		j.failed = fmt.Errorf("fsync of %s while sealing it: %v", a.path, err)
 		j.log.Error("journal: fsync failed; refusing writes until reopened", "stream", j.name, "file", a.path, "err", err)
 		return fmt.Errorf("%w: %v", ErrUnavailable, j.failed)

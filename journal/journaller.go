@@ -83,7 +83,7 @@ type Journaller[T any] struct {
 // maxPending bounds the bytes the journaller encodes before it writes, so
 // that a ring-sized backlog of large events is written in parts (at
 // producer batch boundaries).
-const maxPending = 4 << 20
+const maxPending = 1 << 20
 
 // readAheadWait bounds how long the journaller waits for the rest of a
 // producer batch that the ring has not made available yet.
