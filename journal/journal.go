@@ -239,7 +239,7 @@ func (j *Journal) Write(batches ...Batch) (last int64, err error) {
 		j.stats.Failures++
 		// Nothing is acknowledged: cut whatever part of it reached the
 		// file, so that the next append lands where this one would have.
-		werr := fmt.Errorf("%w: writing %d bytes to %s at offset %d: %v", ErrUnavailable, len(buf), seg.path, seg.size, err)
+		werr := fmt.Errorf("%w: writing %d bytes to %s at offset %d: %w", ErrUnavailable, len(buf), seg.path, seg.size, err)
 		if terr := j.active.Truncate(seg.size); terr != nil {
 			j.failed = fmt.Errorf("%s could not be cut back to offset %d after a failed write: %v", seg.path, seg.size, terr)
 			j.log.Error("journal: refusing writes until reopened", "stream", j.name, "err", j.failed)
@@ -325,7 +325,7 @@ func (j *Journal) Sync() error {
 func (j *Journal) syncLocked(seq int64) error {
 	for j.synced < seq {
 		if j.failed != nil {
-			return fmt.Errorf("%w: %v", ErrSyncFailed, j.failed)
+			return fmt.Errorf("%w: %w", ErrSyncFailed, j.failed)
 		}
 		if j.syncing {
 			j.cond.Wait()
@@ -349,10 +349,10 @@ func (j *Journal) syncLocked(seq int64) error {
 		j.closePending()
 		if err != nil {
 			j.stats.Failures++
-			j.failed = fmt.Errorf("fsync of %s: %v", path, err)
+			j.failed = fmt.Errorf("fsync of %s: %w", path, err)
 			j.log.Error("journal: fsync failed; refusing writes until reopened", "stream", j.name, "file", path, "err", err)
 			j.cond.Broadcast()
-			return fmt.Errorf("%w: %v", ErrSyncFailed, j.failed)
+			return fmt.Errorf("%w: %w", ErrSyncFailed, j.failed)
 		}
 		j.markSynced(target)
 		j.cond.Broadcast()
@@ -467,9 +467,9 @@ func (j *Journal) seal() error {
 	j.stats.SyncTime += time.Since(began)
 	if err != nil {
 		j.stats.Failures++
-		j.failed = fmt.Errorf("fsync of %s while sealing it: %v", a.path, err)
+		j.failed = fmt.Errorf("fsync of %s while sealing it: %w", a.path, err)
 		j.log.Error("journal: fsync failed; refusing writes until reopened", "stream", j.name, "file", a.path, "err", err)
-		return fmt.Errorf("%w: %v", ErrUnavailable, j.failed)
+		return fmt.Errorf("%w: %w", ErrUnavailable, j.failed)
 	}
 	j.markSynced(a.last)
 	if a.last >= a.base {
@@ -490,12 +490,12 @@ func (j *Journal) newSegment(base int64) error {
 	path := filepath.Join(j.dir, segmentName(base))
 	f, err := j.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("%w: creating %s: %v", ErrUnavailable, path, err)
+		return fmt.Errorf("%w: creating %s: %w", ErrUnavailable, path, err)
 	}
 	fail := func(what string, err error) error {
 		_ = f.Close()
 		_ = j.fs.Remove(path)
-		return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, what, path, err)
+		return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, what, path, err)
 	}
 	hdr := appendSegmentHeader(nil, base)
 	if _, err := f.WriteAt(hdr, 0); err != nil {

@@ -202,3 +202,62 @@ func TestJournallerFailureIsFatal(t *testing.T) {
 		t.Fatalf("Err %v, Journaled %d, journal Next %d", jr.Err(), jr.Journaled(), j.Next())
 	}
 }
+
+// TestJournallerReadsAheadToCompleteABatch hands the journaller the first
+// part of a producer batch as the end of the processor's batch (as a
+// multi-producer ring can, while the producer is still marking its slots
+// published): the journaller waits for the rest and writes the batch as
+// one record, so that a crash keeps all of it or none.
+func TestJournallerReadsAheadToCompleteABatch(t *testing.T) {
+	e := newEnv(t)
+	j := e.create("s", 0, DefaultOptions())
+	ring, err := disruptor.NewRingBuffer(func() order { return order{} }, 16, disruptor.MultiProducer, disruptor.NewBlockingWaitStrategy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jr, err := NewJournaller(j, ring, encodeOrder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := disruptor.NewSequence(disruptor.InitialSequenceValue)
+	ring.AddGatingSequences(gate)
+	hi := ring.NextN(6)
+	lo := hi - 5
+	for s := lo; s <= hi; s++ {
+		*ring.Get(s) = order{id: s, qty: s * 10}
+	}
+	ring.Get(lo).head = Head{Count: 6, Key: "batch-1"}
+	for s := lo; s < lo+3; s++ {
+		ring.Publish(s)
+	}
+	done := make(chan error, 1)
+	go func() {
+		part := []order{*ring.Get(lo), *ring.Get(lo + 1), *ring.Get(lo + 2)}
+		done <- jr.OnBatch(part, lo, true)
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("OnBatch returned (%v) before the rest of the batch was published", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	for s := lo + 3; s <= hi; s++ {
+		ring.Publish(s)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if jr.Journaled() != hi {
+		t.Fatalf("Journaled = %d, want %d", jr.Journaled(), hi)
+	}
+	// the processor then hands over the rest, which is already journaled
+	if err := jr.OnBatch([]order{*ring.Get(lo + 3), *ring.Get(lo + 4), *ring.Get(hi)}, lo+3, true); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, j, 0)
+	if len(got) != 1 || got[0].First != lo || len(got[0].Events) != 6 || got[0].Key != "batch-1" {
+		t.Fatalf("journal holds %d records (first %+v); want the 6 events in one keyed record", len(got), got)
+	}
+	if j.Next() != hi+1 {
+		t.Fatalf("journal Next = %d, want %d", j.Next(), hi+1)
+	}
+}
