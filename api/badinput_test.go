@@ -382,7 +382,7 @@ func TestQueryParamsDocumented(t *testing.T) {
 		_ = json.Unmarshal(ops[strings.ToLower(rt.method)], &own)
 		documented := append(resolve(common.Parameters), resolve(own.Parameters)...)
 		slices.Sort(documented)
-		declared := slices.Sorted(slices.Values(rt.query))
+		declared := slices.Sorted(slices.Values(rt.params()))
 		if !slices.Equal(documented, declared) {
 			t.Errorf("%s %s: the route declares %v, openapi.json documents %v", rt.method, rt.pattern, declared, documented)
 		}

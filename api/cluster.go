@@ -64,8 +64,11 @@ func newClusterHook(cfg Config) *clusterHook {
 	return &clusterHook{node: cfg.ClusterNode, fwd: cfg.ClusterForwarder}
 }
 
-// advertise gossips the names of the disruptors the engine hosts; the
-// server calls it after every create and delete.
+// advertise gossips the names of the local disruptors the engine hosts
+// (not the replicated ones: every node has those, the Raft catalog says
+// which they are, and a name gossiped by one node only would send
+// requests for it to that node rather than the leader); the server calls
+// it after every create and delete of a local disruptor.
 func (s *Server) advertise() {
 	h := s.cluster
 	if h == nil {
@@ -74,9 +77,11 @@ func (s *Server) advertise() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	infos := s.eng.List()
-	names := make([]string, len(infos))
-	for i, info := range infos {
-		names[i] = info.Name
+	names := make([]string, 0, len(infos))
+	for _, info := range infos {
+		if !info.Owned {
+			names = append(names, info.Name)
+		}
 	}
 	if err := h.node.SetDisruptors(names); err != nil {
 		// The disruptors work here; the cluster does not learn of the

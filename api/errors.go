@@ -64,6 +64,8 @@ const (
 	CodeNotLeader                  = wire.CodeNotLeader
 	CodeNoQuorum                   = wire.CodeNoQuorum
 	CodeOutcomeUnknown             = wire.CodeOutcomeUnknown
+	CodeDedupWindowFull            = wire.CodeDedupWindowFull
+	CodeCatchingUp                 = wire.CodeCatchingUp
 )
 
 func newError(code, msg string, details map[string]any) *Error {
@@ -106,6 +108,7 @@ var sentinels = []struct {
 	{engine.ErrInvalidEvent, CodeValidation, ""},
 	{engine.ErrSchemaViolation, CodeSchemaViolation, ""},
 	{engine.ErrKeyReused, CodeIdempotencyKeyReused, ""},
+	{engine.ErrDedupWindowFull, CodeDedupWindowFull, ""},
 	{engine.ErrEvicted, CodeSequenceEvicted, ""},
 	{engine.ErrSequenceNotFound, CodeSequenceNotFound, ""},
 	{engine.ErrInvalidSequence, CodeInvalidParameter, ""},
@@ -145,6 +148,7 @@ func fromEngine(err error) *Error {
 		te  *engine.TransitionError
 		ste *engine.StateError
 		rf  *engine.RingFullError
+		df  *engine.DedupFullError
 		le  *replication.LeaderError
 	)
 	switch {
@@ -176,6 +180,9 @@ func fromEngine(err error) *Error {
 		d["state"] = ste.State.String()
 	case errors.As(err, &rf):
 		d["waited_ms"] = rf.Waited.Milliseconds()
+	case errors.As(err, &df):
+		n, _ := strconv.Atoi(retryAfterSeconds(df.RetryAfter))
+		d["keys"], d["retry_after_seconds"] = df.Keys, n
 	}
 	if ces := engine.ConfigErrors(err); len(ces) > 0 {
 		fields := make([]map[string]any, len(ces))
@@ -202,12 +209,16 @@ func trimPrefix(msg string) string {
 	return msg
 }
 
-// retryAfter is the Retry-After header value for the error, or "": one
+// retryAfter is the Retry-After header value for the error, or "":
+// details.retry_after_seconds when the error says when to retry, else one
 // second for the retryable codes answered 429 or 503.
 func retryAfter(e *Error) string {
 	c, ok := wire.Lookup(e.Code)
-	if ok && c.Retryable && (c.Status == http.StatusTooManyRequests || c.Status == http.StatusServiceUnavailable) {
-		return strconv.Itoa(1)
+	if !ok || !c.Retryable || (c.Status != http.StatusTooManyRequests && c.Status != http.StatusServiceUnavailable) {
+		return ""
 	}
-	return ""
+	if n, ok := e.Details["retry_after_seconds"].(int); ok && n > 0 {
+		return strconv.Itoa(n)
+	}
+	return strconv.Itoa(1)
 }

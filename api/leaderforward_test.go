@@ -84,7 +84,7 @@ func TestLeaderChangeCancelsForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fwd.Close()
-	fr := &fakeRepl{names: map[string]bool{}}
+	fr := &fakeRepl{rings: map[string]*engine.Ring{}}
 	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
 		a.Replication = fr
 		a.ClusterNode, a.ClusterForwarder = lc, fwd

@@ -38,7 +38,7 @@ type (
 // disruptor describes the disruptor of info, replicated or not.
 func (s *Server) disruptor(i engine.Info) Disruptor {
 	d := toDisruptor(i)
-	if s.replicated(i.Name) != nil {
+	if i.Owned {
 		d.Replication = ReplicationQuorum
 	}
 	return d
@@ -64,12 +64,8 @@ func toDisruptor(i engine.Info) Disruptor {
 	}
 }
 
-func toPublishResult(name string, seqs []int64, dup bool) PublishResult {
-	r := PublishResult{Disruptor: name, Count: len(seqs), Duplicate: dup}
-	if len(seqs) > 0 {
-		r.FirstSequence, r.LastSequence = seqs[0], seqs[len(seqs)-1]
-	}
-	return r
+func toPublishResult(name string, first int64, count int, dup bool) PublishResult {
+	return PublishResult{Disruptor: name, FirstSequence: first, LastSequence: first + int64(count) - 1, Count: count, Duplicate: dup}
 }
 
 func toConsumers(cs []engine.ConsumerMetrics) []Consumer {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/badbatch/badbatch/cluster"
 	"github.com/badbatch/badbatch/engine"
@@ -19,21 +20,31 @@ import (
 
 // ReplicationNode is the server's handle on the Raft group that
 // replicates the "quorum" disruptors; *[replication.Node] implements it.
-// Changes to a replicated disruptor (create, state, delete, publish) go
-// through it; reads stay local.
+// The changes of a replicated disruptor do not go through it but through
+// the writer the engine resolves for the disruptor (the Node's
+// proposals): only a create, which has no disruptor yet, does. Reads stay
+// local; the node says how fresh they are and waits to make them fresher.
+// Every method may be called concurrently.
 type ReplicationNode interface {
 	// ID is this node's id in the Raft group, which is its cluster id.
 	ID() string
-	Replicated(name string) bool
 	Leader() (id, addr string)
+	// Create creates a replicated disruptor (on the leader).
 	Create(ctx context.Context, cfg engine.DisruptorConfig, start bool) (engine.Info, error)
-	SetState(ctx context.Context, name string, to engine.State) (engine.Info, error)
-	Delete(ctx context.Context, name string) error
-	Publish(ctx context.Context, name string, b *engine.Batch) ([]int64, error)
-	// AppliedIndex is the index of the last Raft entry applied locally.
+	// AppliedIndex is the index of the last Raft entry the local engine
+	// reflects.
 	AppliedIndex() uint64
-	// Barrier makes the following local reads consistent (on the leader).
-	Barrier(ctx context.Context) error
+	// ReadIndex makes the reads after it linearizable (on the leader),
+	// without a log entry, and returns the index applied.
+	ReadIndex(ctx context.Context) (uint64, error)
+	// WaitApplied waits until AppliedIndex reaches index.
+	WaitApplied(ctx context.Context, index uint64) error
+	// Settle waits until the local engine reflects what the node's log
+	// holds now (and a snapshot being restored is in place).
+	Settle(ctx context.Context) error
+	// CaughtUp reports whether the node has applied the log as far as
+	// the cluster had committed it when the node started.
+	CaughtUp() bool
 	// Status is the node's view of the Raft group.
 	Status() replication.Status
 	// Servers is the Raft configuration as the node knows it.
@@ -48,15 +59,6 @@ const (
 	ReplicationQuorum = wire.ReplicationQuorum
 )
 
-// replicated returns the replication node when name is a replicated
-// disruptor, else nil.
-func (s *Server) replicated(name string) ReplicationNode {
-	if s.repl == nil || !s.repl.Replicated(name) {
-		return nil
-	}
-	return s.repl
-}
-
 // HeaderAppliedIndex is the response header of a read of a replicated
 // disruptor: the index of the last Raft entry the answering node had
 // applied, so the read reflects every change up to it.
@@ -64,7 +66,7 @@ const HeaderAppliedIndex = wire.HeaderAppliedIndex
 
 // toLeader forwards a request about a replicated disruptor that only the
 // Raft leader can answer (a change: any method but GET and HEAD, or a
-// read with ?consistent=true) from a follower to the leader, through the
+// read with consistent=true) from a follower to the leader, through the
 // cluster's forwarder, and reports whether it did. A request about a
 // disruptor this node does not know goes to the leader too, whatever its
 // method, unless only other members advertise the name (it is one of
@@ -77,22 +79,24 @@ const HeaderAppliedIndex = wire.HeaderAppliedIndex
 // the handler then answers (NOT_LEADER with a 307, or NO_QUORUM). A
 // publish therefore works on any node, with the client's credentials
 // passed on, as Kafka and NATS clients expect.
-func (s *Server) toLeader(w http.ResponseWriter, r *http.Request) bool {
+func (s *Server) toLeader(w http.ResponseWriter, r *http.Request, consistent bool) bool {
 	leader := s.leaderToForwardTo(r)
 	if leader == "" {
 		return false
 	}
 	name := r.PathValue("name")
+	info, err := s.eng.Info(name)
 	switch {
-	case s.repl.Replicated(name):
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			if ok, err := strconv.ParseBool(r.URL.Query().Get("consistent")); err != nil || !ok {
-				return false
-			}
+	case err == nil && info.Owned:
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !consistent {
+			return false
 		}
-	case s.hosts(name):
+	case !errors.Is(err, engine.ErrNotFound):
 		return false // a local disruptor
 	default:
+		// Only local disruptors are advertised (see advertise): a name
+		// another member advertises is one of its own, for forward, unless
+		// the leader advertises it too.
 		leaderHosts, othersHost := false, false
 		for _, m := range s.cluster.node.Members() {
 			if !m.Local && m.Routable() && m.Hosts(name) {
@@ -158,30 +162,77 @@ func (c *call) forwardCreate(req CreateRequest) bool {
 	return c.s.forwardToLeader(c.w, r, req.Name, leader)
 }
 
-// readReplicated prepares a read of the disruptor name: for a replicated
-// one, with ?consistent=true, it runs a Raft barrier (on the leader; a
-// follower forwards such reads to the leader before they get here, and
-// answers NOT_LEADER with a 307 when it cannot), and it sets the
-// X-Raft-Applied-Index header. It reports false when it
-// wrote an error.
-func (c *call) readReplicated(name string) bool {
-	consistent := false
-	if v := c.r.URL.Query().Get("consistent"); v != "" {
+// maxReadWait bounds how long a read waits for this node to be fresh
+// enough (min_index) and how long a request naming a disruptor this node
+// does not know waits for it to settle, besides the request's own
+// context: then it is answered 503 CATCHING_UP, with Retry-After. (The
+// server's readWait, which tests shorten.)
+const maxReadWait = 5 * time.Second
+
+// readFence is what a read of a replicated disruptor asks about its
+// freshness: consistent=true (linearizable: on the leader, after a read
+// index) and min_index=N (at least as fresh as Raft index N, on any
+// node: the X-Raft-Applied-Index of a write, for reading one's writes).
+type readFence struct {
+	consistent bool
+	minIndex   uint64
+}
+
+// readParams are the query parameters of every route declared a read.
+var readParams = []string{"consistent", "min_index"}
+
+// parseFence reads consistent= and min_index=, or writes the 400 and
+// returns false.
+func (c *call) parseFence() (readFence, bool) {
+	var f readFence
+	q := c.r.URL.Query()
+	if v := q.Get("consistent"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			c.fail(newError(CodeInvalidParameter, fmt.Sprintf("consistent=%q must be true or false", v),
 				map[string]any{"parameter": "consistent", "value": v}))
-			return false
+			return f, false
 		}
-		consistent = b
+		f.consistent = b
 	}
-	rn := c.s.replicated(name)
+	if v := q.Get("min_index"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			c.fail(newError(CodeInvalidParameter, fmt.Sprintf("min_index=%q must be a Raft index (an integer >= 0)", v),
+				map[string]any{"parameter": "min_index", "value": v}))
+			return f, false
+		}
+		f.minIndex = n
+	}
+	return f, true
+}
+
+// fence prepares a read of the disruptor name: for a replicated one it
+// waits as f asks (a read index on the leader for consistent=true: a
+// follower forwarded such reads to the leader before they got here, and
+// answers NOT_LEADER with a 307 when it could not; a wait for min_index,
+// bounded by maxReadWait and the request), and sets X-Raft-Applied-Index.
+// Disruptors that are not replicated take the parameters and ignore them.
+// It reports false when it wrote an error.
+func (c *call) fence(name string, f readFence) bool {
+	rn := c.s.repl
 	if rn == nil {
 		return true
 	}
-	if consistent {
-		if err := rn.Barrier(c.r.Context()); err != nil {
-			c.failReplication(err)
+	if info, err := c.s.eng.Info(name); err != nil || !info.Owned {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(c.r.Context(), c.s.readWait)
+	defer cancel()
+	if f.consistent {
+		if _, err := rn.ReadIndex(ctx); err != nil {
+			c.failRead(err, f)
+			return false
+		}
+	}
+	if f.minIndex > 0 {
+		if err := rn.WaitApplied(ctx, f.minIndex); err != nil {
+			c.failRead(err, f)
 			return false
 		}
 	}
@@ -189,32 +240,51 @@ func (c *call) readReplicated(name string) bool {
 	return true
 }
 
-// failReplication writes a replication error: NOT_LEADER as a 307 to the
-// same request on the leader's API when its address is known (else
-// NO_QUORUM), NO_QUORUM and OUTCOME_UNKNOWN as 503s, the others as the
-// engine's.
-func (c *call) failReplication(err error) {
-	var le *replication.LeaderError
-	var oe *replication.OutcomeError
-	switch {
-	case errors.As(err, &le) && errors.Is(err, replication.ErrNotLeader):
-		d := map[string]any{"leader_id": le.LeaderID, "leader_raft_addr": le.LeaderAddr}
-		if u := c.s.leaderURL(le.LeaderID, c.r.URL); u != "" {
-			d["leader_api"] = u
-			c.w.Header().Set("Location", u)
-			c.fail(newError(CodeNotLeader, "this node is not the Raft leader; resend the request to the leader", d))
-			return
+// failRead writes why a read could not be made as fresh as asked: this
+// node did not get there within maxReadWait (503 CATCHING_UP), the
+// client went away, or the errors of a change (NOT_LEADER, NO_QUORUM).
+func (c *call) failRead(err error, f readFence) {
+	if errors.Is(err, context.DeadlineExceeded) && c.r.Context().Err() == nil {
+		d := map[string]any{"applied_index": c.s.repl.AppliedIndex()}
+		if f.minIndex > 0 {
+			d["min_index"] = f.minIndex
 		}
-		c.fail(newError(CodeNoQuorum, "the Raft leader's API address is not known yet", d))
-	case errors.As(err, &le):
-		c.fail(newError(CodeNoQuorum, "no Raft leader is known (an election, or this node is on the minority side of a partition)", nil))
-	case errors.As(err, &oe) || errors.Is(err, replication.ErrOutcomeUnknown):
-		c.fail(newError(CodeOutcomeUnknown, "the change was proposed but its commit could not be confirmed; retry with the same idempotency key", nil))
-	case errors.Is(err, replication.ErrClosed):
-		c.fail(newError(CodeShuttingDown, "the replication node is closed", nil))
-	default:
-		c.failEngine(err)
+		c.fail(newError(CodeCatchingUp, "this node has not applied the Raft log far enough to answer yet; retry, or read from the leader", d))
+		return
 	}
+	c.failChange(err)
+}
+
+// settle is for a request naming a disruptor that this replicating node
+// does not have: the name may be in the Raft log, created a moment ago
+// and not applied here yet, or created while this node was down. It
+// waits (bounded) until the node reflects what its log held when asked;
+// then, when the node has still not caught up since it started, the
+// answer is 503 CATCHING_UP rather than a 404 for a disruptor that may
+// exist. It returns nil when the request may go on (to find the name, or
+// to answer 404).
+func (s *Server) settle(ctx context.Context, name string) *Error {
+	ctx, cancel := context.WithTimeout(ctx, s.readWait)
+	defer cancel()
+	_ = s.repl.Settle(ctx)
+	if s.hosts(name) || s.repl.CaughtUp() {
+		return nil
+	}
+	return newError(CodeCatchingUp, fmt.Sprintf("this node is catching up with the Raft log and cannot tell yet whether %q exists; retry, or ask another node", name),
+		map[string]any{"disruptor": name, "applied_index": s.repl.AppliedIndex()})
+}
+
+// known lets a request about the disruptor name go on to its handler, or
+// writes the CATCHING_UP of settle.
+func (c *call) known(name string) bool {
+	if c.s.repl == nil || name == "" || c.s.hosts(name) {
+		return true
+	}
+	if e := c.s.settle(c.r.Context(), name); e != nil {
+		c.fail(e)
+		return false
+	}
+	return true
 }
 
 // leaderURL returns the URL of the request on the leader's API, from the
@@ -237,6 +307,18 @@ func (s *Server) leaderURL(leaderID string, u *url.URL) string {
 	return ""
 }
 
+// replicationProblem returns why replication makes the server not ready,
+// or nil: the node has not yet applied the Raft log as far as the cluster
+// had committed it when the node started (it was down or cut off while
+// the others went on), so its quorum disruptors lag by more than reads
+// expect, and names it does not know may exist.
+func (s *Server) replicationProblem() *Error {
+	if s.repl == nil || s.repl.CaughtUp() {
+		return nil
+	}
+	return newError(CodeNotReady, "catching up with the Raft log", map[string]any{"replication": "catching_up", "applied_index": s.repl.AppliedIndex()})
+}
+
 // createReplicated creates a quorum disruptor through the Raft group: on
 // a follower, by forwarding req to the leader.
 func (c *call) createReplicated(req CreateRequest, cfg engine.DisruptorConfig, start bool) (engine.Info, bool) {
@@ -251,41 +333,10 @@ func (c *call) createReplicated(req CreateRequest, cfg engine.DisruptorConfig, s
 	}
 	info, err := c.s.repl.Create(c.r.Context(), cfg, start)
 	if err != nil {
-		c.failReplication(err)
+		c.failChange(err)
 		return engine.Info{}, false
 	}
 	return info, true
-}
-
-// publishTo publishes b to a disruptor, through the Raft group when it is
-// replicated (for the multi-disruptor publish, which reports each batch's
-// error in its result: a follower reports NO_QUORUM or NOT_LEADER there,
-// without a redirect).
-func (s *Server) publishTo(ctx context.Context, name string, b *engine.Batch) ([]int64, error) {
-	rn := s.replicated(name)
-	if rn == nil {
-		return s.eng.Publish(ctx, name, b)
-	}
-	seqs, err := rn.Publish(ctx, name, b)
-	if err != nil {
-		return nil, replicationError(err)
-	}
-	return seqs, nil
-}
-
-// replicationError maps a replication error to an *Error without
-// redirecting.
-func replicationError(err error) error {
-	var le *replication.LeaderError
-	switch {
-	case errors.As(err, &le) && errors.Is(err, replication.ErrNotLeader):
-		return newError(CodeNotLeader, "this node is not the Raft leader", map[string]any{"leader_id": le.LeaderID, "leader_raft_addr": le.LeaderAddr})
-	case errors.As(err, &le):
-		return newError(CodeNoQuorum, "no Raft leader is known", nil)
-	case errors.Is(err, replication.ErrOutcomeUnknown):
-		return newError(CodeOutcomeUnknown, "the change was proposed but its commit could not be confirmed; retry with the same idempotency key", nil)
-	}
-	return err
 }
 
 // clusterRaft answers GET /api/v1/cluster/raft.
@@ -297,7 +348,7 @@ func (c *call) clusterRaft() {
 	st := c.s.repl.Status()
 	servers, err := c.s.repl.Servers(c.r.Context())
 	if err != nil {
-		c.failReplication(err)
+		c.failChange(err)
 		return
 	}
 	out := RaftStatus{

@@ -23,23 +23,20 @@ type lateRepl struct {
 
 func (l *lateRepl) n() *replication.Node                          { return l.p.Load() }
 func (l *lateRepl) ID() string                                    { return l.n().ID() }
-func (l *lateRepl) Replicated(name string) bool                   { return l.n().Replicated(name) }
 func (l *lateRepl) Leader() (string, string)                      { return l.n().Leader() }
 func (l *lateRepl) AppliedIndex() uint64                          { return l.n().AppliedIndex() }
-func (l *lateRepl) Barrier(ctx context.Context) error             { return l.n().Barrier(ctx) }
-func (l *lateRepl) Status() replication.Status                    { return l.n().Status() }
-func (l *lateRepl) Delete(ctx context.Context, name string) error { return l.n().Delete(ctx, name) }
+func (l *lateRepl) ReadIndex(ctx context.Context) (uint64, error) { return l.n().ReadIndex(ctx) }
+func (l *lateRepl) WaitApplied(ctx context.Context, i uint64) error {
+	return l.n().WaitApplied(ctx, i)
+}
+func (l *lateRepl) Settle(ctx context.Context) error { return l.n().Settle(ctx) }
+func (l *lateRepl) CaughtUp() bool                   { return l.n().CaughtUp() }
+func (l *lateRepl) Status() replication.Status       { return l.n().Status() }
 func (l *lateRepl) Servers(ctx context.Context) ([]replication.Server, error) {
 	return l.n().Servers(ctx)
 }
 func (l *lateRepl) Create(ctx context.Context, cfg engine.DisruptorConfig, start bool) (engine.Info, error) {
 	return l.n().Create(ctx, cfg, start)
-}
-func (l *lateRepl) SetState(ctx context.Context, name string, to engine.State) (engine.Info, error) {
-	return l.n().SetState(ctx, name, to)
-}
-func (l *lateRepl) Publish(ctx context.Context, name string, b *engine.Batch) ([]int64, error) {
-	return l.n().Publish(ctx, name, b)
 }
 
 // TestReplicationReadsRealNode: against a real single-voter Raft group,

@@ -17,17 +17,19 @@ import (
 	"github.com/badbatch/badbatch/replication"
 )
 
-// fakeRepl is a ReplicationNode over the test's engine that fails with
-// err while it is set.
+// fakeRepl is a ReplicationNode over the test's engine: the disruptors
+// it creates are owned by it, and their writer fails with err while it is
+// set, else changes the ring at once (a one-node group that commits at
+// once).
 type fakeRepl struct {
 	eng   *engine.Engine
 	mu    sync.Mutex
-	names map[string]bool
+	rings map[string]*engine.Ring
 	err   error
 	calls int
-	// barrierErr is what Barrier returns; barriers counts its calls.
-	barrierErr error
-	barriers   int
+	// readErr is what ReadIndex returns; reads counts its calls.
+	readErr error
+	reads   int
 	// leader is the leader's id; "" stands for this node, n1.
 	leader string
 }
@@ -36,35 +38,46 @@ func (f *fakeRepl) ID() string { return "n1" }
 
 func (f *fakeRepl) AppliedIndex() uint64 { return 42 }
 
-// setBarrier sets barrierErr and returns the barriers counted so far,
-// resetting them when reset.
-func (f *fakeRepl) setBarrier(err error, reset bool) int {
+func (f *fakeRepl) WaitApplied(_ context.Context, index uint64) error {
+	if index > 42 {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (f *fakeRepl) Settle(context.Context) error { return nil }
+
+func (f *fakeRepl) CaughtUp() bool { return true }
+
+// setRead sets readErr and returns the reads counted so far, resetting
+// them when reset.
+func (f *fakeRepl) setRead(err error, reset bool) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := f.barriers
-	f.barrierErr = err
+	n := f.reads
+	f.readErr = err
 	if reset {
-		f.barriers = 0
+		f.reads = 0
 	}
 	return n
 }
 
-func (f *fakeRepl) barrierCount() int {
+func (f *fakeRepl) readCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.barriers
+	return f.reads
 }
 
-func (f *fakeRepl) Barrier(context.Context) error {
+func (f *fakeRepl) ReadIndex(context.Context) (uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.barriers++
-	return f.barrierErr
+	f.reads++
+	return 42, f.readErr
 }
 
 func (f *fakeRepl) Status() replication.Status {
 	return replication.Status{ID: "n1", Address: "127.0.0.1:7946", State: "follower", LeaderID: "n2", LeaderAddr: "127.0.0.1:7947",
-		Term: 3, CommitIndex: 42, AppliedIndex: 42, LastIndex: 43}
+		Term: 3, CommitIndex: 42, AppliedIndex: 42, LastIndex: 43, CaughtUp: true}
 }
 
 func (f *fakeRepl) Servers(context.Context) ([]replication.Server, error) {
@@ -78,10 +91,10 @@ func (f *fakeRepl) fail() error {
 	return f.err
 }
 
-func (f *fakeRepl) Replicated(name string) bool {
+func (f *fakeRepl) replicated(name string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.names[name]
+	return f.rings[name] != nil
 }
 
 func (f *fakeRepl) Leader() (string, string) {
@@ -103,34 +116,54 @@ func (f *fakeRepl) Create(_ context.Context, cfg engine.DisruptorConfig, start b
 	if err := f.fail(); err != nil {
 		return engine.Info{}, err
 	}
-	info, err := f.eng.Create(cfg, start)
-	if err == nil {
-		f.mu.Lock()
-		f.names[cfg.Name] = true
-		f.mu.Unlock()
-	}
-	return info, err
-}
-
-func (f *fakeRepl) SetState(ctx context.Context, name string, to engine.State) (engine.Info, error) {
-	if err := f.fail(); err != nil {
+	r, err := f.eng.CreateOwned(cfg, &fakeWriter{f: f, name: cfg.Name})
+	if err != nil {
 		return engine.Info{}, err
 	}
-	return f.eng.SetState(ctx, name, to)
+	f.mu.Lock()
+	f.rings[cfg.Name] = r
+	f.mu.Unlock()
+	if start {
+		return r.SetState(context.Background(), engine.StateRunning)
+	}
+	return r.Info(), nil
 }
 
-func (f *fakeRepl) Delete(ctx context.Context, name string) error {
-	if err := f.fail(); err != nil {
+// fakeWriter is the writer of a fakeRepl's disruptor.
+type fakeWriter struct {
+	f    *fakeRepl
+	name string
+}
+
+func (w *fakeWriter) ring() *engine.Ring {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	return w.f.rings[w.name]
+}
+
+func (w *fakeWriter) Publish(ctx context.Context, b *engine.Batch) (int64, error) {
+	if err := w.f.fail(); err != nil {
+		return 0, err
+	}
+	return w.ring().Publish(ctx, b)
+}
+
+func (w *fakeWriter) SetState(ctx context.Context, to engine.State) (engine.Info, error) {
+	if err := w.f.fail(); err != nil {
+		return engine.Info{}, err
+	}
+	return w.ring().SetState(ctx, to)
+}
+
+func (w *fakeWriter) Delete(ctx context.Context) error {
+	if err := w.f.fail(); err != nil {
 		return err
 	}
-	return f.eng.Delete(ctx, name)
-}
-
-func (f *fakeRepl) Publish(ctx context.Context, name string, b *engine.Batch) ([]int64, error) {
-	if err := f.fail(); err != nil {
-		return nil, err
-	}
-	return f.eng.Publish(ctx, name, b)
+	w.f.mu.Lock()
+	r := w.f.rings[w.name]
+	delete(w.f.rings, w.name)
+	w.f.mu.Unlock()
+	return r.Delete(ctx)
 }
 
 // fakeMembers is a ClusterNode whose member n2 serves its API at
@@ -176,7 +209,7 @@ func TestReplicationRouting(t *testing.T) {
 		t.Fatalf("bad replication: %d %s", r.status, r.body)
 	}
 
-	fr := &fakeRepl{names: map[string]bool{}}
+	fr := &fakeRepl{rings: map[string]*engine.Ring{}}
 	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
 		a.Replication = fr
 		a.ClusterNode, a.ClusterForwarder = fakeMembers{}, fakeMembers{}
@@ -185,11 +218,11 @@ func TestReplicationRouting(t *testing.T) {
 	ts.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 	r = ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "q", "replication": "quorum"}})
-	if r.status != http.StatusCreated || !fr.Replicated("q") {
+	if r.status != http.StatusCreated || !fr.replicated("q") {
 		t.Fatalf("create quorum: %d %s", r.status, r.body)
 	}
 	r = ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "local", "replication": "none"}})
-	if r.status != http.StatusCreated || fr.Replicated("local") {
+	if r.status != http.StatusCreated || fr.replicated("local") {
 		t.Fatalf("create none: %d %s", r.status, r.body)
 	}
 	before := fr.calls
@@ -253,7 +286,7 @@ func TestReplicationRouting(t *testing.T) {
 // the forwarder, without touching the local replication node; plain reads
 // and local disruptors stay here, and a forwarded request is answered here.
 func TestReplicationForwardsToLeader(t *testing.T) {
-	fr := &fakeRepl{names: map[string]bool{}}
+	fr := &fakeRepl{rings: map[string]*engine.Ring{}}
 	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
 		a.Replication = fr
 		a.ClusterNode, a.ClusterForwarder = fakeMembers{}, fakeMembers{}
@@ -300,8 +333,8 @@ func TestReplicationForwardsToLeader(t *testing.T) {
 	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/both/events", body: map[string]any{"payload": 1}}); r.header.Get("X-Forwarded-To") != "n3 both" {
 		t.Errorf("publish to a name the leader advertises: %d %q %s", r.status, r.header.Get("X-Forwarded-To"), r.body)
 	}
-	if fr.calls != before || fr.barrierCount() != 0 {
-		t.Errorf("forwarded requests reached the local node: %d calls, %d barriers", fr.calls-before, fr.barrierCount())
+	if fr.calls != before || fr.readCount() != 0 {
+		t.Errorf("forwarded requests reached the local node: %d calls, %d barriers", fr.calls-before, fr.readCount())
 	}
 	for _, rq := range []request{
 		{method: "GET", path: "/api/v1/disruptors/q"},
@@ -324,7 +357,7 @@ func TestReplicationForwardsToLeader(t *testing.T) {
 // first, and a follower answers it with the 307 NOT_LEADER of publishes;
 // local disruptors carry no header and run no barrier.
 func TestReplicationReads(t *testing.T) {
-	fr := &fakeRepl{names: map[string]bool{}}
+	fr := &fakeRepl{rings: map[string]*engine.Ring{}}
 	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
 		a.Replication = fr
 		a.ClusterNode, a.ClusterForwarder = fakeMembers{}, fakeMembers{}
@@ -343,51 +376,51 @@ func TestReplicationReads(t *testing.T) {
 	for _, p := range paths {
 		q := strings.Replace(p, "%s", "q", 1)
 		r := ts.do(t, request{method: "GET", path: q})
-		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.barrierCount() != 0 {
-			t.Errorf("GET %s: %d %q barriers %d %s", q, r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount(), r.body)
+		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.readCount() != 0 {
+			t.Errorf("GET %s: %d %q barriers %d %s", q, r.status, r.header.Get(HeaderAppliedIndex), fr.readCount(), r.body)
 		}
 		r = ts.do(t, request{method: "GET", path: q + "?consistent=true"})
-		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.barrierCount() != 1 {
-			t.Errorf("GET %s consistent: %d %q barriers %d %s", q, r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount(), r.body)
+		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.readCount() != 1 {
+			t.Errorf("GET %s consistent: %d %q barriers %d %s", q, r.status, r.header.Get(HeaderAppliedIndex), fr.readCount(), r.body)
 		}
-		fr.setBarrier(&replication.LeaderError{Err: replication.ErrNotLeader, LeaderID: "n2", LeaderAddr: "127.0.0.1:7947"}, false)
+		fr.setRead(&replication.LeaderError{Err: replication.ErrNotLeader, LeaderID: "n2", LeaderAddr: "127.0.0.1:7947"}, false)
 		r = ts.do(t, request{method: "GET", path: q + "?consistent=true"})
 		if r.status != http.StatusTemporaryRedirect || errCode(r) != CodeNotLeader || r.header.Get("Location") != "http://10.0.0.2:8080"+q+"?consistent=true" {
 			t.Errorf("GET %s consistent on a follower: %d %q %s", q, r.status, r.header.Get("Location"), r.body)
 		}
-		fr.setBarrier(&replication.LeaderError{Err: replication.ErrNoQuorum}, false)
+		fr.setRead(&replication.LeaderError{Err: replication.ErrNoQuorum}, false)
 		r = ts.do(t, request{method: "GET", path: q + "?consistent=true"})
 		if r.status != http.StatusServiceUnavailable || errCode(r) != CodeNoQuorum {
 			t.Errorf("GET %s consistent without a leader: %d %s", q, r.status, r.body)
 		}
-		fr.setBarrier(nil, true)
+		fr.setRead(nil, true)
 		r = ts.do(t, request{method: "GET", path: q + "?consistent=maybe"})
 		if r.status != http.StatusBadRequest || errCode(r) != CodeInvalidParameter {
 			t.Errorf("GET %s consistent=maybe: %d %s", q, r.status, r.body)
 		}
 		l := strings.Replace(p, "%s", "local", 1)
 		r = ts.do(t, request{method: "GET", path: l + "?consistent=true"})
-		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "" || fr.barrierCount() != 0 {
-			t.Errorf("GET %s: %d %q barriers %d %s", l, r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount(), r.body)
+		if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "" || fr.readCount() != 0 {
+			t.Errorf("GET %s: %d %q barriers %d %s", l, r.status, r.header.Get(HeaderAppliedIndex), fr.readCount(), r.body)
 		}
 	}
 	// A live tail says the applied index it starts from, and with
 	// consistent=true starts after a barrier (HEAD: the headers only).
-	fr.setBarrier(nil, true)
+	fr.setRead(nil, true)
 	r := ts.do(t, request{method: "HEAD", path: "/api/v1/disruptors/q/events/stream"})
-	if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.barrierCount() != 0 {
-		t.Errorf("stream: %d %q barriers %d", r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount())
+	if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.readCount() != 0 {
+		t.Errorf("stream: %d %q barriers %d", r.status, r.header.Get(HeaderAppliedIndex), fr.readCount())
 	}
 	r = ts.do(t, request{method: "HEAD", path: "/api/v1/disruptors/q/events/stream?consistent=true"})
-	if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.barrierCount() != 1 {
-		t.Errorf("consistent stream: %d %q barriers %d", r.status, r.header.Get(HeaderAppliedIndex), fr.barrierCount())
+	if r.status != http.StatusOK || r.header.Get(HeaderAppliedIndex) != "42" || fr.readCount() != 1 {
+		t.Errorf("consistent stream: %d %q barriers %d", r.status, r.header.Get(HeaderAppliedIndex), fr.readCount())
 	}
-	fr.setBarrier(&replication.LeaderError{Err: replication.ErrNoQuorum}, false)
+	fr.setRead(&replication.LeaderError{Err: replication.ErrNoQuorum}, false)
 	r = ts.do(t, request{method: "GET", path: "/api/v1/disruptors/q/events/stream?consistent=true"})
 	if r.status != http.StatusServiceUnavailable || errCode(r) != CodeNoQuorum {
 		t.Errorf("consistent stream without a leader: %d %s", r.status, r.body)
 	}
-	fr.setBarrier(nil, true)
+	fr.setRead(nil, true)
 }
 
 // TestClusterRaft: GET /api/v1/cluster/raft is the node's Raft status
@@ -398,7 +431,7 @@ func TestClusterRaft(t *testing.T) {
 	if r := plain.do(t, request{method: "GET", path: "/api/v1/cluster/raft"}); r.status != http.StatusNotFound || errCode(r) != CodeClusterDisabled {
 		t.Errorf("without replication: %d %s", r.status, r.body)
 	}
-	fr := &fakeRepl{names: map[string]bool{}}
+	fr := &fakeRepl{rings: map[string]*engine.Ring{}}
 	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
 		a.Replication = fr
 		a.ClusterNode, a.ClusterForwarder = fakeMembers{}, fakeMembers{}

@@ -286,6 +286,7 @@ type Server struct {
 	version   version.Info
 	cluster   *clusterHook    // nil: standalone
 	repl      ReplicationNode // nil: no replication
+	readWait  time.Duration   // maxReadWait
 
 	// Security; all read-only after New but the counters inside.
 	auth    *authenticator
@@ -317,16 +318,17 @@ func New(cfg Config, eng *engine.Engine) (*Server, error) {
 		return nil, errors.New("api: nil engine")
 	}
 	s := &Server{
-		cfg:     cfg,
-		eng:     eng,
-		log:     cfg.Logger,
-		reg:     cfg.Registry,
-		mux:     http.NewServeMux(),
-		started: time.Now(),
-		version: cfg.Version,
-		cluster: newClusterHook(cfg),
-		repl:    cfg.Replication,
-		closing: make(chan struct{}),
+		cfg:      cfg,
+		eng:      eng,
+		log:      cfg.Logger,
+		reg:      cfg.Registry,
+		mux:      http.NewServeMux(),
+		started:  time.Now(),
+		version:  cfg.Version,
+		cluster:  newClusterHook(cfg),
+		repl:     cfg.Replication,
+		readWait: maxReadWait,
+		closing:  make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -514,6 +516,12 @@ type route struct {
 	// so that a client hammering the API with bad keys cannot make a
 	// load balancer or the kubelet think the server is down.
 	probe bool
+	// read marks a read of one disruptor that may be asked to be fresh:
+	// it takes consistent= and min_index= (readParams) besides query, and
+	// the endpoint, not the handler, honours them for a replicated
+	// disruptor (forwarding a consistent read to the leader, waiting, and
+	// stamping X-Raft-Applied-Index), so that no read can forget to.
+	read bool
 }
 
 // call is one request on its way through a handler.
@@ -551,15 +559,15 @@ func (s *Server) routeTable() []route {
 		{perm: PermView, method: "GET", pattern: "/api/v1/metrics", negotiate: true, handle: (*call).systemMetrics},
 		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors", negotiate: true, handle: (*call).listDisruptors, query: []string{"limit", "state", "name", "after"}},
 		{perm: PermOperate, method: "POST", pattern: "/api/v1/disruptors", negotiate: true, handle: (*call).createDisruptor},
-		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}", negotiate: true, handle: (*call).getDisruptor, query: []string{"consistent"}},
+		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}", negotiate: true, handle: (*call).getDisruptor, read: true},
 		{perm: PermOperate, method: "DELETE", pattern: "/api/v1/disruptors/{name}", negotiate: true, handle: (*call).deleteDisruptor},
-		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}/state", negotiate: true, handle: (*call).getState, query: []string{"consistent"}},
+		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}/state", negotiate: true, handle: (*call).getState, read: true},
 		{perm: PermOperate, method: "PUT", pattern: "/api/v1/disruptors/{name}/state", negotiate: true, handle: (*call).putState},
 		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}/metrics", negotiate: true, handle: (*call).disruptorMetrics},
 		{perm: PermPublish, method: "POST", pattern: "/api/v1/disruptors/{name}/events", negotiate: true, handle: (*call).publish},
-		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events", negotiate: true, handle: (*call).replay, query: []string{"from", "limit", "consistent"}},
-		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events/stream", handle: (*call).stream, query: []string{"from", "format", "on_lag", "consistent"}},
-		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events/{seq}", negotiate: true, handle: (*call).getEvent, query: []string{"consistent"}},
+		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events", negotiate: true, handle: (*call).replay, query: []string{"from", "limit"}, read: true},
+		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events/stream", handle: (*call).stream, query: []string{"from", "format", "on_lag"}, read: true},
+		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events/{seq}", negotiate: true, handle: (*call).getEvent, read: true},
 		// Each batch's disruptor is checked by the handler.
 		{perm: PermPublish, method: "POST", pattern: "/api/v1/events", negotiate: true, handle: (*call).publishMulti},
 		{perm: PermView, method: "GET", pattern: "/api/v1/cluster/members", negotiate: true, handle: (*call).clusterMembers},
@@ -603,7 +611,14 @@ func (s *Server) endpoint(rt route) http.Handler {
 		if !c.admit(rt) || !c.checkQuery(rt) {
 			return
 		}
-		if remote && (s.toLeader(w, r) || s.forward(w, r)) {
+		var fence readFence
+		if rt.read {
+			var ok bool
+			if fence, ok = c.parseFence(); !ok {
+				return
+			}
+		}
+		if remote && (s.toLeader(w, r, fence.consistent) || s.forward(w, r)) {
 			return
 		}
 		if rt.negotiate {
@@ -613,8 +628,21 @@ func (s *Server) endpoint(rt route) http.Handler {
 				return
 			}
 		}
+		name := r.PathValue("name")
+		if !c.known(name) || (rt.read && !c.fence(name, fence)) {
+			return
+		}
 		rt.handle(c)
 	})
+}
+
+// params is every query parameter the route takes: its own, and a read's.
+func (rt route) params() []string {
+	out := append([]string{}, rt.query...)
+	if rt.read {
+		out = append(out, readParams...)
+	}
+	return out
 }
 
 // checkQuery refuses, with 400 INVALID_PARAMETER naming it, a query
@@ -630,13 +658,10 @@ func (c *call) checkQuery(rt route) bool {
 		c.fail(newError(CodeInvalidParameter, "the query string does not parse: "+err.Error(), map[string]any{"parameter": ""}))
 		return false
 	}
-	allowed := rt.query
-	if allowed == nil {
-		allowed = []string{}
-	}
+	allowed := rt.params()
 	for _, name := range slices.Sorted(maps.Keys(q)) {
 		switch {
-		case !slices.Contains(rt.query, name):
+		case !slices.Contains(allowed, name):
 			c.fail(newError(CodeInvalidParameter, fmt.Sprintf("%s %s takes no query parameter %q", rt.method, rt.pattern, name),
 				map[string]any{"parameter": name, "allowed": allowed}))
 			return false

@@ -116,11 +116,6 @@ func (c *call) stream() {
 		c.fail(errorf(CodeShuttingDown, "the server is shutting down"))
 		return
 	}
-	// A replicated disruptor's stream says the Raft index applied when it
-	// starts; with consistent=true it starts after a barrier on the leader.
-	if !c.readReplicated(name) {
-		return
-	}
 	bucket := c.bucket()
 	if !c.s.streamq.acquire(bucket) {
 		c.deny(newError(CodeTooManySubscribers, fmt.Sprintf("this client has its maximum of %d live streams open", c.s.cfg.MaxStreamsPerKey),

@@ -149,6 +149,11 @@ const (
 	ErrTooManySubscribers = Code(wire.CodeTooManySubscribers)
 	// ErrRateLimited: any call over the server's rate limit.
 	ErrRateLimited = Code(wire.CodeRateLimited)
+	// ErrDedupWindowFull: a publish with a new idempotency key while the
+	// disruptor remembers its maximum of keys within the window; nothing
+	// was published. Retried after Retry-After (when the oldest key
+	// expires).
+	ErrDedupWindowFull = Code(wire.CodeDedupWindowFull)
 	// ErrRequestCanceled: logged by the server for requests whose client
 	// went away; a client rarely sees it.
 	ErrRequestCanceled = Code(wire.CodeRequestCanceled)
@@ -186,6 +191,11 @@ const (
 	ErrNotLeader = Code(wire.CodeNotLeader)
 	// ErrNoQuorum: no Raft leader is known; nothing was done. Retried.
 	ErrNoQuorum = Code(wire.CodeNoQuorum)
+	// ErrCatchingUp: the node has not applied the Raft log far enough to
+	// answer for a quorum disruptor (a min_index read it did not reach in
+	// time, or a name it cannot tell exists while it catches up after a
+	// start). Retried.
+	ErrCatchingUp = Code(wire.CodeCatchingUp)
 	// ErrOutcomeUnknown: a change of a quorum disruptor was proposed but
 	// its commit could not be confirmed; publishes with an idempotency key
 	// are retried, which is safe.
@@ -200,11 +210,11 @@ var codes = []Code{
 	ErrMethodNotAllowed, ErrNotAcceptable, ErrDisruptorExists, ErrInvalidStateTransition,
 	ErrDisruptorNotRunning, ErrDisruptorLimitReached, ErrSequenceEvicted, ErrBodyTooLarge,
 	ErrEventTooLarge, ErrBatchTooLarge, ErrUnsupportedMediaType, ErrUnsupportedContentEncoding,
-	ErrSchemaViolation, ErrIdempotencyKeyReused, ErrRingFull, ErrTooManySubscribers, ErrRateLimited,
+	ErrSchemaViolation, ErrIdempotencyKeyReused, ErrRingFull, ErrTooManySubscribers, ErrRateLimited, ErrDedupWindowFull,
 	ErrRequestCanceled, ErrShuttingDown, ErrNotReady, ErrInternal,
 	ErrClusterDisabled, ErrClusterNotRunning, ErrClusterJoinFailed, ErrPeerUnavailable,
 	ErrPeerCircuitOpen, ErrPeerTimeout, ErrForwardLoop, ErrRequestTimeout,
-	ErrNotLeader, ErrNoQuorum, ErrOutcomeUnknown,
+	ErrNotLeader, ErrNoQuorum, ErrOutcomeUnknown, ErrCatchingUp,
 }
 
 // CodeOf returns the API error code of err, or "" when err is not an

@@ -112,8 +112,10 @@ type Config struct {
 	Defaults DisruptorConfig
 	// DedupWindow is how long an idempotency key is remembered.
 	DedupWindow time.Duration
-	// DedupMaxKeys bounds the keys remembered per disruptor; the oldest go
-	// first.
+	// DedupMaxKeys bounds the keys remembered per disruptor: a key is
+	// never forgotten before DedupWindow ends, so while this many are
+	// within the window a publish with a new key is refused
+	// ([ErrDedupWindowFull]) until the oldest expires.
 	DedupMaxKeys int
 	// MaxSubscribers is the most live subscribers per disruptor.
 	MaxSubscribers int

@@ -1,116 +1,95 @@
 package engine
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
 
-// dedupStatus is what dedupTable.begin found for a key.
-type dedupStatus uint8
-
-const (
-	dedupNew       dedupStatus = iota // the key is the caller's: publish, then complete or abort
-	dedupDuplicate                    // published before: answer with the entry's sequences
-	dedupPending                      // being published now: wait on the entry's done, then retry
-	dedupMismatch                     // published before with a different batch
+	"github.com/badbatch/badbatch/internal/dedup"
 )
 
-// dedupEntry is one idempotency key: in flight while pending, then the
-// sequences its batch got.
-type dedupEntry struct {
-	key     string
-	hash    uint32 // batchHash of the batch
-	count   int    // events in the batch
-	first   int64  // first sequence, once complete
-	at      time.Time
-	pending bool
-	done    chan struct{} // closed when the publish holding the key ends
+// keys is a local disruptor's idempotency table: the shared window of
+// completed keys ([dedup.Window]) and the keys being published now.
+//
+// A key moves: absent → pending (one publisher holds it) → remembered
+// (its batch published) or absent again (the publish failed, so a retry
+// must publish). A publisher that finds its key pending waits for the
+// holder, then looks again. The window is never over its maximum:
+// pending keys count against it when a new key is let in, so the add of
+// a completed one always fits.
+type keys struct {
+	mu      sync.Mutex
+	win     *dedup.Window
+	pending map[string]*pendingKey
 }
 
-// sequences returns the sequences the entry's batch got.
-func (e *dedupEntry) sequences() []int64 {
-	seqs := make([]int64, e.count)
-	for i := range seqs {
-		seqs[i] = e.first + int64(i)
-	}
-	return seqs
+// pendingKey is a key whose batch is being published.
+type pendingKey struct {
+	done chan struct{} // closed when the publish holding the key ends
 }
 
-// dedupTable remembers idempotency keys for a window of time, and at most
-// max of them (the oldest are forgotten first). It is a plain data
-// structure: the caller passes the time in and serialises calls (the
-// hosted disruptor holds a mutex).
-type dedupTable struct {
-	window time.Duration
-	max    int
-	keys   map[string]*dedupEntry
-	// fifo holds completed entries in completion order from head on, so
-	// expiry pops from the front. An entry may have been replaced in keys
-	// since (after an abort and a new publish); expiry checks.
-	fifo []*dedupEntry
-	head int
+func newKeys(span time.Duration, max int) *keys {
+	return &keys{win: dedup.New(span, max), pending: make(map[string]*pendingKey)}
 }
 
-func newDedupTable(window time.Duration, max int) *dedupTable {
-	return &dedupTable{window: window, max: max, keys: make(map[string]*dedupEntry)}
-}
-
-// begin looks key up at time now. For dedupNew the returned entry is the
-// caller's, to complete or abort.
-func (t *dedupTable) begin(key string, hash uint32, count int, now time.Time) (*dedupEntry, dedupStatus) {
-	t.expire(now)
-	if e, ok := t.keys[key]; ok {
-		switch {
-		case e.pending:
-			return e, dedupPending
-		case e.hash != hash || e.count != count:
-			return e, dedupMismatch
-		default:
-			return e, dedupDuplicate
+// reserve takes b's idempotency key at time now for a publish to the
+// disruptor name. It returns the pending key when the caller is to
+// publish (then complete or abort it); else, for a retry of a batch
+// already published, the first sequence with b.Duplicate set; or an
+// error: [ErrKeyReused], a [*DedupFullError], or ctx's.
+func (k *keys) reserve(ctx context.Context, name string, b *Batch, hash uint64, now int64) (*pendingKey, int64, error) {
+	for {
+		k.mu.Lock()
+		if e := k.win.Lookup(b.IdempotencyKey, now); e != nil {
+			k.mu.Unlock()
+			if e.Hash != hash || e.Count != len(b.Events) {
+				return nil, 0, fmt.Errorf("%w: key %q", ErrKeyReused, b.IdempotencyKey)
+			}
+			b.Duplicate = true
+			return nil, e.First, nil
 		}
-	}
-	e := &dedupEntry{key: key, hash: hash, count: count, pending: true, done: make(chan struct{})}
-	t.keys[key] = e
-	return e, dedupNew
-}
-
-// complete records that e's batch was published from first on.
-func (t *dedupTable) complete(e *dedupEntry, first int64, now time.Time) {
-	e.first, e.at, e.pending = first, now, false
-	close(e.done)
-	t.fifo = append(t.fifo, e)
-	for len(t.keys) > t.max && t.head < len(t.fifo) {
-		t.pop()
-	}
-}
-
-// abort forgets e: its publish failed, so a retry must publish.
-func (t *dedupTable) abort(e *dedupEntry) {
-	if t.keys[e.key] == e {
-		delete(t.keys, e.key)
-	}
-	close(e.done)
-}
-
-// expire forgets the keys completed a window or more before now.
-func (t *dedupTable) expire(now time.Time) {
-	for t.head < len(t.fifo) && !now.Before(t.fifo[t.head].at.Add(t.window)) {
-		t.pop()
+		if p := k.pending[b.IdempotencyKey]; p != nil {
+			k.mu.Unlock()
+			select {
+			case <-p.done:
+				continue
+			case <-ctx.Done():
+				return nil, 0, ctx.Err()
+			}
+		}
+		if full, retryAt := k.win.Full(now, len(k.pending)); full {
+			k.mu.Unlock()
+			return nil, 0, &DedupFullError{Disruptor: name, Keys: k.win.Max(), RetryAfter: time.Duration(retryAt - now)}
+		}
+		p := &pendingKey{done: make(chan struct{})}
+		k.pending[b.IdempotencyKey] = p
+		k.mu.Unlock()
+		return p, 0, nil
 	}
 }
 
-// pop forgets the oldest completed entry.
-func (t *dedupTable) pop() {
-	e := t.fifo[t.head]
-	t.fifo[t.head] = nil
-	t.head++
-	if t.keys[e.key] == e {
-		delete(t.keys, e.key)
-	}
-	if t.head > 64 && t.head*2 > len(t.fifo) {
-		n := copy(t.fifo, t.fifo[t.head:])
-		clear(t.fifo[n:])
-		t.fifo = t.fifo[:n]
-		t.head = 0
-	}
+// complete remembers key, whose batch of count events hashed hash was
+// published from first on at time at.
+func (k *keys) complete(key string, p *pendingKey, hash uint64, count int, first, at int64) {
+	k.mu.Lock()
+	delete(k.pending, key)
+	k.win.Add(&dedup.Entry{Key: key, Hash: hash, Count: count, First: first, At: at})
+	k.mu.Unlock()
+	close(p.done)
 }
 
-// len is the number of keys remembered, in flight included.
-func (t *dedupTable) len() int { return len(t.keys) }
+// abort forgets key: its publish failed, so a retry must publish.
+func (k *keys) abort(key string, p *pendingKey) {
+	k.mu.Lock()
+	delete(k.pending, key)
+	k.mu.Unlock()
+	close(p.done)
+}
+
+// len is the number of keys remembered, pending ones included.
+func (k *keys) len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.win.Len() + len(k.pending)
+}

@@ -16,16 +16,30 @@
 //
 // # The publish path
 //
-// [Engine.Publish] is the only way events enter a hosted ring: it takes a
-// [Batch] for one disruptor and returns the batch's consecutive sequences,
-// or an error, publishing all of it or none. It validates (sizes, metadata,
-// the optional JSON Schema), deduplicates by idempotency key within a
-// window, claims slots (waiting up to the publish timeout when the ring is
-// full under [OverflowBlock], or not at all under [OverflowReject]),
-// copies the events in and publishes them. A "single" producer disruptor
-// serialises publishes (the single-writer principle); a "multi" one lets
-// them claim concurrently. Replication will sit in front of this one
-// function.
+// A hosted ring has one publish path: it takes a [Batch] for one
+// disruptor and returns the sequence of its first event (the batch takes
+// consecutive sequences from there), or an error, publishing all of it or
+// none. It validates (sizes, metadata, the optional JSON Schema),
+// deduplicates by idempotency key within a window (a key is never
+// forgotten early: a full window refuses new keys, [ErrDedupWindowFull]),
+// claims slots (waiting up to the publish timeout when the ring is full
+// under [OverflowBlock], or not at all under [OverflowReject]), copies the
+// events in and publishes them. A "single" producer disruptor serialises
+// publishes (the single-writer principle); a "multi" one lets them claim
+// concurrently.
+//
+// # One write door
+//
+// Every change of a hosted disruptor (publish, state change, delete) goes
+// through its [Writer], which [Engine.Writer] resolves from the name: the
+// disruptor's [*Ring] for a local one, the owner's Writer for one created
+// with [Engine.CreateOwned] (a replicated one, whose owner orders changes
+// through its log and applies them through the Ring only it holds). Which
+// of the two a name has is fixed when the disruptor is created, under the
+// lock of the engine's names; [Engine.Publish], [Engine.SetState] and
+// [Engine.Delete] are that door for local disruptors and refuse owned
+// ones ([ErrReplicated]). A Writer acts on the disruptor it was resolved
+// for, never on one created later under the same name.
 //
 // # Consumers and readers
 //

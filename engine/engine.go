@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Engine hosts named disruptors. All its methods are safe for concurrent
@@ -92,6 +90,9 @@ type Info struct {
 	// copies does.
 	Published   int64
 	Subscribers int
+	// Owned is set for a disruptor created with [Engine.CreateOwned] (a
+	// replicated one), which changes only through its owner's [Writer].
+	Owned bool
 }
 
 func (h *hosted) info() Info {
@@ -111,60 +112,20 @@ func (h *hosted) info() Info {
 		Latest:         latest,
 		Published:      h.eventsPublished.Load(),
 		Subscribers:    int(h.subscribers.Load()),
+		Owned:          h.owner != nil,
 	}
 }
 
-// Create adds a disruptor in the created state, and starts it when start
-// is set. It returns [ErrInvalidConfig] (with a [*ConfigError] per
+// Create adds a local disruptor in the created state, and starts it when
+// start is set. It returns [ErrInvalidConfig] (with a [*ConfigError] per
 // problem), [ErrInvalidSchema], [ErrExists], [ErrLimitReached] or
-// [ErrClosed].
+// [ErrClosed]. When the disruptor was added but could not start, it
+// stays, in the created state, and Create returns its Info with the
+// error.
 func (e *Engine) Create(cfg DisruptorConfig, start bool) (Info, error) {
-	if e.closed.Load() {
-		return Info{}, ErrClosed
-	}
-	r, err := e.cfg.resolve(cfg)
+	h, err := e.create(cfg, nil)
 	if err != nil {
 		return Info{}, err
-	}
-	var schema *jsonschema.Schema
-	if len(r.Schema) > 0 {
-		if schema, err = compileSchema(r.Schema); err != nil {
-			return Info{}, err
-		}
-		r.Schema = slices.Clone(r.Schema)
-	}
-	e.mu.RLock()
-	_, exists := e.hosted[r.Name]
-	full := len(e.hosted) >= e.cfg.MaxDisruptors
-	e.mu.RUnlock()
-	if exists {
-		return Info{}, fmt.Errorf("%w: %q", ErrExists, r.Name)
-	}
-	if full {
-		return Info{}, fmt.Errorf("%w: %d", ErrLimitReached, e.cfg.MaxDisruptors)
-	}
-	h, err := newHosted(e, r, schema) // allocates the ring: outside the lock
-	if err != nil {
-		return Info{}, err
-	}
-	e.mu.Lock()
-	switch {
-	case e.closed.Load():
-		err = ErrClosed
-	case e.hosted[r.Name] != nil:
-		err = fmt.Errorf("%w: %q", ErrExists, r.Name)
-	case len(e.hosted) >= e.cfg.MaxDisruptors:
-		err = fmt.Errorf("%w: %d", ErrLimitReached, e.cfg.MaxDisruptors)
-	default:
-		e.hosted[r.Name] = h
-	}
-	e.mu.Unlock()
-	if err != nil {
-		return Info{}, err
-	}
-	if e.log != nil {
-		e.log.Info("disruptor created", "disruptor", r.Name, "buffer_size", r.BufferSize,
-			"producer_type", r.ProducerType, "wait_strategy", r.WaitStrategy)
 	}
 	if start {
 		if err := h.transition(context.Background(), StateRunning); err != nil {
@@ -199,59 +160,58 @@ func (e *Engine) List() []Info {
 	return out
 }
 
-// SetState moves a disruptor through its lifecycle (see [State]); the
-// deleted state is reached with [Engine.Delete]. Moving to the current
+// local returns the local disruptor name: [ErrReplicated] for an owned
+// one.
+func (e *Engine) local(name string) (*hosted, error) {
+	h, err := e.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if h.owner != nil {
+		return nil, fmt.Errorf("%w: %q", ErrReplicated, name)
+	}
+	return h, nil
+}
+
+// SetState moves a local disruptor through its lifecycle (see [State]);
+// the deleted state is reached with [Engine.Delete]. Moving to the current
 // state changes nothing. Stopping drains the consumers, bounded by ctx.
-// It returns [ErrNotFound] or a [*TransitionError].
+// It returns [ErrNotFound], [ErrReplicated] or a [*TransitionError].
 func (e *Engine) SetState(ctx context.Context, name string, to State) (Info, error) {
 	if to == StateDeleted {
 		return Info{}, e.Delete(ctx, name)
 	}
-	h, err := e.lookup(name)
+	h, err := e.local(name)
 	if err != nil {
 		return Info{}, err
 	}
-	if err := h.transition(ctx, to); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return h.info(), err
-	}
-	if e.log != nil {
-		e.log.Info("disruptor state changed", "disruptor", name, "state", h.State().String())
-	}
-	return h.info(), nil
+	return h.setState(ctx, to)
 }
 
-// Delete stops the disruptor if it runs (draining, bounded by ctx),
+// Delete stops a local disruptor if it runs (draining, bounded by ctx),
 // removes it and ends its live subscriptions. Its name is free at once.
+// It returns [ErrNotFound], [ErrReplicated] or [ErrClosed].
 func (e *Engine) Delete(ctx context.Context, name string) error {
-	if e.closed.Load() {
-		return ErrClosed
+	h, err := e.local(name)
+	if err != nil {
+		return err
 	}
-	e.mu.Lock()
-	h := e.hosted[name]
-	delete(e.hosted, name)
-	e.mu.Unlock()
-	if h == nil {
-		return fmt.Errorf("%w: %q", ErrNotFound, name)
-	}
-	h.end(endDeleted)
-	// A failure to drain is logged by transition; the disruptor is gone
-	// either way.
-	_ = h.transition(ctx, StateDeleted)
-	if e.log != nil {
-		e.log.Info("disruptor deleted", "disruptor", name)
-	}
-	return nil
+	return e.remove(ctx, h, endDeleted)
 }
 
-// Publish is the engine's one way in for events: it publishes the batch to
-// the disruptor name at consecutive sequences, and returns them. The batch
-// is published whole or not at all. The events are copied into the ring's
-// preallocated slots; the caller keeps its buffers.
+// Publish is the engine's one way in for events of a local disruptor: it
+// publishes the batch to the disruptor name at consecutive sequences, and
+// returns the first. The batch is published whole or not at all. The
+// events are copied into the ring's preallocated slots; the caller keeps
+// its buffers. Publish is [Engine.Writer] followed by [Writer.Publish] for
+// a local disruptor; an owned one is refused with [ErrReplicated].
 //
 // With an idempotency key, a batch already published under that key within
 // the dedup window is not published again: Publish returns the first
-// publish's sequences and sets b.Duplicate. A concurrent publish with the
-// same key waits for the first to finish.
+// publish's first sequence and sets b.Duplicate. A concurrent publish with
+// the same key waits for the first to finish. A new key when the
+// disruptor already remembers [Config.DedupMaxKeys] keys within the
+// window is refused with a [*DedupFullError].
 //
 // When the ring is full, Publish waits for room up to the disruptor's
 // publish timeout ([OverflowBlock]) or not at all ([OverflowReject]), then
@@ -260,16 +220,12 @@ func (e *Engine) Delete(ctx context.Context, name string) error {
 // oversize batch, an [*EventError] for an oversize or invalid event, a
 // [*SchemaError], [ErrKeyReused], [ErrClosed], or ctx's error if ctx ends
 // while it waits.
-func (e *Engine) Publish(ctx context.Context, name string, b *Batch) ([]int64, error) {
-	h, err := e.lookup(name)
+func (e *Engine) Publish(ctx context.Context, name string, b *Batch) (int64, error) {
+	h, err := e.local(name)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	seqs, err := h.publish(ctx, b)
-	if err != nil {
-		h.countError(err)
-	}
-	return seqs, err
+	return h.handle.Publish(ctx, b)
 }
 
 // Window is the replay window of a disruptor.
@@ -287,13 +243,18 @@ type Window struct {
 // order. Reading past the latest event returns no events. It returns an
 // [*EvictedError] when from was overwritten already, and [ErrNotFound].
 func (e *Engine) Read(name string, from int64, limit int, rec *Records) (Window, error) {
+	h, err := e.lookup(name)
+	if err != nil {
+		rec.Reset()
+		return Window{}, err
+	}
+	return h.read(from, limit, rec)
+}
+
+func (h *hosted) read(from int64, limit int, rec *Records) (Window, error) {
 	rec.Reset()
 	if from < 0 || limit <= 0 {
 		return Window{}, fmt.Errorf("%w: from %d, limit %d", ErrInvalidSequence, from, limit)
-	}
-	h, err := e.lookup(name)
-	if err != nil {
-		return Window{}, err
 	}
 	oldest, latest := h.window()
 	w := Window{Oldest: oldest, Latest: latest, Next: from}
@@ -342,6 +303,11 @@ type SubscribeOptions struct {
 // [*NotPublishedError] when From is past the next sequence to be
 // published, [ErrTooManySubscribers], and [ErrNotFound]. Close the
 // subscription when done.
+//
+// An owned (replicated) disruptor's subscription may start past the next
+// sequence: on a replica that has not applied its log that far yet, a
+// sequence a client was acknowledged is still to come, so the
+// subscription waits for it rather than refusing it.
 func (e *Engine) Subscribe(name string, opts SubscribeOptions) (*Subscription, error) {
 	h, err := e.lookup(name)
 	if err != nil {
@@ -352,7 +318,7 @@ func (e *Engine) Subscribe(name string, opts SubscribeOptions) (*Subscription, e
 		from = h.delivered.Load() + 1
 	} else {
 		oldest, latest := h.window()
-		if from > latest+1 {
+		if from > latest+1 && h.owner == nil {
 			return nil, &NotPublishedError{Sequence: from, Latest: latest}
 		}
 		if from < oldest {

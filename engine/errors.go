@@ -72,6 +72,22 @@ var (
 	// seen within the dedup window comes back with a different batch.
 	ErrKeyReused = errors.New("engine: idempotency key reused with a different batch")
 
+	// ErrDedupWindowFull is returned by [Engine.Publish] for a batch with a
+	// new idempotency key when the disruptor already remembers
+	// [Config.DedupMaxKeys] keys, none of them older than the dedup
+	// window: remembering one more would mean forgetting a key inside the
+	// window, and publishing its retry twice. A [*DedupFullError] says
+	// when the oldest key expires. Publishes without a key, and retries
+	// of keys remembered, go on.
+	ErrDedupWindowFull = errors.New("engine: idempotency window full")
+
+	// ErrReplicated is returned by [Engine.Publish], [Engine.SetState] and
+	// [Engine.Delete] for a disruptor another component owns (a replicated
+	// one, created with [Engine.CreateOwned]): it changes only through the
+	// [Writer] that [Engine.Writer] returns for it, which orders the change
+	// through the owner's log.
+	ErrReplicated = errors.New("engine: the disruptor is replicated; change it through its writer")
+
 	// ErrEvicted is returned by [Engine.Read], [Engine.Get] and
 	// [Engine.Subscribe] for a sequence the ring has already overwritten,
 	// or one before the disruptor's [DisruptorConfig.FirstSequence]; an
@@ -119,6 +135,7 @@ const (
 	CodeEventTooLarge      = "EVENT_TOO_LARGE"
 	CodeSchemaViolation    = "SCHEMA_VIOLATION"
 	CodeKeyReused          = "IDEMPOTENCY_KEY_REUSED"
+	CodeDedupWindowFull    = "DEDUP_WINDOW_FULL"
 	CodeEvicted            = "SEQUENCE_EVICTED"
 	CodeSequenceNotFound   = "SEQUENCE_NOT_FOUND"
 	CodeInvalidParameter   = "INVALID_PARAMETER"
@@ -147,6 +164,7 @@ var codes = []struct {
 	{ErrInvalidEvent, CodeValidation},
 	{ErrSchemaViolation, CodeSchemaViolation},
 	{ErrKeyReused, CodeKeyReused},
+	{ErrDedupWindowFull, CodeDedupWindowFull},
 	{ErrEvicted, CodeEvicted},
 	{ErrSequenceNotFound, CodeSequenceNotFound},
 	{ErrInvalidSequence, CodeInvalidParameter},
@@ -316,6 +334,39 @@ func (e *RingFullError) Error() string {
 // Unwrap returns [ErrRingFull].
 func (e *RingFullError) Unwrap() error { return ErrRingFull }
 
+// DedupFullError is an [ErrDedupWindowFull]: the disruptor remembers
+// Keys idempotency keys, its maximum, and the oldest expires in
+// RetryAfter.
+type DedupFullError struct {
+	Disruptor  string
+	Keys       int
+	RetryAfter time.Duration
+}
+
+func (e *DedupFullError) Error() string {
+	return fmt.Sprintf("engine: %q remembers its maximum of %d idempotency keys within the window; a new key fits in %v",
+		e.Disruptor, e.Keys, e.RetryAfter.Round(time.Millisecond))
+}
+
+// Unwrap returns [ErrDedupWindowFull].
+func (e *DedupFullError) Unwrap() error { return ErrDedupWindowFull }
+
+// IsInvalidBatch reports whether err says that a batch itself breaks the
+// disruptor's rules: it is empty or too large, an event is too large or
+// invalid, or a payload violates the schema ([*BatchError],
+// [*EventError], [*SchemaError]). Such a refusal depends only on the
+// batch, the disruptor's configuration and the engine's limits, so every
+// engine with the same limits refuses the same batch the same way; the
+// replicated state machine relies on that.
+func IsInvalidBatch(err error) bool {
+	var (
+		be *BatchError
+		ee *EventError
+		se *SchemaError
+	)
+	return errors.As(err, &be) || errors.As(err, &ee) || errors.As(err, &se)
+}
+
 // LaggedError is an [ErrLagged]: the subscriber had delivered every event up
 // to LastDelivered (the one before its start for none) when the ring
 // overwrote the next one;
@@ -340,6 +391,11 @@ const (
 	EndStopped  EndReason = "stopped"  // the disruptor stopped and every event was delivered
 	EndDeleted  EndReason = "deleted"  // the disruptor was deleted
 	EndShutdown EndReason = "shutdown" // the engine closed
+	// EndReplaced: the node replaced its copy of a replicated disruptor
+	// with the leader's (a snapshot install that the copy could not
+	// continue from); resume after the last sequence delivered, here or
+	// on any node.
+	EndReplaced EndReason = "replaced"
 )
 
 // EndError is an [ErrEnded]: the subscription ended for Reason after

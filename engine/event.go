@@ -2,8 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Event is one event: an opaque payload with metadata.
@@ -156,33 +157,33 @@ func unpackMetadata(b []byte, n int) []Metadata {
 	return md
 }
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// batchHash fingerprints a batch's content, to tell a retry from a
-// different batch reusing an idempotency key. It is deterministic, so
-// replicas agree on it.
-func batchHash(events []Event) uint32 {
-	var h uint32
+// BatchHash fingerprints a batch's content (each event's payload, binary
+// flag and metadata, with their lengths), so that an idempotency key
+// reused with a different batch is told apart from a retry. It is 64-bit
+// xxHash (XXH64), computed the same on every node and by every version:
+// the replicated state machine stores it in its snapshots, so it must
+// never change.
+func BatchHash(events []Event) uint64 {
+	d := xxhash.New()
 	var hdr [binary.MaxVarintLen64*2 + 1]byte
 	for i := range events {
 		e := &events[i]
 		n := binary.PutUvarint(hdr[:], uint64(len(e.Payload)))
 		n += binary.PutUvarint(hdr[n:], uint64(len(e.Metadata)))
+		hdr[n] = 0
 		if e.Binary {
 			hdr[n] = 1
-		} else {
-			hdr[n] = 0
 		}
-		h = crc32.Update(h, crcTable, hdr[:n+1])
-		h = crc32.Update(h, crcTable, e.Payload)
+		_, _ = d.Write(hdr[:n+1])
+		_, _ = d.Write(e.Payload)
 		for _, m := range e.Metadata {
 			n := binary.PutUvarint(hdr[:], uint64(len(m.Key)))
-			h = crc32.Update(h, crcTable, hdr[:n])
-			h = crc32.Update(h, crcTable, []byte(m.Key))
+			_, _ = d.Write(hdr[:n])
+			_, _ = d.WriteString(m.Key)
 			n = binary.PutUvarint(hdr[:], uint64(len(m.Value)))
-			h = crc32.Update(h, crcTable, hdr[:n])
-			h = crc32.Update(h, crcTable, []byte(m.Value))
+			_, _ = d.Write(hdr[:n])
+			_, _ = d.WriteString(m.Value)
 		}
 	}
-	return h
+	return d.Sum64()
 }

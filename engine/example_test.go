@@ -19,11 +19,11 @@ func Example() {
 	if _, err := eng.Create(engine.DisruptorConfig{Name: "orders", BufferSize: 8}, true); err != nil {
 		panic(err)
 	}
-	seqs, err := eng.Publish(ctx, "orders", &engine.Batch{Events: []engine.Event{
+	first, err := eng.Publish(ctx, "orders", &engine.Batch{Events: []engine.Event{
 		{Payload: []byte(`{"id":1}`)},
 		{Payload: []byte(`{"id":2}`), Metadata: []engine.Metadata{{Key: "source", Value: "shop"}}},
 	}})
-	fmt.Println("published at", seqs, err)
+	fmt.Println("published from", first, err)
 
 	var rec engine.Records
 	if _, err := eng.Read("orders", 0, 10, &rec); err != nil {
@@ -41,7 +41,7 @@ func Example() {
 	var ev *engine.EvictedError
 	fmt.Println(errors.As(err, &ev), ev.Oldest, engine.Code(err))
 	// Output:
-	// published at [0 1] <nil>
+	// published from 0 <nil>
 	// 0 {"id":1} []
 	// 1 {"id":2} [{source shop}]
 	// true 2 SEQUENCE_EVICTED

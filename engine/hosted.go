@@ -19,14 +19,52 @@ import (
 // a read, so a batch of 1000 events costs 16 lock round trips, not 1000.
 const regionSlots = 64
 
+// pad is the padding between the hot fields of a hosted disruptor: two
+// 64-byte cache lines, as the core library's Sequence has, because amd64
+// and arm64 cores prefetch lines in adjacent pairs.
+const pad = 128
+
 // hosted is one disruptor the engine hosts: its ring of slots, the
 // built-in consumers, the lifecycle and the publish path.
+//
+// # Memory layout
+//
+// The fields are in five groups, each written by different goroutines,
+// and the groups are padded apart (pad bytes) so that a write to one
+// never invalidates the cache lines another goroutine reads:
+//
+//  1. read-only after newHosted (configuration, the ring, the owner):
+//     read by everyone, written by no one;
+//  2. life and state: life is read-locked by every publish (an atomic
+//     add on its reader count), state read by every publish, both
+//     written by lifecycle transitions;
+//  3. published: moved forward by publishers (a store, or a CAS for
+//     "multi" producers), read by replay readers;
+//  4. the publish counters (eventsPublished, batches, nextSample):
+//     written by every publish, read by metrics;
+//  5. delivered, ended and the notifier: written by the fan-out consumer
+//     (and by ending), read by every live subscriber.
+//
+// The remaining fields (subscribers, the idempotency table, the rate
+// window) are behind locks or touched once per subscription, not per
+// event. Each group starts at least pad bytes after the previous one
+// ends, so no two groups share an aligned pair of lines;
+// TestHostedLayout checks it.
 type hosted struct {
+	// ---- 1. read-only after newHosted ----
 	eng       *Engine
 	name      string
 	cfg       resolved
 	createdAt time.Time
 	schema    *jsonschema.Schema
+	// owner is the Writer of a disruptor created with CreateOwned (a
+	// replicated one), nil for a local one. It is set before the
+	// disruptor enters the engine's map and never changes, so every
+	// lookup of the name finds the one path its changes take.
+	owner Writer
+	// handle is the disruptor's Ring: its Writer when it is local, its
+	// owner's capability when it is owned.
+	handle *Ring
 
 	d           *disruptor.Disruptor[slot]
 	ring        *disruptor.RingBuffer[slot]
@@ -36,19 +74,40 @@ type hosted struct {
 	single      bool
 	regions     []sync.RWMutex // regions[i] guards slots i<<regionShift ..
 	regionShift uint
-	regionMask  int64         // slots per region - 1
-	sem         chan struct{} // single producer: the token of the one publishing goroutine
+	regionMask  int64                    // slots per region - 1
+	sem         chan struct{}            // single producer: the token of the one publishing goroutine
+	keys        *keys                    // idempotency keys of a local disruptor; nil for an owned one
+	errCounts   map[string]*atomic.Int64 // by code; read-only map
+	fan         *fanout
+	met         *metricsConsumer
+	procs       []disruptor.EventProcessor
 
+	_ [pad]byte
+	// ---- 2. lifecycle ----
 	// life is held for reading by every publish, for writing by lifecycle
 	// transitions, so a transition waits for the publishes in flight and
 	// none starts half way through one.
 	life  sync.RWMutex
 	state atomic.Uint32 // a State; written with life held for writing
 
+	_ [pad]byte
+	// ---- 3. replay watermark ----
 	// published is the highest sequence such that it and every sequence
 	// before it are published: what replay may read; first-1 before the
 	// first publish. Only publishers move it, forward.
 	published atomic.Int64
+
+	_ [pad]byte
+	// ---- 4. publish counters ----
+	// eventsPublished counts the sequences used: it starts at first, as if
+	// the sequences before it had been published here, so that a ring
+	// restored at its old numbering counts what the ring it copies counts.
+	eventsPublished atomic.Int64
+	batches         atomic.Int64
+	nextSample      atomic.Int64 // Unix nanoseconds after which the next rate sample is due
+
+	_ [pad]byte
+	// ---- 5. live delivery ----
 	// delivered is the highest sequence the fan-out consumer has passed:
 	// what live subscribers may read; first-1 at first. Only the fan-out
 	// consumer moves it.
@@ -58,30 +117,18 @@ type hosted struct {
 	ended  atomic.Uint32
 	notify notifier
 
-	fan   *fanout
-	met   *metricsConsumer
-	procs []disruptor.EventProcessor
-
-	dedupMu sync.Mutex
-	dedup   *dedupTable
-
+	_ [pad]byte
+	// ---- cold ----
 	subscribers atomic.Int32
-	// eventsPublished counts the sequences used: it starts at first, as if
-	// the sequences before it had been published here, so that a ring
-	// restored at its old numbering counts what the ring it copies counts.
-	eventsPublished atomic.Int64
-	batches         atomic.Int64
-	errCounts       map[string]*atomic.Int64 // by code; read-only map
-
-	rateMu     sync.Mutex
-	rate       rateWindow
-	nextSample atomic.Int64 // Unix nanoseconds after which the next rate sample is due
+	rateMu      sync.Mutex
+	rate        rateWindow
 }
 
 const (
 	endNone uint32 = iota
 	endDeleted
 	endShutdown
+	endReplaced
 )
 
 // processor names, as health and metrics report them.
@@ -90,7 +137,7 @@ const (
 	metricsName = "metrics"
 )
 
-func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema) (*hosted, error) {
+func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema, owner Writer) (*hosted, error) {
 	ws, err := disruptor.ParseWaitStrategy(cfg.WaitStrategy)
 	if err != nil {
 		return nil, err
@@ -133,9 +180,12 @@ func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema) (*hosted, err
 		size:      int64(size),
 		mask:      int64(size - 1),
 		single:    cfg.producer == disruptor.SingleProducer,
-		dedup:     newDedupTable(e.cfg.DedupWindow, e.cfg.DedupMaxKeys),
+		owner:     owner,
 		errCounts: make(map[string]*atomic.Int64, len(codes)),
 		rate:      newRateWindow(now, cfg.FirstSequence),
+	}
+	if owner == nil {
+		h.keys = newKeys(e.cfg.DedupWindow, e.cfg.DedupMaxKeys)
 	}
 	h.seqr = h.ring.Sequencer()
 	per := min(regionSlots, size)
@@ -154,6 +204,7 @@ func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema) (*hosted, err
 	for _, c := range codes {
 		h.errCounts[c.code] = new(atomic.Int64)
 	}
+	h.handle = &Ring{h: h}
 	h.fan = &fanout{h: h}
 	h.met = newMetricsConsumer(h)
 	h.met.consumed.Store(h.first) // as eventsPublished
@@ -190,6 +241,9 @@ func (h *hosted) transition(ctx context.Context, to State) error {
 	h.life.Lock()
 	defer h.life.Unlock()
 	from := h.State()
+	if from == StateDeleted {
+		return fmt.Errorf("%w: %q", ErrNotFound, h.name)
+	}
 	if err := checkTransition(h.name, from, to); err != nil {
 		return err
 	}
@@ -215,6 +269,18 @@ func (h *hosted) transition(ctx context.Context, to State) error {
 		h.eng.log.Warn("disruptor stopped without draining", "disruptor", h.name, "err", err)
 	}
 	return err
+}
+
+// setState moves the disruptor to state to (not deleted) and describes it
+// afterwards. A stop that could not drain within ctx still stops.
+func (h *hosted) setState(ctx context.Context, to State) (Info, error) {
+	if err := h.transition(ctx, to); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return h.info(), err
+	}
+	if h.eng.log != nil {
+		h.eng.log.Info("disruptor state changed", "disruptor", h.name, "state", h.State().String())
+	}
+	return h.info(), nil
 }
 
 // end makes the live subscriptions end at once for the given reason.
@@ -261,78 +327,65 @@ func (h *hosted) validate(events []Event) error {
 	return nil
 }
 
-// publish is the engine's one publish path for this disruptor.
-func (h *hosted) publish(ctx context.Context, b *Batch) ([]int64, error) {
+// publish is the engine's one publish path for this disruptor: it returns
+// the batch's first sequence.
+func (h *hosted) publish(ctx context.Context, b *Batch) (int64, error) {
 	b.Duplicate = false
 	if err := h.validate(b.Events); err != nil {
-		return nil, err
+		return 0, err
 	}
-	if b.IdempotencyKey == "" {
-		if st := h.State(); st != StateRunning { // fast refusal; rechecked under life
-			return nil, &StateError{Disruptor: h.name, State: st}
+	if b.IdempotencyKey == "" || h.keys == nil {
+		if err := h.accepting(); err != nil { // fast refusal; rechecked under life
+			return 0, err
 		}
 		return h.publishLocked(ctx, b)
 	}
-	entry, seqs, err := h.reserve(ctx, b)
-	if entry == nil {
-		return seqs, err
+	ts := h.batchTime(b).UnixNano()
+	hash := BatchHash(b.Events)
+	p, first, err := h.keys.reserve(ctx, h.name, b, hash, ts)
+	if p == nil {
+		return first, err
 	}
-	seqs, err = h.publishLocked(ctx, b)
-	h.dedupMu.Lock()
+	first, err = h.publishLocked(ctx, b)
 	if err != nil {
-		h.dedup.abort(entry)
-	} else {
-		h.dedup.complete(entry, seqs[0], h.batchTime(b))
+		h.keys.abort(b.IdempotencyKey, p)
+		return 0, err
 	}
-	h.dedupMu.Unlock()
-	return seqs, err
+	h.keys.complete(b.IdempotencyKey, p, hash, len(b.Events), first, ts)
+	return first, nil
 }
 
-// reserve takes b's idempotency key. It returns the entry when the caller
-// is to publish, or else the original sequences of a duplicate or an
-// error.
-func (h *hosted) reserve(ctx context.Context, b *Batch) (*dedupEntry, []int64, error) {
-	hash := batchHash(b.Events)
-	for {
-		h.dedupMu.Lock()
-		e, st := h.dedup.begin(b.IdempotencyKey, hash, len(b.Events), h.batchTime(b))
-		h.dedupMu.Unlock()
-		switch st {
-		case dedupNew:
-			return e, nil, nil
-		case dedupDuplicate:
-			b.Duplicate = true
-			return nil, e.sequences(), nil
-		case dedupMismatch:
-			return nil, nil, fmt.Errorf("%w: key %q", ErrKeyReused, b.IdempotencyKey)
-		case dedupPending:
-			select {
-			case <-e.done:
-			case <-ctx.Done():
-				return nil, nil, ctx.Err()
-			}
-		}
+// accepting returns nil when the disruptor takes events now: a
+// [*StateError] when it is not running, [ErrNotFound] once deleted.
+func (h *hosted) accepting() error {
+	switch st := h.State(); st {
+	case StateRunning:
+		return nil
+	case StateDeleted:
+		return fmt.Errorf("%w: %q", ErrNotFound, h.name)
+	default:
+		return &StateError{Disruptor: h.name, State: st}
 	}
 }
 
 // publishLocked claims slots, copies the batch in and publishes it.
-func (h *hosted) publishLocked(ctx context.Context, b *Batch) ([]int64, error) {
+func (h *hosted) publishLocked(ctx context.Context, b *Batch) (int64, error) {
 	h.life.RLock()
 	defer h.life.RUnlock()
-	if st := h.State(); st != StateRunning {
-		return nil, &StateError{Disruptor: h.name, State: st}
+	if err := h.accepting(); err != nil {
+		return 0, err
 	}
 	n := len(b.Events)
 	deadline := time.Now().Add(h.cfg.PublishTimeout)
 	if h.single {
 		if err := h.acquire(ctx, deadline); err != nil {
-			return nil, err
+			return 0, err
 		}
 		defer func() { <-h.sem }()
 	}
 	hi, err := h.claim(ctx, n, deadline)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	lo := hi - int64(n) + 1
 	ts := h.batchTime(b)
@@ -340,11 +393,7 @@ func (h *hosted) publishLocked(ctx context.Context, b *Batch) ([]int64, error) {
 	h.ring.PublishRange(lo, hi)
 	h.advance(hi)
 	h.count(ts, n)
-	seqs := make([]int64, n)
-	for i := range seqs {
-		seqs[i] = lo + int64(i)
-	}
-	return seqs, nil
+	return lo, nil
 }
 
 // batchTime is the batch's time, or now. It stamps the events and drives

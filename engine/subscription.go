@@ -61,7 +61,8 @@ func (s *Subscription) Next() int64 { return s.next }
 // before them. It returns a [*LaggedError] when, under [LagDisconnect],
 // the next event was overwritten, and an [*EndError] once nothing more
 // will come: the disruptor stopped and everything was delivered, or it was
-// deleted, or the engine closed.
+// deleted, or the engine closed; or it was replaced by another copy
+// ([EndReplaced]) and the events it held were delivered.
 func (s *Subscription) Poll(rec *Records, limit int) (Gap, error) {
 	rec.Reset()
 	var gap Gap
@@ -80,7 +81,11 @@ func (s *Subscription) Poll(rec *Records, limit int) (Gap, error) {
 		if s.next > avail {
 			if st := h.State(); st == StateStopped || st == StateDeleted {
 				if h.delivered.Load() < s.next { // stopped means drained: nothing more comes
-					return gap, &EndError{Reason: EndStopped, LastDelivered: s.next - 1}
+					why := EndStopped
+					if h.ended.Load() == endReplaced {
+						why = EndReplaced
+					}
+					return gap, &EndError{Reason: why, LastDelivered: s.next - 1}
 				}
 				continue
 			}

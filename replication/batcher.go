@@ -172,7 +172,12 @@ func (n *Node) submit(batch []*proposal, size int) {
 	n.pendingMu.Lock()
 	n.pending[e] = struct{}{}
 	n.pendingMu.Unlock()
-	n.inflight <- e // waits while MaxInflight entries are in flight
+	select {
+	case n.inflight <- e: // waits while MaxInflight entries are in flight
+	case <-n.stop:
+		// Closing: the entry stays pending, and Close answers its
+		// proposals (OUTCOME_UNKNOWN: it was proposed) if raft does not.
+	}
 }
 
 // runCompleter answers the proposals of each entry in flight, in log

@@ -42,7 +42,7 @@ func TestReplicateThroughAllNodes(t *testing.T) {
 							Metadata: []engine.Metadata{{Key: "via", Value: tn.id}}})
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					seqs, err := tn.node.Publish(ctx, "orders", b)
+					first, err := tn.node.Publish(ctx, "orders", b)
 					var le *LeaderError
 					if errors.As(err, &le) && errors.Is(err, ErrNotLeader) {
 						// Forward to the leader the follower named.
@@ -52,7 +52,7 @@ func TestReplicateThroughAllNodes(t *testing.T) {
 							cancel()
 							return
 						}
-						seqs, err = l.node.Publish(ctx, "orders", b)
+						first, err = l.node.Publish(ctx, "orders", b)
 					}
 					cancel()
 					if err != nil {
@@ -60,7 +60,7 @@ func TestReplicateThroughAllNodes(t *testing.T) {
 						return
 					}
 					mu.Lock()
-					acks = append(acks, ack{b.IdempotencyKey, tn.id, seqs, payload})
+					acks = append(acks, ack{b.IdempotencyKey, tn.id, seqSpan(first, len(b.Events)), payload})
 					mu.Unlock()
 				}
 			}()

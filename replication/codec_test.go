@@ -128,7 +128,7 @@ func sampleSnapshot(t testing.TB) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.apply(e)
+		f.apply(e, 1)
 	}
 	data, err := f.encodeSnapshot()
 	if err != nil {

@@ -17,14 +17,29 @@
 //
 //	// on the leader (others answer ErrNotLeader with the leader's address):
 //	info, err := node.Create(ctx, engine.DisruptorConfig{Name: "orders"}, true)
-//	seqs, err := node.Publish(ctx, "orders", &engine.Batch{Events: events, IdempotencyKey: key})
+//	first, err := node.Publish(ctx, "orders", &engine.Batch{Events: events, IdempotencyKey: key})
+//	// or, as a server does, through the writer the engine resolves:
+//	w, err := eng.Writer("orders") // the Node's proposals, for a replicated ring
+//	first, err = w.Publish(ctx, &engine.Batch{Events: events})
 //
 //	// on any node: local reads, which may lag the leader by a few entries
 //	_, err = eng.Read("orders", 0, 100, &rec)
 //
 // Reads stay the engine's ([engine.Engine.Read], [engine.Engine.Subscribe]);
-// [Node.AppliedIndex] says how far the local engine is, and
-// [Node.Barrier] on the leader makes the reads after it consistent.
+// [Node.AppliedIndex] says how far the local engine is, [Node.WaitApplied]
+// waits until it gets somewhere (reading one's writes on any node), and
+// [Node.ReadIndex] on the leader makes the reads after it linearizable
+// without a log entry. See reads.go for how fresh a read is.
+//
+// # One write door
+//
+// The rings the Node replicates are owned by it in the engine
+// ([engine.Engine.CreateOwned]): the engine refuses to publish into them,
+// change them or delete them directly, and [engine.Engine.Writer] returns
+// the Node's proposals for them. The state machine is the only holder of
+// the [engine.Ring] handles that change them. So nothing reaches a
+// replicated ring except through the log, on any node, at any moment of
+// its creation, restore or deletion.
 //
 // # The log
 //
@@ -56,9 +71,12 @@
 // The state machine, not the engine, deduplicates idempotency keys: it
 // keeps a table per replicated disruptor (the leader's engine's
 // DedupWindow and DedupMaxKeys, recorded at creation), counts the window
-// in log time, and keeps the table in snapshots. A retry after a timeout
-// or a leader change finds the key on whichever node leads and gets the
-// first publish's sequences; nothing is published twice.
+// in log time, and keeps the table in snapshots. A key is never
+// forgotten before its window ends: while DedupMaxKeys keys are inside
+// it, a publish with a new key is refused (DEDUP_WINDOW_FULL) on every
+// node alike. A retry after a timeout or a leader change finds the key on
+// whichever node leads and gets the first publish's sequences; nothing is
+// published twice.
 //
 // # Determinism
 //
@@ -67,16 +85,31 @@
 //
 //   - every node's engine has the same limits (max_batch_events,
 //     max_metadata, max_buffer_size, ...), since they decide whether a
-//     batch is valid;
-//   - nothing but the Node changes a replicated disruptor: publishing to
-//     it, pausing or deleting it through the engine directly bypasses the
-//     log.
+//     batch is valid.
 //
-// The state machine never skips a committed command. A condition local to
-// one node that would make it diverge (a full ring, a local disruptor
-// holding the name of a replicated one, the engine's disruptor limit) is
-// waited out: the node retries, logs, and reports itself stalled
+// (That nothing but the Node changes a replicated ring is not a rule for
+// the caller to keep: the engine enforces it.) The state machine never
+// skips a committed command, and a command's result depends only on the
+// replicated state and the command. A condition local to one node (a full
+// ring, a local disruptor holding the name of a replicated one, the
+// engine's disruptor limit, a local ring that failed to start or change
+// state) is never a result, since the other nodes applied the command: it
+// is waited out: the node retries, logs, and reports itself stalled
 // ([Status.Stalled], badbatch_replication_fsm_stalled) until it clears.
+// The leader checks a publish (the ring runs, the batch fits its limits
+// and schema) and a state change before it proposes them, so what every
+// node would refuse costs no log entry.
+//
+// # Restarts and snapshots
+//
+// A restarted node restores its newest snapshot and re-applies the log
+// entries it had applied before it stopped, before Raft hands it anything
+// (store.go), so it serves its replicated rings as they were at once;
+// [Node.CaughtUp] says when it has applied as far as the cluster had
+// committed when it started. A snapshot the leader sends to a follower too
+// far behind continues each ring the follower has in place when it can
+// (its live tails go on), and replaces it otherwise (its tails end with
+// "replaced").
 //
 // # Errors
 //

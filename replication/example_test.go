@@ -41,10 +41,10 @@ func Example() {
 		panic(err)
 	}
 	b := &engine.Batch{IdempotencyKey: "order-1", Events: []engine.Event{{Payload: []byte(`{"id":1}`)}, {Payload: []byte(`{"id":2}`)}}}
-	seqs, err := node.Publish(ctx, "orders", b)
-	fmt.Println("published at", seqs, err)
-	seqs, err = node.Publish(ctx, "orders", b) // a retry
-	fmt.Println("retry:", seqs, b.Duplicate, err)
+	first, err := node.Publish(ctx, "orders", b)
+	fmt.Println("published from", first, err)
+	first, err = node.Publish(ctx, "orders", b) // a retry
+	fmt.Println("retry:", first, b.Duplicate, err)
 
 	// Reads are the engine's.
 	var rec engine.Records
@@ -54,8 +54,8 @@ func Example() {
 	}
 	fmt.Println("replicated:", node.Replicated("orders"), node.Status().State)
 	// Output:
-	// published at [0 1] <nil>
-	// retry: [0 1] true <nil>
+	// published from 0 <nil>
+	// retry: 0 true <nil>
 	// 0 {"id":1}
 	// 1 {"id":2}
 	// replicated: true leader

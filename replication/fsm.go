@@ -14,13 +14,26 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/internal/dedup"
 )
 
 // ring is a replicated disruptor as the catalog records it.
 type ring struct {
-	spec  ringSpec
-	state engine.State // the replicated state; the local engine follows it
-	dedup *dedupTable
+	spec ringSpec
+	// created is the index of the log entry that created the ring: with
+	// the name, its identity, which a snapshot carries so that a restore
+	// can tell the same ring (continued in place) from one deleted and
+	// created again meanwhile (replaced). 0 when unknown (a ring from a
+	// version 1 snapshot).
+	created uint64
+	state   engine.State  // the replicated state; the local ring follows it
+	keys    *dedup.Window // the idempotency keys, in log time
+	// legacy marks the keys restored from a version 1 snapshot, whose
+	// hashes are that version's FNV-1a fingerprints.
+	legacy map[string]bool
+	// local is the engine's copy, owned by this node's replication Node:
+	// the only handle that changes it. Set for every ring in the catalog.
+	local *engine.Ring
 }
 
 // result is what applying one command gave. For a publish, the batch got
@@ -33,27 +46,53 @@ type result struct {
 }
 
 // fsm is the replicated state machine: the catalog of replicated
-// disruptors, their idempotency tables, and (through the engine's one
-// publish path) their rings. Raft calls Apply, Snapshot and Restore from
-// one goroutine; nothing else writes, so applying the same entries in the
-// same order gives every node the same catalog, keys and sequences.
+// disruptors, their idempotency tables, and (through the engine rings it
+// owns) their events. Raft calls Apply, Snapshot and Restore from one
+// goroutine; nothing else changes a replicated ring, so applying the same
+// entries in the same order gives every node the same catalog, keys and
+// sequences.
 //
-// The FSM never skips a committed command. Errors that depend only on
-// replicated state and the command (a validation error, a reused key, a
-// refused transition) are its result on every node alike. Conditions
-// local to one node that would make it diverge (a full ring, a local
-// disruptor holding the name, the engine's disruptor limit) are waited
-// out: the FSM retries, logs, and reports itself stalled until they
-// clear or the node closes.
+// # Outcomes
+//
+// The FSM never skips a committed command, and a command's result is the
+// same on every node. It depends only on the replicated state (the
+// catalog, each ring's replicated state and keys) and the command:
+// creating a name the catalog has, changing a ring it lacks, a transition
+// the replicated state does not allow, a reused key, a full idempotency
+// window, an invalid batch ([engine.IsInvalidBatch]: it depends on the
+// ring's recorded configuration and the engine's limits, which every node
+// shares). Everything else is a condition local to this node (the ring is
+// full, a local disruptor holds the name, the engine's disruptor limit,
+// the local ring failed to start or to change state): it is never the
+// result, because the other nodes applied the command. It is waited out:
+// the FSM retries, logs, and reports itself stalled until the condition
+// clears or the node closes (then the result is errClosing: committed,
+// outcome unknown here).
+//
+// # The local rings
+//
+// A ring's local copy is created owned ([engine.Engine.CreateOwned]), so
+// the engine refuses every change that does not come through the *Ring
+// the FSM holds, and a server resolving the name gets the Node's writer
+// from the moment the ring exists. Before each command on a ring, the FSM
+// brings the local copy to the replicated state (converge), so a start or
+// state change that failed before is retried rather than forgotten.
 type fsm struct {
 	eng *engine.Engine
 	log *slog.Logger
 	// ctx ends when the node closes, ending the engine calls and retries
 	// in progress.
 	ctx context.Context
+	// owner returns the Writer through which a server changes the
+	// replicated ring name: the Node's proposals.
+	owner func(name string) engine.Writer
+	// fault, when set (tests), is called before each local operation on a
+	// ring ("create", "state", "publish", "delete") and makes it fail with
+	// the error it returns.
+	fault atomic.Pointer[faultFunc]
 
-	// mu guards the rings map and each ring's state for readers on other
-	// goroutines; the FSM goroutine reads without it.
+	// mu guards the rings map and each ring's state and local handle for
+	// readers on other goroutines; the FSM goroutine reads without it.
 	mu    sync.RWMutex
 	rings map[string]*ring
 	// last is the time of the last entry applied (Unix ns). An entry's time
@@ -61,33 +100,82 @@ type fsm struct {
 	// different clocks.
 	last int64
 
-	stalled  atomic.Bool  // a committed entry waits for a local condition
-	restores atomic.Int64 // snapshots restored
+	// ready is closed once the state machine takes raft's entries: at
+	// once, or after the replay of a restart (see replay).
+	ready chan struct{}
+
+	stalled   atomic.Bool   // a committed entry waits for a local condition
+	restores  atomic.Int64  // snapshots restored
+	restoring atomic.Bool   // a snapshot is being restored: names may be missing a moment
+	applied   atomic.Uint64 // index of the last command entry applied in full (or of the snapshot restored)
+	progress  notifier      // broadcast when applied moves or a restore ends
 }
 
 var _ raft.FSM = (*fsm)(nil)
 
 func newFSM(ctx context.Context, eng *engine.Engine, log *slog.Logger) *fsm {
-	return &fsm{eng: eng, log: log, ctx: ctx, rings: make(map[string]*ring)}
+	f := &fsm{eng: eng, log: log, ctx: ctx, rings: make(map[string]*ring), owner: noOwner, ready: make(chan struct{})}
+	close(f.ready)
+	return f
+}
+
+// noOwner stands for the Node in tests of the FSM alone.
+func noOwner(name string) engine.Writer { return refusingWriter{name} }
+
+type refusingWriter struct{ name string }
+
+func (w refusingWriter) Publish(context.Context, *engine.Batch) (int64, error) {
+	return 0, fmt.Errorf("%w: %q has no replication node", ErrClosed, w.name)
+}
+func (w refusingWriter) SetState(context.Context, engine.State) (engine.Info, error) {
+	return engine.Info{}, fmt.Errorf("%w: %q has no replication node", ErrClosed, w.name)
+}
+func (w refusingWriter) Delete(context.Context) error {
+	return fmt.Errorf("%w: %q has no replication node", ErrClosed, w.name)
 }
 
 // Apply implements [raft.FSM]: it applies one committed entry and returns
 // its []result (or an error for an entry it cannot decode), which the
-// leader hands to the proposers.
+// leader hands to the proposers. An entry at or below the applied index
+// was applied before this node restarted (see replay): it is skipped.
 func (f *fsm) Apply(l *raft.Log) any {
-	if l.Type != raft.LogCommand {
+	<-f.ready
+	if l.Type != raft.LogCommand || l.Index <= f.applied.Load() {
 		return nil
 	}
+	return f.applyLog(l)
+}
+
+// applyLog applies a command entry. The applied index moves past it only
+// when every command of it was applied in full, not cut short by the node
+// closing, so that a restart applies it again (see replay).
+func (f *fsm) applyLog(l *raft.Log) any {
 	e, err := decodeEntry(l.Data)
 	if err != nil {
 		f.log.Error("replication: cannot decode log entry", "index", l.Index, "err", err)
+		f.advance(l.Index)
 		return err
 	}
-	return f.apply(e)
+	res := f.apply(e, l.Index)
+	for _, r := range res {
+		if r.err == errClosing {
+			return res
+		}
+	}
+	f.advance(l.Index)
+	return res
 }
 
-// apply applies a decoded entry.
-func (f *fsm) apply(e entry) []result {
+// advance records that the entries up to index are applied.
+func (f *fsm) advance(index uint64) {
+	if index > f.applied.Load() {
+		f.applied.Store(index)
+	}
+	f.progress.broadcast()
+}
+
+// apply applies a decoded entry, the log's entry index.
+func (f *fsm) apply(e entry, index uint64) []result {
 	t := max(e.time, f.last)
 	f.last = t
 	res := make([]result, len(e.cmds))
@@ -97,7 +185,7 @@ func (f *fsm) apply(e entry) []result {
 		case opPublish:
 			res[i] = f.publish(c, t)
 		case opCreate:
-			res[i] = f.create(c)
+			res[i] = f.create(c, index)
 		case opDelete:
 			res[i] = f.delete(c)
 		case opSetState:
@@ -116,6 +204,22 @@ func notReplicated(name string) error {
 	return fmt.Errorf("%w: %q is not a replicated disruptor", engine.ErrNotFound, name)
 }
 
+// faultFunc makes a local operation fail in tests.
+type faultFunc func(op, name string) error
+
+// setFault sets the test fault hook.
+func (f *fsm) setFault(fn faultFunc) { f.fault.Store(&fn) }
+
+// local runs a local operation on a ring, through the test fault hook.
+func (f *fsm) local(op, name string, do func() error) error {
+	if fn := f.fault.Load(); fn != nil {
+		if err := (*fn)(op, name); err != nil {
+			return err
+		}
+	}
+	return do()
+}
+
 func (f *fsm) publish(c *command, t int64) result {
 	r := f.rings[c.name]
 	if r == nil {
@@ -123,42 +227,64 @@ func (f *fsm) publish(c *command, t int64) result {
 	}
 	var hash uint64
 	if c.key != "" {
-		hash = batchHash(c.events)
-		if d := r.dedup.lookup(c.key, t); d != nil {
-			if d.hash != hash || d.count != len(c.events) {
+		hash = engine.BatchHash(c.events)
+		d := r.keys.Lookup(c.key, t)
+		if d != nil {
+			h := hash
+			if r.legacy[c.key] {
+				h = legacyHash(c.events)
+			}
+			if d.Hash != h || d.Count != len(c.events) {
 				return result{err: fmt.Errorf("%w: key %q", engine.ErrKeyReused, c.key)}
 			}
-			return result{first: d.first, count: d.count, duplicate: true}
+			return result{first: d.First, count: d.Count, duplicate: true}
+		}
+		delete(r.legacy, c.key)
+	}
+	if r.state != engine.StateRunning {
+		return result{err: &engine.StateError{Disruptor: c.name, State: r.state}}
+	}
+	if c.key != "" {
+		if full, retryAt := r.keys.Full(t, 0); full {
+			return result{err: &engine.DedupFullError{Disruptor: c.name, Keys: r.keys.Max(), RetryAfter: time.Duration(retryAt - t)}}
 		}
 	}
-	first, err := f.publishEvents(c.name, c.events, t)
+	first, err := f.publishLocal(r, c.events, t)
 	if err != nil {
 		return result{err: err}
 	}
 	if c.key != "" {
-		r.dedup.add(&dedupEntry{key: c.key, hash: hash, count: len(c.events), first: first, at: t})
+		r.keys.Add(&dedup.Entry{Key: c.key, Hash: hash, Count: len(c.events), First: first, At: t})
 	}
 	return result{first: first, count: len(c.events)}
 }
 
-// publishEvents publishes events at time t through the engine and returns
-// the first sequence. A full ring is waited out: its consumers are the
-// engine's own, which never block, so room comes back.
-func (f *fsm) publishEvents(name string, events []engine.Event, t int64) (int64, error) {
+// publishLocal publishes events at time t into r's local ring and returns
+// the first sequence. An invalid batch is the command's result (every node
+// refuses it alike); anything else is local and waited out: a full ring
+// (its consumers are the engine's own, which never block, so room comes
+// back), a local ring not in the replicated state.
+func (f *fsm) publishLocal(r *ring, events []engine.Event, t int64) (int64, error) {
 	b := engine.Batch{Events: events, Time: time.Unix(0, t)}
 	for attempt := 0; ; attempt++ {
-		seqs, err := f.eng.Publish(f.ctx, name, &b)
-		if err == nil {
-			f.stalled.Store(false)
-			return seqs[0], nil
-		}
-		if f.ctx.Err() != nil {
-			return 0, errClosing
-		}
-		if !errors.Is(err, engine.ErrRingFull) {
+		if err := f.converge(r); err != nil {
 			return 0, err
 		}
-		if !f.backoff(attempt, "ring full", name, err) {
+		var first int64
+		err := f.local("publish", r.spec.Config.Name, func() (err error) {
+			first, err = r.local.Publish(f.ctx, &b)
+			return err
+		})
+		switch {
+		case err == nil:
+			f.stalled.Store(false)
+			return first, nil
+		case engine.IsInvalidBatch(err):
+			return 0, err
+		case f.ctx.Err() != nil, errors.Is(err, engine.ErrClosed):
+			return 0, errClosing
+		}
+		if !f.backoff(attempt, "cannot publish into the local ring", r.spec.Config.Name, err) {
 			return 0, errClosing
 		}
 	}
@@ -183,35 +309,78 @@ func (f *fsm) backoff(attempt int, what, name string, err error) bool {
 	}
 }
 
-// createLocal creates the disruptor in the local engine and records r in
-// the catalog, waiting out a local disruptor holding the name or the
-// engine's limit.
-//
-// The catalog records the ring just before each attempt to create it, so
-// that a server never takes the engine's new ring for a local one (and
-// publishes to it without Raft) while it is being created; and not while
-// a local disruptor holds the name, so that the operator can still reach
-// (and delete) that one through the API to let the create through. After
-// an error other than those two, r stays recorded: the error is the
-// command's on every node alike.
-func (f *fsm) createLocal(cfg engine.DisruptorConfig, start bool, r *ring) error {
+// createLocal creates the local copy of a replicated ring, owned by this
+// node's Node, waiting out a local disruptor holding the name or the
+// engine's limit. The catalog does not claim the name while it waits, so
+// the operator can still reach (and delete) the local disruptor through
+// the API to let the create through. It returns the configuration error of
+// a ring that no engine with these limits can build (every node refuses
+// it alike), or errClosing.
+func (f *fsm) createLocal(cfg engine.DisruptorConfig) (*engine.Ring, error) {
 	for attempt := 0; ; attempt++ {
-		_, err := f.eng.Info(cfg.Name)
-		if err != nil {
-			f.record(cfg.Name, r)
-			_, err = f.eng.Create(cfg, start)
-			if err == nil {
-				f.stalled.Store(false)
-				return nil
-			}
-			if !errors.Is(err, engine.ErrExists) && !errors.Is(err, engine.ErrLimitReached) {
-				return err
-			}
-			f.record(cfg.Name, nil)
-		} else {
+		var rg *engine.Ring
+		err := f.local("create", cfg.Name, func() (err error) {
+			rg, err = f.eng.CreateOwned(cfg, f.owner(cfg.Name))
+			return err
+		})
+		switch {
+		case err == nil:
+			f.stalled.Store(false)
+			return rg, nil
+		case errors.Is(err, engine.ErrInvalidConfig), errors.Is(err, engine.ErrInvalidSchema):
+			return nil, err
+		case errors.Is(err, engine.ErrClosed), f.ctx.Err() != nil:
+			return nil, errClosing
+		}
+		what := "cannot create the replicated disruptor locally"
+		if errors.Is(err, engine.ErrExists) {
 			err = fmt.Errorf("%w: %q is a local disruptor on this node", engine.ErrExists, cfg.Name)
 		}
-		if !f.backoff(attempt, "cannot create the replicated disruptor locally", cfg.Name, err) {
+		if !f.backoff(attempt, what, cfg.Name, err) {
+			return nil, errClosing
+		}
+	}
+}
+
+// reachable reports whether a ring in state from can be brought to state
+// to by converge: it is there, one step away, or created (which starts
+// first).
+func reachable(from, to engine.State) bool {
+	return from == to || from.CanTransition(to) || (from == engine.StateCreated && engine.StateRunning.CanTransition(to))
+}
+
+// converge brings r's local ring to the replicated state, one lifecycle
+// step at a time (created → running → paused or stopped), retrying a step
+// that fails locally (a start that failed, say) until it succeeds or the
+// node closes.
+func (f *fsm) converge(r *ring) error {
+	for attempt := 0; ; attempt++ {
+		cur := r.local.Info().State
+		if cur == r.state {
+			return nil
+		}
+		if !reachable(cur, r.state) {
+			// The local ring is past the replicated state, which a ring
+			// that only this FSM changes, in log order, never is.
+			f.log.Error("replication: the local ring is ahead of the replicated state", "disruptor", r.spec.Config.Name, "local", cur, "replicated", r.state)
+			return nil
+		}
+		next := r.state
+		if !cur.CanTransition(next) {
+			next = engine.StateRunning // from created
+		}
+		err := f.local("state", r.spec.Config.Name, func() error {
+			_, err := r.local.SetState(f.ctx, next)
+			return err
+		})
+		switch {
+		case err == nil:
+			f.stalled.Store(false)
+			continue
+		case f.ctx.Err() != nil, errors.Is(err, engine.ErrClosed):
+			return errClosing
+		}
+		if !f.backoff(attempt, "cannot bring the local ring to the replicated state "+r.state.String(), r.spec.Config.Name, err) {
 			return errClosing
 		}
 	}
@@ -228,28 +397,38 @@ func (f *fsm) record(name string, r *ring) {
 	f.rings[name] = r
 }
 
-func (f *fsm) create(c *command) result {
+func newRing(spec ringSpec, created uint64, state engine.State) *ring {
+	return &ring{spec: spec, created: created, state: state, keys: dedup.New(spec.DedupWindow, spec.DedupMax)}
+}
+
+func (f *fsm) create(c *command, index uint64) result {
 	if _, ok := f.rings[c.name]; ok {
 		return result{err: fmt.Errorf("%w: %q", engine.ErrExists, c.name)}
 	}
-	r := &ring{spec: c.spec, state: engine.StateCreated, dedup: newDedupTable(int64(c.spec.DedupWindow), c.spec.DedupMax)}
+	r := newRing(c.spec, index, engine.StateCreated)
 	if c.start {
 		r.state = engine.StateRunning
 	}
-	if err := f.createLocal(c.spec.Config, c.start, r); err != nil {
-		f.record(c.name, nil) // on every node, or this one is closing
+	local, err := f.createLocal(c.spec.Config)
+	if err != nil {
+		return result{err: err}
+	}
+	r.local = local
+	f.record(c.name, r)
+	if err := f.converge(r); err != nil {
 		return result{err: err}
 	}
 	return result{}
 }
 
 func (f *fsm) delete(c *command) result {
-	if _, ok := f.rings[c.name]; !ok {
+	r := f.rings[c.name]
+	if r == nil {
 		return result{err: notReplicated(c.name)}
 	}
-	// The engine's ring goes first, for the reason create adds to the
-	// catalog first.
-	if err := f.eng.Delete(f.ctx, c.name); err != nil && !errors.Is(err, engine.ErrNotFound) {
+	// The catalog lets go of the name once the engine's ring is gone, so
+	// the name is never free in one and taken in the other.
+	if err := f.local("delete", c.name, func() error { return r.local.Delete(f.ctx) }); err != nil && !errors.Is(err, engine.ErrNotFound) {
 		f.log.Warn("replication: deleting the local ring", "disruptor", c.name, "err", err)
 	}
 	f.record(c.name, nil)
@@ -267,10 +446,53 @@ func (f *fsm) setState(c *command) result {
 	f.mu.Lock()
 	r.state = c.state
 	f.mu.Unlock()
-	if _, err := f.eng.SetState(f.ctx, c.name, c.state); err != nil {
-		f.log.Warn("replication: changing the local ring's state", "disruptor", c.name, "to", c.state, "err", err)
+	if err := f.converge(r); err != nil {
+		return result{err: err}
 	}
 	return result{}
+}
+
+// precheck refuses, on the leader before anything is proposed, a publish
+// that the state machine would refuse on every node as it stands: to a
+// ring the catalog lacks or that is not running, or a batch the ring's
+// rules refuse. A refused batch so never costs a log entry (fsynced on a
+// majority) nor a place in raft's log cache. The state may change before
+// the entry is applied; the state machine decides again then.
+func (f *fsm) precheck(name string, events []engine.Event) error {
+	f.mu.RLock()
+	r := f.rings[name]
+	var st engine.State
+	var local *engine.Ring
+	if r != nil {
+		st, local = r.state, r.local
+	}
+	f.mu.RUnlock()
+	switch {
+	case r == nil:
+		return notReplicated(name)
+	case st != engine.StateRunning:
+		return &engine.StateError{Disruptor: name, State: st}
+	}
+	return local.Validate(events)
+}
+
+// precheckState refuses a state change the replicated state does not
+// allow, on the leader before anything is proposed.
+func (f *fsm) precheckState(name string, to engine.State) error {
+	f.mu.RLock()
+	r := f.rings[name]
+	var st engine.State
+	if r != nil {
+		st = r.state
+	}
+	f.mu.RUnlock()
+	switch {
+	case r == nil:
+		return notReplicated(name)
+	case to == engine.StateDeleted || !st.CanTransition(to):
+		return &engine.TransitionError{Disruptor: name, From: st, To: to}
+	}
+	return nil
 }
 
 // RingInfo is what the catalog records of a replicated disruptor.
@@ -303,4 +525,37 @@ func (f *fsm) catalog() []RingInfo {
 	f.mu.RUnlock()
 	slices.SortFunc(out, func(a, b RingInfo) int { return strings.Compare(a.Config.Name, b.Config.Name) })
 	return out
+}
+
+// notifier wakes goroutines waiting for the FSM to move. A broadcast when
+// nobody waits costs one atomic load.
+type notifier struct {
+	waiting atomic.Bool
+	mu      sync.Mutex
+	ch      chan struct{} // closed by the next broadcast; nil when nobody waits
+}
+
+// wait returns a channel closed by the next broadcast. Check the
+// condition again after calling it, then select on the channel.
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	n.waiting.Store(true)
+	return n.ch
+}
+
+func (n *notifier) broadcast() {
+	if !n.waiting.Load() {
+		return
+	}
+	n.mu.Lock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+	n.waiting.Store(false)
+	n.mu.Unlock()
 }

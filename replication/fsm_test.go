@@ -40,7 +40,7 @@ func (f *testFSM) applyAt(t *testing.T, ts int64, cmds ...[]byte) []result {
 	for _, c := range cmds {
 		data = append(data, c...)
 	}
-	f.index++
+	f.index = max(f.index, f.applied.Load()) + 1 // after a restore, past the snapshot's index
 	out := f.Apply(&raft.Log{Index: f.index, Type: raft.LogCommand, Data: data})
 	res, ok := out.([]result)
 	if !ok {
@@ -50,8 +50,18 @@ func (f *testFSM) applyAt(t *testing.T, ts int64, cmds ...[]byte) []result {
 }
 
 func createCmd(name string, bufferSize int, start bool) []byte {
-	cfg := resolve(engine.DisruptorConfig{Name: name, BufferSize: bufferSize}, testEngineConfig().Defaults)
+	cfg := resolved(engine.DisruptorConfig{Name: name, BufferSize: bufferSize})
 	return appendCreate(nil, ringSpec{Config: cfg, DedupWindow: time.Minute, DedupMax: 1000}, start)
+}
+
+// resolved is cfg as a leader with the test engine's configuration would
+// record it.
+func resolved(cfg engine.DisruptorConfig) engine.DisruptorConfig {
+	r, err := testEngineConfig().Resolve(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
 
 func pubCmd(name, key string, payloads ...string) []byte {
@@ -137,11 +147,16 @@ func TestFSMDeterministic(t *testing.T) {
 	}
 }
 
-// Keys are remembered for the window in log time, and at most DedupMax of
-// them.
+// Keys are remembered for the whole window in log time. When DedupMax
+// keys are inside it, a new key is refused with DEDUP_WINDOW_FULL (on
+// every replica alike, since the table is replicated state) rather than
+// forgetting one early; retries of the keys held still answer, and
+// publishes without a key go on. (Issue 12, finding 11: the old table
+// evicted the oldest key, so its retry was published again inside the
+// window.)
 func TestFSMDedupWindow(t *testing.T) {
 	f := newTestFSM(t)
-	spec := ringSpec{Config: resolve(engine.DisruptorConfig{Name: "d"}, testEngineConfig().Defaults), DedupWindow: time.Second, DedupMax: 2}
+	spec := ringSpec{Config: resolved(engine.DisruptorConfig{Name: "d"}), DedupWindow: time.Second, DedupMax: 2}
 	f.applyAt(t, 0, appendCreate(nil, spec, true))
 	sec := int64(time.Second)
 	check := func(ts int64, key, want string) {
@@ -150,13 +165,22 @@ func TestFSMDedupWindow(t *testing.T) {
 			t.Fatalf("%s at %v: %s, want %s", key, time.Duration(ts), got, want)
 		}
 	}
+	full := func(retry time.Duration) string {
+		return fmt.Sprintf("[0+0 dup=false err=%v]", &engine.DedupFullError{Disruptor: "d", Keys: 2, RetryAfter: retry})
+	}
 	check(0, "a", "[0+1 dup=false err=<nil>]")
 	check(sec/2, "a", "[0+1 dup=true err=<nil>]")
 	check(sec, "a", "[1+1 dup=false err=<nil>]") // expired: the window counts from the first publish
 	check(sec, "b", "[2+1 dup=false err=<nil>]")
-	check(sec, "c", "[3+1 dup=false err=<nil>]") // evicts a, the oldest
-	check(sec, "b", "[2+1 dup=true err=<nil>]")
-	check(sec, "a", "[4+1 dup=false err=<nil>]")
+	check(sec+1, "c", full(time.Second-1)) // a and b are inside the window
+	check(sec+2, "a", "[1+1 dup=true err=<nil>]")
+	check(sec+3, "", "[3+1 dup=false err=<nil>]")
+	check(2*sec, "c", "[4+1 dup=false err=<nil>]") // a and b expired
+	check(2*sec, "b", "[5+1 dup=false err=<nil>]")
+	res := f.applyAt(t, 2*sec+1, pubCmd("d", "x", "x"))
+	if !errors.Is(res[0].err, engine.ErrDedupWindowFull) || engine.Code(res[0].err) != engine.CodeDedupWindowFull {
+		t.Fatalf("full window: %v", res[0].err)
+	}
 }
 
 // Log time never goes back, whatever the clocks of successive leaders.
@@ -201,7 +225,7 @@ func snapshotOf(t *testing.T, f *testFSM) []byte {
 // and keys, and the two state machines go on identically.
 func TestFSMSnapshotRestore(t *testing.T) {
 	src := newTestFSM(t)
-	schema := resolve(engine.DisruptorConfig{Name: "typed", BufferSize: 8, Schema: []byte(`{"type":"object"}`)}, testEngineConfig().Defaults)
+	schema := resolved(engine.DisruptorConfig{Name: "typed", BufferSize: 8, Schema: []byte(`{"type":"object"}`)})
 	ts := int64(time.Hour)
 	src.applyAt(t, ts, createCmd("wrapped", 16, true), createCmd("empty", 16, false), createCmd("paused", 16, true),
 		appendCreate(nil, ringSpec{Config: schema, DedupWindow: time.Minute, DedupMax: 100}, true))
@@ -303,12 +327,16 @@ func TestFSMRestoreFarRing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := src.eng.Delete(context.Background(), name); err != nil {
+		r := src.rings[name]
+		if err := r.local.Delete(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		cfg := src.rings[name].spec.Config
+		cfg := r.spec.Config
 		cfg.FirstSequence = far
-		if _, err := src.eng.Create(cfg, info.State == engine.StateRunning); err != nil {
+		if r.local, err = src.eng.CreateOwned(cfg, src.owner(name)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.local.SetState(context.Background(), info.State); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -392,12 +420,16 @@ func TestFSMCorruptEntry(t *testing.T) {
 	}
 }
 
-// TestFSMCatalogCoversEngine: while the FSM creates and deletes a
-// replicated ring, a server that finds the name missing from the catalog
-// (and so takes it for a local disruptor) can never publish into the
-// engine's ring: the catalog records a ring before the engine has it and
-// forgets it only after the engine's ring is gone.
-func TestFSMCatalogCoversEngine(t *testing.T) {
+// TestFSMRingsHaveOneDoor: while the FSM creates and deletes a
+// replicated ring over and over, a server that resolves the name the way
+// the API does (engine.Writer, then publish) and one that publishes to the
+// engine directly never put an event into the replicated ring: the ring
+// is owned from the moment it exists, so the writer resolved is the Node's
+// and the engine's own publish is refused. The old FSM recorded the ring
+// in the catalog and then created it, and a server checked the catalog
+// and then published, with nothing holding the two together (issue 12,
+// finding 1).
+func TestFSMRingsHaveOneDoor(t *testing.T) {
 	f := newTestFSM(t)
 	stop := make(chan struct{})
 	done := make(chan int)
@@ -411,11 +443,15 @@ func TestFSMCatalogCoversEngine(t *testing.T) {
 				return
 			default:
 			}
-			if _, ok := f.lookup("r"); ok {
-				continue
+			if w, err := f.eng.Writer("r"); err == nil {
+				if _, err := w.Publish(context.Background(), &b); err == nil {
+					local++
+				}
 			}
 			if _, err := f.eng.Publish(context.Background(), "r", &b); err == nil {
 				local++
+			} else if !errors.Is(err, engine.ErrNotFound) && !errors.Is(err, engine.ErrReplicated) {
+				t.Errorf("direct publish: %v", err)
 			}
 		}
 	}()
@@ -433,7 +469,7 @@ func TestFSMCatalogCoversEngine(t *testing.T) {
 	}
 	close(stop)
 	if n := <-done; n > 0 {
-		t.Errorf("%d local publishes reached a replicated ring", n)
+		t.Errorf("%d publishes reached a replicated ring without the log", n)
 	}
 }
 

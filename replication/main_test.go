@@ -322,10 +322,10 @@ func (c *tcluster) publishVia(stop <-chan struct{}, name string, b *engine.Batch
 	for {
 		if l := c.leader(); l != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			seqs, err := l.node.Publish(ctx, name, b)
+			first, err := l.node.Publish(ctx, name, b)
 			cancel()
 			if err == nil {
-				return seqs, l.id, nil
+				return seqSpan(first, len(b.Events)), l.id, nil
 			}
 			if !retryable(err) {
 				return nil, l.id, err
@@ -337,6 +337,15 @@ func (c *tcluster) publishVia(stop <-chan struct{}, name string, b *engine.Batch
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// seqSpan is the n sequences from first on.
+func seqSpan(first int64, n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = first + int64(i)
+	}
+	return out
 }
 
 // load publishes continuously from several goroutines through whichever

@@ -144,7 +144,7 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.term, r.CurrentTerm())
 	gauge(c.commit, r.CommitIndex())
-	gauge(c.applied, r.AppliedIndex())
+	gauge(c.applied, c.n.AppliedIndex())
 	gauge(c.last, r.LastIndex())
 	ch <- prometheus.MustNewConstMetric(c.restores, prometheus.CounterValue, float64(c.n.fsm.restores.Load()))
 	stalled := 0.0

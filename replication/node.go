@@ -23,10 +23,12 @@ import (
 // committed entries to the local engine, and, while it is the leader,
 // batches proposals into log entries.
 //
-// All its methods are safe for concurrent use. The engine it is given must
-// not be used to publish to, change or delete the replicated disruptors
-// directly (only through the Node), or replicas diverge; the engine's
-// other disruptors are the caller's.
+// All its methods are safe for concurrent use. The replicated disruptors
+// it creates in the engine are owned by it ([engine.Engine.CreateOwned]):
+// the engine refuses to change them directly, and [engine.Engine.Writer]
+// returns the Node's proposals for them, so there is no way to publish
+// into one without the log. The engine's other disruptors are the
+// caller's.
 type Node struct {
 	cfg   Config
 	id    string
@@ -36,7 +38,12 @@ type Node struct {
 	raft  *raft.Raft
 	fsm   *fsm
 	store *raftboltdb.BoltStore
-	met   *metrics
+	logs  raft.LogStore
+	saver *appliedSaver
+	// replayed is closed when the replay of a restart is over.
+	replayed chan struct{}
+	trans    *watchedTransport
+	met      *metrics
 
 	queue     chan *proposal     // proposals for the batcher
 	inflight  chan *inflight     // entries proposed, for the completer
@@ -57,6 +64,12 @@ type Node struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	// caughtUp latches once the node has applied the log as far as the
+	// cluster had committed it when the node first heard from a leader (or
+	// took the lead) after starting; leadTarget is the leader's target.
+	caughtUp   atomic.Bool
+	leadTarget atomic.Uint64
 }
 
 // Option is a rarely needed setting of [New].
@@ -137,10 +150,9 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 			Logger:  hl.Named("transport"),
 		})
 	}
-	if c, ok := trans.(raft.WithClose); ok {
-		cleanup = append(cleanup, c.Close)
-	}
 	prog, trans := newProgress(trans)
+	watched := watchTransport(trans)
+	cleanup = append(cleanup, watched.Close)
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -153,6 +165,9 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.Logger = hl
 	rc.NoLegacyTelemetry = true
+	// The node restores its snapshot and the entries it had applied itself
+	// (see replay).
+	rc.NoSnapshotRestoreOnStart = true
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
@@ -172,7 +187,7 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 				conf.Servers = append(conf.Servers, raft.Server{
 					ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address), Suffrage: suffrage})
 			}
-			if err := raft.BootstrapCluster(rc, store, store, snaps, trans, conf); err != nil {
+			if err := raft.BootstrapCluster(rc, store, store, snaps, watched, conf); err != nil {
 				return nil, fmt.Errorf("replication: bootstrapping: %w", err)
 			}
 		}
@@ -184,6 +199,7 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 		cfg:           cfg,
 		id:            cfg.NodeID,
 		addr:          string(trans.LocalAddr()),
+		trans:         watched,
 		eng:           eng,
 		log:           logger,
 		fsm:           newFSM(ctx, eng, logger),
@@ -198,11 +214,26 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 		pending:       make(map[*inflight]struct{}),
 		prog:          prog,
 	}
-	logs, err := raft.NewLogCache(1024, store)
+	n.fsm.owner = n.writer
+	start, err := loadStartState(snaps, store)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := raft.NewLogCache(1024, store)
 	if err != nil {
 		return nil, fmt.Errorf("replication: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
+	n.fsm.ready = make(chan struct{})
+	n.logs = cache
+	n.replayed = make(chan struct{})
+	go func() {
+		defer close(n.replayed)
+		n.fsm.replay(start, cache)
+	}()
+	cleanup = append(cleanup, func() error { cancel(); <-n.replayed; return nil })
+	n.saver = startAppliedSaver(store, n.fsm, start.applied)
+	cleanup = append(cleanup, n.saver.close)
+	r, err := raft.NewRaft(rc, n.fsm, cache, store, snaps, watched)
 	if err != nil {
 		return nil, fmt.Errorf("replication: starting raft: %w", err)
 	}
@@ -247,21 +278,37 @@ func (n *Node) observe(ch <-chan raft.Observation) {
 // leadership over: call [Node.TransferLeadership] first for a quicker
 // failover. The engine's replicated rings stay as they are. Close may be
 // called more than once.
+//
+// Close returns within that bound and a second or two more even when the
+// state machine is stalled on a local condition with every in-flight slot
+// taken: once the wait is over it cancels the state machine's retries
+// (the entries it had not applied answer OUTCOME_UNKNOWN), which lets
+// raft, and the batcher waiting on it, go on to shut down.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.closed.Store(true)
 		close(n.stop)
-		<-n.batcherDone
 		// Let the entries in flight resolve while Raft still runs: raft
 		// never answers a committed entry it had not applied when it shut
 		// down.
 		drain := time.NewTimer(n.cfg.LeaderLeaseTimeout + n.cfg.ElectionTimeout + time.Second)
+		defer drain.Stop()
+		drained := false
 		select {
-		case <-n.completerDone:
+		case <-n.batcherDone:
 		case <-drain.C:
-			n.log.Warn("replication: closing with log entries in flight")
+			drained = true
+			n.log.Warn("replication: closing while the state machine holds up proposals")
+			n.cancelFSM()
+			<-n.batcherDone
 		}
-		drain.Stop()
+		if !drained {
+			select {
+			case <-n.completerDone:
+			case <-drain.C:
+				n.log.Warn("replication: closing with log entries in flight")
+			}
+		}
 		n.cancelFSM()
 		n.raft.DeregisterObserver(n.observer)
 		err := n.raft.Shutdown().Error()
@@ -281,7 +328,8 @@ func (n *Node) Close() error {
 		n.pendingMu.Unlock()
 		<-n.observerDone
 		n.met.unregister()
-		n.closeErr = errors.Join(err, n.store.Close())
+		<-n.replayed
+		n.closeErr = errors.Join(err, n.saver.close(), n.store.Close())
 	})
 	return n.closeErr
 }
@@ -301,10 +349,6 @@ func (n *Node) Leader() (id, addr string) {
 	a, i := n.raft.LeaderWithID()
 	return string(i), string(a)
 }
-
-// AppliedIndex returns the index of the last log entry applied to the
-// local engine: a local read reflects every entry up to it.
-func (n *Node) AppliedIndex() uint64 { return n.raft.AppliedIndex() }
 
 // Replicated reports whether name is a replicated disruptor (in the
 // catalog as this node has applied it).
@@ -334,6 +378,9 @@ type Status struct {
 	// Stalled is set while applying a committed entry waits for a local
 	// condition (see the package documentation).
 	Stalled bool
+	// CaughtUp is set once the node has applied the log as far as the
+	// cluster had committed it when the node started ([Node.CaughtUp]).
+	CaughtUp bool
 }
 
 // Status returns the node's view of the Raft group.
@@ -345,9 +392,10 @@ func (n *Node) Status() Status {
 		LeaderID: lid, LeaderAddr: laddr,
 		Term:         n.raft.CurrentTerm(),
 		CommitIndex:  n.raft.CommitIndex(),
-		AppliedIndex: n.raft.AppliedIndex(),
+		AppliedIndex: n.AppliedIndex(),
 		LastIndex:    n.raft.LastIndex(),
 		Stalled:      n.fsm.stalled.Load(),
+		CaughtUp:     n.CaughtUp(),
 	}
 	if s.State != "leader" {
 		s.LastContact = n.raft.LastContact()
@@ -367,7 +415,10 @@ func (n *Node) leaderError() error {
 	return &LeaderError{Err: ErrNotLeader, LeaderID: string(id), LeaderAddr: string(addr)}
 }
 
-// checkLeader returns nil on the leader, else why not.
+// checkLeader returns nil on the leader, else why not. A leader that has
+// not finished replaying its own log since it started (see replay) waits
+// for it first, so that what it checks before proposing is its whole
+// state.
 func (n *Node) checkLeader() error {
 	if n.closed.Load() {
 		return ErrClosed
@@ -375,76 +426,62 @@ func (n *Node) checkLeader() error {
 	if n.raft.State() != raft.Leader {
 		return n.leaderError()
 	}
+	select {
+	case <-n.fsm.ready:
+	case <-n.stop:
+		return ErrClosed
+	}
 	return nil
 }
 
 // Publish publishes b to the replicated disruptor name: it proposes the
-// batch to the Raft log and returns the batch's sequences once the entry
-// carrying it is committed (stored on a majority, each of which fsynced
-// it) and applied on this node. Every node applies it through its
-// engine's [engine.Engine.Publish] at the time the leader stamped on the
-// entry, so every node stores the batch at the same sequences. b.Time is
-// ignored; b.Duplicate is set when the idempotency key was seen before,
-// and the first publish's sequences are returned.
+// batch to the Raft log and returns the batch's first sequence once the
+// entry carrying it is committed (stored on a majority, each of which
+// fsynced it) and applied on this node. Every node applies it to its copy
+// of the ring at the time the leader stamped on the entry, so every node
+// stores the batch at the same sequences. b.Time is ignored; b.Duplicate
+// is set when the idempotency key was seen before, and the first publish's
+// first sequence is returned.
+//
+// The batch is checked before it is proposed (the ring exists and runs,
+// the batch fits its limits and schema): a batch every node would refuse
+// costs no log entry.
 //
 // It must be called on the leader. It returns a [*LeaderError] wrapping
 // ErrNotLeader or ErrNoQuorum when this node is not the leader (nothing was
 // proposed), an [*OutcomeError] when the batch was proposed but its
 // commit could not be confirmed (leadership lost, ctx ended, node closed:
-// retry with the same idempotency key), [ErrClosed], or what the engine
-// returned on applying it ([engine.ErrNotFound] for a disruptor that is
-// not replicated, [engine.ErrKeyReused], [engine.ErrNotRunning], a
-// [*engine.BatchError], [*engine.EventError] or [*engine.SchemaError]).
-func (n *Node) Publish(ctx context.Context, name string, b *engine.Batch) ([]int64, error) {
+// retry with the same idempotency key), [ErrClosed], or the refusal of
+// the state machine: [engine.ErrNotFound] for a disruptor that is not
+// replicated, [engine.ErrKeyReused], a [*engine.DedupFullError], a
+// [*engine.StateError], a [*engine.BatchError], [*engine.EventError] or
+// [*engine.SchemaError].
+func (n *Node) Publish(ctx context.Context, name string, b *engine.Batch) (int64, error) {
 	b.Duplicate = false
 	if len(b.Events) == 0 {
-		return nil, &engine.BatchError{Err: engine.ErrEmptyBatch}
+		return 0, &engine.BatchError{Err: engine.ErrEmptyBatch}
 	}
 	if err := n.checkLeader(); err != nil {
-		return nil, err
+		return 0, err
+	}
+	if err := n.fsm.precheck(name, b.Events); err != nil {
+		return 0, err
 	}
 	cmd := appendPublish(make([]byte, 0, publishSize(name, b.IdempotencyKey, b.Events)), name, b.IdempotencyKey, b.Events)
 	res, err := n.propose(ctx, cmd, len(b.Events))
 	if err != nil {
-		return nil, err
-	}
-	seqs := make([]int64, res.count)
-	for i := range seqs {
-		seqs[i] = res.first + int64(i)
+		return 0, err
 	}
 	b.Duplicate = res.duplicate
-	return seqs, nil
-}
-
-// resolve fills the zero fields of d with the engine's defaults, as
-// [engine.Engine.Create] would.
-func resolve(d engine.DisruptorConfig, def engine.DisruptorConfig) engine.DisruptorConfig {
-	if d.BufferSize == 0 {
-		d.BufferSize = def.BufferSize
-	}
-	if d.ProducerType == "" {
-		d.ProducerType = def.ProducerType
-	}
-	if d.WaitStrategy == "" {
-		d.WaitStrategy = def.WaitStrategy
-	}
-	if d.MaxEventSize == 0 {
-		d.MaxEventSize = def.MaxEventSize
-	}
-	if d.Overflow == 0 {
-		d.Overflow = def.Overflow
-	}
-	if d.PublishTimeout == 0 {
-		d.PublishTimeout = def.PublishTimeout
-	}
-	return d
+	return res.first, nil
 }
 
 // Create creates a replicated disruptor on every node, and starts it when
-// start is set. The leader resolves the configuration's defaults from its
-// engine's and records them in the log, together with its engine's
-// idempotency window, so every node builds the same ring. It returns the
-// local engine's [engine.Info] once the creation is applied on this node.
+// start is set. The leader resolves the configuration with its engine's
+// defaults ([engine.Config.Resolve]) and records the result in the log,
+// together with its engine's idempotency window, so every node builds the
+// same ring. It returns the local engine's [engine.Info] once the
+// creation is applied on this node.
 //
 // It must be called on the leader; besides the errors of [Node.Publish]
 // it returns [engine.ErrExists] (also when the name is a local disruptor
@@ -454,15 +491,15 @@ func (n *Node) Create(ctx context.Context, cfg engine.DisruptorConfig, start boo
 		return engine.Info{}, err
 	}
 	ec := n.eng.Config()
-	cfg = resolve(cfg, ec.Defaults)
-	if err := ec.ValidateDisruptor(cfg); err != nil {
-		return engine.Info{}, err
-	}
 	if cfg.FirstSequence != 0 {
 		// The log numbers a replicated ring's events from 0; a restore
 		// starts a ring elsewhere itself.
 		return engine.Info{}, errors.Join(engine.ErrInvalidConfig, &engine.ConfigError{Field: "first_sequence", Value: cfg.FirstSequence,
 			Reason: "must be 0 for a replicated disruptor: the Raft log numbers its events"})
+	}
+	cfg, err := ec.Resolve(cfg)
+	if err != nil {
+		return engine.Info{}, err
 	}
 	if n.Replicated(cfg.Name) {
 		return engine.Info{}, fmt.Errorf("%w: %q", engine.ErrExists, cfg.Name)
@@ -484,6 +521,9 @@ func (n *Node) Delete(ctx context.Context, name string) error {
 	if err := n.checkLeader(); err != nil {
 		return err
 	}
+	if !n.Replicated(name) {
+		return notReplicated(name)
+	}
 	_, err := n.propose(ctx, appendDelete(nil, name), 0)
 	return err
 }
@@ -492,9 +532,13 @@ func (n *Node) Delete(ctx context.Context, name string) error {
 // every node (see [engine.State]; deleting is [Node.Delete]) and returns
 // the local engine's [engine.Info] once applied here. It must be called on
 // the leader; besides the errors of [Node.Publish] it returns
-// [engine.ErrNotFound] or an [*engine.TransitionError].
+// [engine.ErrNotFound] or an [*engine.TransitionError], before proposing
+// anything when the catalog already says so.
 func (n *Node) SetState(ctx context.Context, name string, to engine.State) (engine.Info, error) {
 	if err := n.checkLeader(); err != nil {
+		return engine.Info{}, err
+	}
+	if err := n.fsm.precheckState(name, to); err != nil {
 		return engine.Info{}, err
 	}
 	if _, err := n.propose(ctx, appendSetState(nil, name, to), 0); err != nil {
@@ -503,9 +547,37 @@ func (n *Node) SetState(ctx context.Context, name string, to engine.State) (engi
 	return n.eng.Info(name)
 }
 
-// Barrier makes the following local reads consistent: it checks that this
-// node is still the leader (a round trip to a quorum) and waits until
-// every entry committed before the call is applied to the local engine.
+// writer is the [engine.Writer] of the replicated disruptor name, which
+// the state machine gives the engine when it creates the local ring: a
+// server that resolves the name ([engine.Engine.Writer]) gets the Node's
+// proposals, never the ring itself.
+func (n *Node) writer(name string) engine.Writer { return &ringWriter{n: n, name: name} }
+
+// ringWriter proposes the changes of one replicated disruptor.
+type ringWriter struct {
+	n    *Node
+	name string
+}
+
+var _ engine.Writer = (*ringWriter)(nil)
+
+func (w *ringWriter) Publish(ctx context.Context, b *engine.Batch) (int64, error) {
+	return w.n.Publish(ctx, w.name, b)
+}
+
+func (w *ringWriter) SetState(ctx context.Context, to engine.State) (engine.Info, error) {
+	if to == engine.StateDeleted {
+		return engine.Info{}, w.n.Delete(ctx, w.name)
+	}
+	return w.n.SetState(ctx, w.name, to)
+}
+
+func (w *ringWriter) Delete(ctx context.Context) error { return w.n.Delete(ctx, w.name) }
+
+// Barrier appends a barrier entry to the log and waits until it, and so
+// every entry before it, is applied to the local engine, after checking
+// that this node is still the leader. It costs a log entry fsynced on a
+// majority: for consistent reads, use [Node.ReadIndex], which costs none.
 // It returns the errors of [Node.Publish] that concern leadership.
 func (n *Node) Barrier(ctx context.Context) error {
 	if err := n.checkLeader(); err != nil {

@@ -80,13 +80,13 @@ func TestBatchingAndMetrics(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 20 {
-				seqs, err := l.node.Publish(context.Background(), "m", &engine.Batch{Events: []engine.Event{{Payload: []byte(`1`)}, {Payload: []byte(`2`)}}})
+				first, err := l.node.Publish(context.Background(), "m", &engine.Batch{Events: []engine.Event{{Payload: []byte(`1`)}, {Payload: []byte(`2`)}}})
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				mu.Lock()
-				for _, s := range seqs {
+				for _, s := range seqSpan(first, 2) {
 					if seen[s] {
 						t.Errorf("sequence %d handed out twice", s)
 					}

@@ -47,6 +47,8 @@ const (
 	CodePeerTimeout                = "PEER_TIMEOUT"
 	CodeForwardLoop                = "FORWARD_LOOP"
 	CodeNotLeader                  = "NOT_LEADER"
+	CodeDedupWindowFull            = "DEDUP_WINDOW_FULL"
+	CodeCatchingUp                 = "CATCHING_UP"
 )
 
 // CodeSubscriberLagged is not an error response but the code of a
@@ -101,6 +103,7 @@ var codes = []CodeInfo{
 	{CodeRingFull, http.StatusTooManyRequests, true, "no room in the ring (after `publish_timeout_ms` under `block`); nothing was published; `Retry-After`"},
 	{CodeTooManySubscribers, http.StatusTooManyRequests, true, "the disruptor, or the client (`details.scope: client`), has its maximum of live streams; `Retry-After`"},
 	{CodeRateLimited, http.StatusTooManyRequests, true, "the client's request rate is over `security.rate_limit`; `Retry-After`"},
+	{CodeDedupWindowFull, http.StatusTooManyRequests, true, "a new `Idempotency-Key` while the disruptor remembers its maximum of keys (`dedup_max_keys`), none older than the dedup window: remembering one more would forget a key inside the window; nothing was published; publishes without a key and retries of keys it holds go on; `Retry-After` (and `details.retry_after_seconds`) is when the oldest key expires"},
 	{CodeRequestCanceled, 499, false, "the client went away while the request waited (logged; the client never sees it)"},
 	{CodeInternal, http.StatusInternalServerError, false, "a bug; the log line with the request id says more"},
 	{CodeClusterJoinFailed, http.StatusBadGateway, false, "none of the join addresses answered (`details.addrs`)"},
@@ -108,6 +111,7 @@ var codes = []CodeInfo{
 	{CodeShuttingDown, http.StatusServiceUnavailable, true, "the server is stopping; `Retry-After`"},
 	{CodeNotReady, http.StatusServiceUnavailable, true, "readiness failed (`details.unhealthy`); `Retry-After`"},
 	{CodePeerCircuitOpen, http.StatusServiceUnavailable, true, "every node hosting the disruptor failed recently and gets no requests for a while; `Retry-After`"},
+	{CodeCatchingUp, http.StatusServiceUnavailable, true, "this node has not applied the Raft log far enough to answer for a `quorum` disruptor: a `min_index` read it did not reach within 5 s (`details.min_index`, `details.applied_index`), or a name it does not know while it catches up after a start (the disruptor may exist); retry (`Retry-After`), or ask another node"},
 	{CodeNoQuorum, http.StatusServiceUnavailable, true, "no Raft leader is known (an election, or the minority side of a partition), or its API address is not known yet; nothing was done; `Retry-After`"},
 	{CodeOutcomeUnknown, http.StatusServiceUnavailable, true, "the change was proposed but its commit could not be confirmed (leadership lost, timeout, or the leader a follower forwarded it to did not answer); it may have happened: retry with the same `Idempotency-Key`; `Retry-After`"},
 	{CodePeerTimeout, http.StatusGatewayTimeout, true, "the node hosting the disruptor did not answer in time (`details.node`)"},

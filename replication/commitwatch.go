@@ -1,0 +1,97 @@
+package replication
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+)
+
+// watchedTransport is the transport raft is given: the node's transport,
+// with the RPCs raft consumes passed through a goroutine that notes the
+// leader's commit index from each AppendEntries request. A follower's own
+// commit index is capped by the entries it has received, so it cannot say
+// how far behind the cluster it is; the leader's can: a node that has
+// applied the leader's commit index as of its first contact since it
+// started has caught up ([Node.CaughtUp]).
+//
+// Heartbeats take raft's fast path (SetHeartbeatHandler, passed through
+// unchanged) and carry no commit index. Every other method is the
+// wrapped transport's; raft's optional interfaces are passed through
+// (pre-vote: both the TCP and the in-memory transport have it).
+type watchedTransport struct {
+	raft.Transport
+	out  chan raft.RPC
+	stop chan struct{}
+	done chan struct{}
+
+	// leaderCommit is the highest commit index a leader sent; first the
+	// first one (0 until then). Both only grow: any committed index stays
+	// committed, whichever leader sent it.
+	leaderCommit, first atomic.Uint64
+}
+
+var (
+	_ raft.Transport   = (*watchedTransport)(nil)
+	_ raft.WithPreVote = (*watchedTransport)(nil)
+	_ raft.WithClose   = (*watchedTransport)(nil)
+)
+
+func watchTransport(t raft.Transport) *watchedTransport {
+	w := &watchedTransport{Transport: t, out: make(chan raft.RPC), stop: make(chan struct{}), done: make(chan struct{})}
+	go w.run(t.Consumer())
+	return w
+}
+
+func (w *watchedTransport) run(in <-chan raft.RPC) {
+	defer close(w.done)
+	for {
+		var rpc raft.RPC
+		select {
+		case rpc = <-in:
+		case <-w.stop:
+			return
+		}
+		if ae, ok := rpc.Command.(*raft.AppendEntriesRequest); ok && ae.LeaderCommitIndex > 0 {
+			w.first.CompareAndSwap(0, ae.LeaderCommitIndex)
+			for {
+				cur := w.leaderCommit.Load()
+				if ae.LeaderCommitIndex <= cur || w.leaderCommit.CompareAndSwap(cur, ae.LeaderCommitIndex) {
+					break
+				}
+			}
+		}
+		select {
+		case w.out <- rpc:
+		case <-w.stop:
+			rpc.Respond(nil, raft.ErrTransportShutdown)
+			return
+		}
+	}
+}
+
+// Consumer implements [raft.Transport].
+func (w *watchedTransport) Consumer() <-chan raft.RPC { return w.out }
+
+// RequestPreVote implements [raft.WithPreVote].
+func (w *watchedTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	if p, ok := w.Transport.(raft.WithPreVote); ok {
+		return p.RequestPreVote(id, target, args, resp)
+	}
+	return errors.New("replication: the transport does not support pre-vote")
+}
+
+// Close implements [raft.WithClose]: it stops the watcher and closes the
+// wrapped transport.
+func (w *watchedTransport) Close() error {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+	if c, ok := w.Transport.(raft.WithClose); ok {
+		return c.Close()
+	}
+	return nil
+}
