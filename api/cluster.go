@@ -178,7 +178,9 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 //   - every owner's circuit breaker is open: 503 PEER_CIRCUIT_OPEN;
 //   - the owner could not be reached or failed: 502 PEER_UNAVAILABLE,
 //     504 PEER_TIMEOUT when it timed out;
-//   - the request was already forwarded: 508 FORWARD_LOOP.
+//   - the request was already forwarded: 508 FORWARD_LOOP;
+//   - the owner serves plain HTTP and the request came over TLS with
+//     credentials, which are not sent in clear text: 502 PEER_UNAVAILABLE.
 func ForwardErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	e := forwardError(err)
 	fw, _ := r.Context().Value(forwardingKey{}).(*forwarding)
@@ -208,7 +210,8 @@ func ForwardErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 // that was not (the leader's breaker is open, or it left the cluster) is
 // NO_QUORUM, as if no leader were known.
 func leaderForwardError(r *http.Request, err error, e *Error) *Error {
-	sent := !errors.Is(err, cluster.ErrCircuitOpen) && !errors.Is(err, cluster.ErrNoOwner) && !errors.Is(err, cluster.ErrForwardLoop)
+	sent := !errors.Is(err, cluster.ErrCircuitOpen) && !errors.Is(err, cluster.ErrNoOwner) && !errors.Is(err, cluster.ErrForwardLoop) &&
+		!errors.Is(err, cluster.ErrInsecurePeer)
 	if sent && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return newError(CodeOutcomeUnknown, "the Raft leader did not answer a change forwarded to it; retry with the same idempotency key", e.Details)
 	}
@@ -235,6 +238,8 @@ func forwardError(err error) *Error {
 		return newError(CodePeerCircuitOpen, fmt.Sprintf("the nodes hosting %q failed recently and are given time to recover", fe.Disruptor), d)
 	case errors.Is(err, cluster.ErrForwardLoop):
 		return newError(CodeForwardLoop, "the request was already forwarded by another node", d)
+	case errors.Is(err, cluster.ErrInsecurePeer):
+		return newError(CodePeerUnavailable, fmt.Sprintf("the node hosting %q serves plain HTTP, and this request came over TLS with credentials, which are never sent in clear text; serve HTTPS on every node (security.tls)", fe.Disruptor), d)
 	case fe.Status == http.StatusBadRequest:
 		return newError(CodeMalformedBody, "the request body could not be read", d)
 	case fe.Status == http.StatusGatewayTimeout:

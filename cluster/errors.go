@@ -61,6 +61,13 @@ var (
 	// for a request that another node already forwarded (it carries
 	// [HeaderForwardedBy]): a request is forwarded at most once.
 	ErrForwardLoop = errors.New("cluster: request already forwarded")
+
+	// ErrInsecurePeer is passed to the [ForwardConfig.ErrorHandler] (502)
+	// when the only owners left to try serve plain HTTP and the request,
+	// which came over TLS, carries credentials (Authorization or
+	// X-API-Key): a client's credentials never leave a TLS connection for
+	// a clear-text one. Nothing was sent.
+	ErrInsecurePeer = errors.New("cluster: the owner serves plain HTTP and the request came over TLS with credentials")
 )
 
 // ConfigError reports one invalid setting of a [Config] or

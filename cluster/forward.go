@@ -267,6 +267,9 @@ type plan struct {
 	body      []byte // the kept body; nil when there is none
 	hasBody   bool
 	peer      string // the last peer tried, set by the transport
+	// private: the request came over TLS with credentials, which must
+	// not be sent to a plain-HTTP owner.
+	private bool
 }
 
 type planKey struct{}
@@ -419,7 +422,8 @@ func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, disruptor st
 		return
 	}
 	p := &plan{disruptor: disruptor, targets: targets,
-		retry: idempotent(r.Method) && len(targets) > 1 && f.cfg.MaxAttempts > 1 && r.Header.Get("Upgrade") == ""}
+		retry:   idempotent(r.Method) && len(targets) > 1 && f.cfg.MaxAttempts > 1 && r.Header.Get("Upgrade") == "",
+		private: r.TLS != nil && hasCredentials(r.Header)}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		p.hasBody = true
 		if p.retry {
@@ -456,6 +460,11 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Set(HeaderForwardedBy, f.dir.LocalID())
 }
 
+// hasCredentials reports whether h carries a client's credentials.
+func hasCredentials(h http.Header) bool {
+	return h.Get("Authorization") != "" || h.Get("X-API-Key") != ""
+}
+
 // errPeerFailed marks an attempt the breaker counts as failed.
 var errPeerFailed = errors.New("peer failed")
 
@@ -480,6 +489,14 @@ func (rt retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	for i, t := range p.targets {
 		if attempts >= f.cfg.MaxAttempts || (attempts > 0 && !p.retry) {
 			break
+		}
+		if p.private && t.url.Scheme != "https" {
+			f.log.Warn("cluster: not forwarding a TLS client's credentials to a plain-HTTP member", slog.String("peer", t.id), slog.String("url", t.url.String()))
+			f.countAttempt("insecure")
+			if lastErr == nil || errors.Is(lastErr, ErrCircuitOpen) {
+				lastErr = ErrInsecurePeer
+			}
+			continue
 		}
 		done, err := t.pb.cb.Allow()
 		if err != nil {
@@ -533,6 +550,9 @@ func (rt retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	if attempts == 0 {
+		if errors.Is(lastErr, ErrInsecurePeer) {
+			return nil, ErrInsecurePeer
+		}
 		return nil, ErrCircuitOpen
 	}
 	return nil, lastErr
@@ -565,6 +585,8 @@ func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 		return
 	case errors.Is(err, ErrCircuitOpen):
 		fe.Status, fe.Err = http.StatusServiceUnavailable, ErrCircuitOpen
+	case errors.Is(err, ErrInsecurePeer):
+		fe.Err = ErrInsecurePeer
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		fe.Status = http.StatusGatewayTimeout
 	}
@@ -580,6 +602,8 @@ func (f *Forwarder) fail(w http.ResponseWriter, r *http.Request, fe *ForwardErro
 		f.countRequest("no_owner")
 	case errors.Is(fe.Err, ErrCircuitOpen):
 		f.countRequest("circuit_open")
+	case errors.Is(fe.Err, ErrInsecurePeer):
+		f.countRequest("insecure_peer")
 	default:
 		f.countRequest("unavailable")
 	}

@@ -57,9 +57,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 //	    ok (the owner answered), retried_ok (another owner answered after a
 //	    failure), peer_error (the last owner's own 502/503/504 passed on),
 //	    unavailable (no owner reached), circuit_open, no_owner, loop,
-//	    canceled (the client went away), redirected (a 307 was sent)
+//	    insecure_peer (credentials from a TLS client not sent over plain
+//	    HTTP), canceled (the client went away), redirected (a 307 was sent)
 //	badbatch_cluster_forward_attempts_total{result}  attempts on one peer:
-//	    ok, failed (transport error or 502/503/504), rejected (breaker open)
+//	    ok, failed (transport error or 502/503/504), rejected (breaker open),
+//	    insecure (skipped: a plain-HTTP peer for a TLS client's credentials)
 //	badbatch_cluster_peer_circuit_open{peer}        1 while a peer's breaker
 //	    is open or half-open, else 0
 type forwardMetrics struct {

@@ -65,6 +65,13 @@ type Cluster struct {
 	SecondaryKeys []string `koanf:"secondary_encryption_keys"`
 	// Label keeps clusters apart: nodes with different labels never merge.
 	Label string `koanf:"label"`
+	// Insecure allows gossip without encryption_key, and Raft without
+	// replication.tls, on addresses other than loopback, which the server
+	// otherwise refuses: anyone who reaches those ports could join the
+	// cluster, receive clients' credentials through forwarding, or read
+	// and rewrite the replicated log. `badbatch server --insecure-cluster`
+	// sets it; the server logs a warning for each port it leaves open.
+	Insecure bool `koanf:"insecure"`
 	// Forward is how this node forwards requests to other members.
 	Forward Forward `koanf:"forward"`
 	// Replication is the Raft group of the quorum disruptors.

@@ -17,10 +17,15 @@ import (
 type Replication struct {
 	// Enabled runs a replication node beside the engine.
 	Enabled bool `koanf:"enabled"`
-	// RaftBindAddr is the host:port the Raft transport listens on.
+	// RaftBindAddr is the host:port the Raft transport listens on. Empty
+	// (the default) means the node's advertised address: raft_advertise_addr
+	// when set, else the gossip advertise IP (cluster.advertise_addr, or
+	// the address picked for it) with port [DefaultRaftPort]; never all
+	// interfaces unless asked for.
 	RaftBindAddr string `koanf:"raft_bind_addr"`
 	// RaftAdvertiseAddr is the host:port other nodes dial; empty means
-	// raft_bind_addr, which must then be a specific IP.
+	// the address bound, which must then be a specific IP. A host name is
+	// kept as a name (peers resolve it at each dial).
 	RaftAdvertiseAddr string `koanf:"raft_advertise_addr"`
 	// DataDir holds this node's Raft log and snapshots.
 	DataDir string `koanf:"data_dir"`
@@ -55,6 +60,10 @@ type Replication struct {
 	MaxBatchDelay      time.Duration `koanf:"max_batch_delay"`
 	MaxInflight        int           `koanf:"max_inflight"`
 }
+
+// DefaultRaftPort is the Raft transport's port when
+// cluster.replication.raft_bind_addr and raft_advertise_addr are empty.
+const DefaultRaftPort = 7947
 
 // ApplyTo sets the timings and batching limits of the section on rc, a
 // replication configuration (from replication.DefaultConfig).
@@ -156,7 +165,7 @@ func (r Replication) loadTLS(errs *keyErrors) *tls.Config {
 func replicationSection() Replication {
 	d := replication.DefaultConfig()
 	return Replication{
-		RaftBindAddr:        "0.0.0.0:7947",
+		RaftBindAddr:        "",
 		DataDir:             "data/raft",
 		MaxVoters:           3,
 		DeadGraceMS:         60000,
@@ -180,7 +189,9 @@ func (r Replication) validate(errs *keyErrors) {
 		return
 	}
 	const p = "cluster.replication."
-	checkHostPort(errs, p+"raft_bind_addr", r.RaftBindAddr, false)
+	if r.RaftBindAddr != "" {
+		checkHostPort(errs, p+"raft_bind_addr", r.RaftBindAddr, false)
+	}
 	if r.RaftAdvertiseAddr != "" {
 		checkHostPort(errs, p+"raft_advertise_addr", r.RaftAdvertiseAddr, true)
 	}

@@ -58,12 +58,13 @@ func startReplication(cfg config.Config, eng *engine.Engine, m *member, acfg *ap
 	}
 	rcfg := replication.DefaultConfig()
 	rcfg.NodeID = m.node.ID()
-	rcfg.BindAddr, rcfg.AdvertiseAddr, rcfg.DataDir = rc.RaftBindAddr, rc.RaftAdvertiseAddr, rc.DataDir
+	rcfg.BindAddr, rcfg.AdvertiseAddr = raftBind(rc, m.node.Addr())
+	rcfg.DataDir = rc.DataDir
 	rc.ApplyTo(&rcfg)
 	if rc.Bootstrap {
-		addr := rc.RaftAdvertiseAddr
+		addr := rcfg.AdvertiseAddr
 		if addr == "" {
-			addr = rc.RaftBindAddr
+			addr = rcfg.BindAddr
 		}
 		rcfg.Bootstrap = []replication.Server{{ID: rcfg.NodeID, Address: addr}}
 	}

@@ -107,6 +107,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 			return nil, err
 		}
 	}
+	if err := checkClusterSecurity(cfg, log); err != nil {
+		return nil, err
+	}
 	var undo []func()
 	defer func() {
 		if err != nil {

@@ -29,6 +29,7 @@ type clusterFlags struct {
 	advertise string   // cluster.advertise_addr
 	seeds     []string // cluster.seed_nodes
 	nodeID    string   // cluster.node_id
+	insecure  bool     // cluster.insecure
 	repl      replicationFlags
 }
 
@@ -38,6 +39,7 @@ func (cf *clusterFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&cf.advertise, "cluster-advertise", "", "host[:port] other nodes reach this one's gossip at (cluster.advertise_addr)")
 	f.StringSliceVar(&cf.seeds, "seed", nil, "gossip address of a node to join, host[:port]; repeat or separate with commas (cluster.seed_nodes)")
 	f.StringVar(&cf.nodeID, "node-id", "", "unique, stable name of this node (cluster.node_id, default the host name)")
+	f.BoolVar(&cf.insecure, "insecure-cluster", false, "allow gossip without an encryption key and Raft without mutual TLS off loopback (cluster.insecure); anyone who reaches those ports can join, read forwarded credentials and rewrite the log")
 	cf.repl.add(f)
 }
 
@@ -55,6 +57,7 @@ func (cf *clusterFlags) values(f *pflag.FlagSet) map[string]any {
 	set("cluster-advertise", "cluster.advertise_addr", cf.advertise)
 	set("seed", "cluster.seed_nodes", cf.seeds)
 	set("node-id", "cluster.node_id", cf.nodeID)
+	set("insecure-cluster", "cluster.insecure", cf.insecure)
 	cf.repl.values(f, set)
 	return out
 }

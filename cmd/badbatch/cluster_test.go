@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/badbatch/badbatch/api"
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 // testGossipKey is the gossip key of the test cluster, given through the
@@ -79,6 +79,8 @@ type serverProcess struct {
 	api    string // the API address, host:port
 	gossip string // the gossip address, host:port
 	done   chan error
+	once   sync.Once // the wait for the process
+	exit   error     // how it ended, once waited for
 }
 
 // startServerProcess starts a clustered server on loopback ports picked
@@ -90,20 +92,7 @@ func startServerProcess(t *testing.T, bin, id string, seeds ...string) *serverPr
 	for _, s := range seeds {
 		args = append(args, "--seed", s)
 	}
-	p := &serverProcess{id: id, cmd: exec.Command(bin, args...), logs: &logLines{}, done: make(chan error, 1)}
-	p.cmd.Env = clusterEnv()
-	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s's log:\n%s", id, p.logs)
-		}
-	})
+	p := startProcess(t, bin, id, clusterEnv(), args...)
 	poll(t, 30*time.Second, id+" to serve", func() bool {
 		p.api, p.gossip = p.logs.find("serving", "addr"), p.logs.find("cluster: API advertised", "gossip_addr")
 		return p.api != "" && p.gossip != ""
@@ -111,17 +100,10 @@ func startServerProcess(t *testing.T, bin, id string, seeds ...string) *serverPr
 	return p
 }
 
-// poll checks cond every 50 ms until it holds, failing the test after
-// timeout.
+// poll is the shared harness's WaitFor.
 func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	clustertest.WaitFor(t, timeout, what, cond)
 }
 
 // cli runs the badbatch command and returns its standard output.

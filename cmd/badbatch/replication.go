@@ -16,7 +16,7 @@ type replicationFlags struct {
 
 func (rf *replicationFlags) add(f *pflag.FlagSet) {
 	f.BoolVar(&rf.enabled, "replication", false, `replicate the disruptors created with "replication": "quorum" with Raft (cluster.replication.enabled); needs --cluster`)
-	f.StringVar(&rf.bind, "raft-bind", "", "Raft transport address, IP:port (cluster.replication.raft_bind_addr, default 0.0.0.0:7947)")
+	f.StringVar(&rf.bind, "raft-bind", "", "Raft transport address, IP:port (cluster.replication.raft_bind_addr; default the advertised address: --raft-advertise, or the gossip advertise IP with port 7947)")
 	f.StringVar(&rf.advertise, "raft-advertise", "", "host:port other nodes dial for Raft (cluster.replication.raft_advertise_addr)")
 	f.StringVar(&rf.dataDir, "raft-data-dir", "", "this node's Raft log and snapshots (cluster.replication.data_dir, default data/raft)")
 	f.BoolVar(&rf.bootstrap, "raft-bootstrap", false, "start a new Raft group with this node when its data dir is empty; on one node only (cluster.replication.bootstrap)")

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,19 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/badbatch/badbatch/internal/clustertest"
 	"github.com/badbatch/badbatch/internal/testpki"
 )
 
 // freePort returns a loopback address with a port free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t *testing.T) string { return clustertest.FreeAddr(t) }
 
 // startReplicaProcess starts a clustered server with replication on.
 func startReplicaProcess(t *testing.T, bin, id string, bootstrap bool, seeds ...string) *serverProcess {
@@ -49,20 +40,7 @@ func startReplicaWith(t *testing.T, bin, id string, bootstrap bool, extra []stri
 		args = append(args, "--seed", s)
 	}
 	args = append(args, extra...)
-	p := &serverProcess{id: id, cmd: exec.Command(bin, args...), logs: &logLines{}, done: make(chan error, 1)}
-	p.cmd.Env = clusterEnv()
-	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s's log:\n%s", id, p.logs)
-		}
-	})
+	p := startProcess(t, bin, id, clusterEnv(), args...)
 	poll(t, 30*time.Second, id+" to serve", func() bool {
 		p.api, p.gossip = p.logs.find("serving", "addr"), p.logs.find("cluster: API advertised", "gossip_addr")
 		return p.api != "" && p.gossip != ""

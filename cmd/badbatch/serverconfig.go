@@ -23,6 +23,13 @@ var flagKeys = map[string]string{
 	"cluster.seed_nodes":      "--seed",
 	"cluster.node_id":         "--node-id",
 	"security.insecure":       "--insecure",
+	"cluster.insecure":        "--insecure-cluster",
+
+	"cluster.replication.enabled":             "--replication",
+	"cluster.replication.raft_bind_addr":      "--raft-bind",
+	"cluster.replication.raft_advertise_addr": "--raft-advertise",
+	"cluster.replication.data_dir":            "--raft-data-dir",
+	"cluster.replication.bootstrap":           "--raft-bootstrap",
 }
 
 // loadServerConfig loads the configuration of `badbatch server`: the
