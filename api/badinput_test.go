@@ -123,7 +123,7 @@ func TestBadInput(t *testing.T) {
 		{"publish: schema violation", request{method: "POST", path: "/api/v1/disruptors/schema/events", raw: []byte(`{"payload":{"n":"one"}}`)}, CodeSchemaViolation},
 		{"publish: paused", request{method: "POST", path: "/api/v1/disruptors/paused/events", raw: []byte(`{"payload":1}`)}, CodeDisruptorNotRunning},
 		{"publish: YAML payload with a NaN", request{method: "POST", path: pub, raw: []byte("payload: .nan\n"), f: formatYAML}, CodeMalformedBody},
-		{"publish: YAML billion laughs", request{method: "POST", path: pub, raw: []byte(laughs), f: formatYAML}, CodeMalformedBody},
+		{"publish: YAML billion laughs", request{method: "POST", path: pub, raw: []byte(laughs), f: formatYAML}, CodeEventTooLarge},
 		{"publish: YAML two documents", request{method: "POST", path: pub, raw: []byte("payload: 1\n---\npayload: 2\n"), f: formatYAML}, CodeMalformedBody},
 		{"publish: MessagePack map key not a string", request{method: "POST", path: pub, raw: []byte{0x81, 0xa7, 'p', 'a', 'y', 'l', 'o', 'a', 'd', 0x81, 0x01, 0x02}, f: formatMsgpack}, CodeMalformedBody},
 		{"publish: MessagePack length beyond the body", request{method: "POST", path: pub, raw: []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, f: formatMsgpack}, CodeMalformedBody},
@@ -316,6 +316,43 @@ func TestHostileInput(t *testing.T) {
 		{"publish: a query parameter", request{method: "POST", path: pub + "?sync=1", raw: []byte(`{"payload":1}`), f: formatJSON}, CodeInvalidParameter, detail("parameter", "sync")},
 		{"create: a query parameter", request{method: "POST", path: "/api/v1/disruptors?dry_run=1", raw: []byte(`{"name":"q"}`), f: formatJSON}, CodeInvalidParameter, detail("parameter", "dry_run")},
 		{"health: a query parameter", request{method: "GET", path: "/health?full=1"}, CodeInvalidParameter, detail("parameter", "full")},
+		// Invalid UTF-8 is refused in every format, naming where.
+		{"publish: invalid UTF-8 in a JSON payload string", request{method: "POST", path: pub, raw: []byte("{\"payload\":\"a\xffb\"}"), f: formatJSON}, CodeMalformedBody, detail("offset", 13.0)},
+		{"publish: invalid UTF-8 in a JSON payload key", request{method: "POST", path: pub, raw: []byte("{\"payload\":{\"\xff\":1}}"), f: formatJSON}, CodeMalformedBody, detail("offset", 13.0)},
+		{"publish: invalid UTF-8 in JSON metadata", request{method: "POST", path: pub, raw: []byte("{\"payload\":1,\"metadata\":{\"k\":\"\xc3\"}}"), f: formatJSON}, CodeMalformedBody, detail("offset", 30.0)},
+		{"publish: invalid UTF-8 in a JSON metadata key", request{method: "POST", path: pub, raw: []byte("{\"payload\":1,\"metadata\":{\"\xe2\x82\":\"v\"}}"), f: formatJSON}, CodeMalformedBody, detail("offset", 26.0)},
+		{"publish: a lone surrogate in JSON", request{method: "POST", path: pub, raw: []byte(`{"payload":"\ud800x"}`), f: formatJSON}, CodeMalformedBody, detail("offset", 12.0)},
+		{"publish: invalid UTF-8 in a MessagePack str", request{method: "POST", path: pub, raw: mpBody("payload", "ok\xff"), f: formatMsgpack}, CodeMalformedBody, detail("offset", 12.0)},
+		{"publish: invalid UTF-8 in a YAML payload", request{method: "POST", path: pub, raw: []byte("payload: ok\xff\n"), f: formatYAML}, CodeMalformedBody, detail("offset", 11.0)},
+		{"create: invalid UTF-8 in a JSON name", request{method: "POST", path: "/api/v1/disruptors", raw: []byte("{\"name\":\"\xff\"}"), f: formatJSON}, CodeMalformedBody, detail("offset", 9.0)},
+		{"create: invalid UTF-8 in a MessagePack name", request{method: "POST", path: "/api/v1/disruptors", raw: mpBody("name", "\xff"), f: formatMsgpack}, CodeMalformedBody, detail("offset", 7.0)},
+		{"create: invalid UTF-8 in YAML", request{method: "POST", path: "/api/v1/disruptors", raw: []byte("name: \xff\n"), f: formatYAML}, CodeMalformedBody, detail("offset", 6.0)},
+		// Duplicate and differently-cased fields of create and state
+		// bodies, in every format.
+		{"create: a JSON field twice", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"u1","name":"u2"}`), f: formatJSON}, CodeMalformedBody, nil},
+		{"create: a YAML field twice", request{method: "POST", path: "/api/v1/disruptors", raw: []byte("name: u1\nname: u2\n"), f: formatYAML}, CodeMalformedBody, nil},
+		{"create: a MessagePack field twice", request{method: "POST", path: "/api/v1/disruptors", raw: mpBody("name", "u1", "name", "u2"), f: formatMsgpack}, CodeMalformedBody, nil},
+		{"create: a key twice in the schema", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"u3","schema":{"type":"object","type":"array"}}`), f: formatJSON}, CodeMalformedBody, nil},
+		{"create: an upper-case JSON field", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"u4","BUFFER_SIZE":8}`), f: formatJSON}, CodeMalformedBody, nil},
+		{"create: a capitalised YAML field", request{method: "POST", path: "/api/v1/disruptors", raw: []byte("Name: u5\n"), f: formatYAML}, CodeMalformedBody, nil},
+		{"create: an upper-case MessagePack field", request{method: "POST", path: "/api/v1/disruptors", raw: mpBody("NAME", "u6"), f: formatMsgpack}, CodeMalformedBody, nil},
+		{"create: an upper-case wait strategy", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"u7","wait_strategy":"BLOCKING"}`), f: formatJSON}, CodeValidation, nil},
+		{"state: a JSON field twice", request{method: "PUT", path: "/api/v1/disruptors/h/state", raw: []byte(`{"state":"paused","state":"running"}`), f: formatJSON}, CodeMalformedBody, nil},
+		{"state: a YAML field twice", request{method: "PUT", path: "/api/v1/disruptors/h/state", raw: []byte("state: paused\nstate: running\n"), f: formatYAML}, CodeMalformedBody, nil},
+		{"state: a MessagePack field twice", request{method: "PUT", path: "/api/v1/disruptors/h/state", raw: mpBody("state", "paused", "state", "running"), f: formatMsgpack}, CodeMalformedBody, nil},
+		{"state: an upper-case field", request{method: "PUT", path: "/api/v1/disruptors/h/state", raw: []byte(`{"STATE":"paused"}`), f: formatJSON}, CodeMalformedBody, nil},
+		{"state: an upper-case JSON state", request{method: "PUT", path: "/api/v1/disruptors/h/state", raw: []byte(`{"state":"PAUSED"}`), f: formatJSON}, CodeValidation, nil},
+		{"state: an upper-case YAML state", request{method: "PUT", path: "/api/v1/disruptors/h/state", raw: []byte("state: Paused\n"), f: formatYAML}, CodeValidation, nil},
+		{"state: an upper-case MessagePack state", request{method: "PUT", path: "/api/v1/disruptors/h/state", raw: mpBody("state", "PAUSED"), f: formatMsgpack}, CodeValidation, nil},
+		// An explicit 0 is not "the default".
+		{"create: buffer_size 0", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"z1","buffer_size":0}`), f: formatJSON}, CodeValidation, fieldProblem("buffer_size")},
+		{"create: max_event_size 0", request{method: "POST", path: "/api/v1/disruptors", raw: []byte("name: z2\nmax_event_size: 0\n"), f: formatYAML}, CodeValidation, fieldProblem("max_event_size")},
+		{"create: publish_timeout_ms 0", request{method: "POST", path: "/api/v1/disruptors", raw: mpBody("name", "z3", "publish_timeout_ms", 0), f: formatMsgpack}, CodeValidation, fieldProblem("publish_timeout_ms")},
+		// What a body may cost is bounded before it is spent.
+		{"publish: a gzip bomb over the compression ratio", request{method: "POST", path: pub, raw: gzipBytes(padded(8 << 20)), f: formatJSON, header: map[string]string{"Content-Encoding": "gzip"}}, CodeBodyTooLarge, detail("max_ratio", 100.0)},
+		{"publish: a MessagePack payload converting past max_event_size", request{method: "POST", path: pub, raw: mpFalses(20000), f: formatMsgpack}, CodeEventTooLarge, detail("limit", 65536.0)},
+		{"publish: a YAML body over its limit", request{method: "POST", path: pub, raw: []byte("payload: \"" + strings.Repeat("y", 300<<10) + "\"\n"), f: formatYAML}, CodeBodyTooLarge, detail("limit", float64(16<<20/64))},
+		{"create: a body over the document limit", request{method: "POST", path: "/api/v1/disruptors", raw: []byte(`{"name":"big","schema":{"description":"` + strings.Repeat("d", 2<<20) + `"}}`), f: formatJSON}, CodeBodyTooLarge, detail("limit", float64(1<<20))},
 		// Paths that are not clean are refused, not redirected.
 		{"path with //", request{method: "GET", path: "//api/v1/disruptors"}, CodeNotFound, detail("clean_path", "/api/v1/disruptors")},
 		{"path with ..", request{method: "POST", path: "/api/v1/disruptors/x/../h/events", raw: []byte(`{"payload":1}`), f: formatJSON}, CodeNotFound, detail("clean_path", "/api/v1/disruptors/h/events")},
@@ -343,6 +380,48 @@ func TestHostileInput(t *testing.T) {
 	}
 	if r := ts.do(t, request{method: "GET", path: "/api/v1/disruptors/h"}); r.status != 200 || get(r.v, "published") != 0.0 {
 		t.Fatalf("after the hostile requests: %d %s", r.status, r.body)
+	}
+}
+
+// mpBody is a MessagePack map of the key/value pairs kv, in order, keys
+// as given (twice, if they are).
+func mpBody(kv ...any) []byte {
+	b := mpMapLen(nil, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		b = mpStr(b, kv[i].(string))
+		switch v := kv[i+1].(type) {
+		case string:
+			b = mpStr(b, v)
+		case int:
+			b = mpInt(b, int64(v))
+		}
+	}
+	return b
+}
+
+// mpFalses is a publish of one event whose payload is an array of n
+// falses: a byte each in MessagePack, six in JSON.
+func mpFalses(n int) []byte {
+	b := mpStr(mpMapLen(nil, 1), "payload")
+	b = mpArrayLen(b, n)
+	for range n {
+		b = mpBool(b, false)
+	}
+	return b
+}
+
+// padded is a publish of one event of n bytes of a string payload.
+func padded(n int) []byte {
+	return []byte(`{"payload":"` + strings.Repeat("a", n) + `"}`)
+}
+
+func fieldProblem(field string) func(*testing.T, *response) {
+	return func(t *testing.T, r *response) {
+		t.Helper()
+		errs, _ := get(r.v, "error", "details", "errors").([]any)
+		if len(errs) != 1 || get(errs[0], "field") != field {
+			t.Errorf("want one problem with %s: %s", field, r.body)
+		}
 	}
 }
 
@@ -451,5 +530,110 @@ func TestProbesNotRateLimited(t *testing.T) {
 	}
 	if status, _, _ := f.call(t, "GET", "/api/v1/version", "", nil); status != http.StatusTooManyRequests {
 		t.Errorf("other public routes are still limited: %d", status)
+	}
+}
+
+// TestSpinningCap: busy_spin and yielding disruptors are refused with 409
+// SPIN_LIMIT_REACHED past the cap on spinning consumers, even when the
+// creates race; blocking ones are not counted; a delete frees the slots;
+// GET says what each strategy costs idle.
+func TestSpinningCap(t *testing.T) {
+	ts := newTestServer(t, func(_ *engine.Config, a *Config) { a.MaxSpinningConsumers = 4 })
+	var created atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			ws := []string{"busy_spin", "yielding"}[i%2]
+			r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": fmt.Sprintf("spin%d", i), "wait_strategy": ws}})
+			switch {
+			case r.status == 201:
+				created.Add(1)
+			case r.status != http.StatusConflict || errCode(r) != CodeSpinLimitReached || get(r.v, "error", "details", "limit") != 4.0:
+				t.Errorf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	if created.Load() != 2 {
+		t.Fatalf("%d spinning disruptors of 2 consumers each under a cap of 4", created.Load())
+	}
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "calm", "wait_strategy": "blocking"}}); r.status != 201 {
+		t.Fatalf("a blocking disruptor: %d %s", r.status, r.body)
+	}
+	var spun string
+	for _, d := range get(ts.do(t, request{method: "GET", path: "/api/v1/disruptors"}).v, "disruptors").([]any) {
+		if name := get(d, "name").(string); strings.HasPrefix(name, "spin") {
+			spun = name
+		}
+		if get(d, "idle_cost") == nil || get(d, "idle_cost") == "" {
+			t.Errorf("no idle_cost: %v", d)
+		}
+	}
+	if r := ts.do(t, request{method: "GET", path: "/api/v1/disruptors/calm"}); !strings.HasPrefix(get(r.v, "idle_cost").(string), "none") {
+		t.Errorf("blocking idle cost: %s", r.body)
+	}
+	if r := ts.do(t, request{method: "DELETE", path: "/api/v1/disruptors/" + spun}); r.status != 204 {
+		t.Fatal(r.status, string(r.body))
+	}
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "spin-again", "wait_strategy": "busy_spin"}}); r.status != 201 {
+		t.Fatalf("after a delete: %d %s", r.status, r.body)
+	}
+}
+
+// TestInflightBudget: bodies in flight draw on the server-wide budget;
+// two uploads that stall near the limit hold it, so a third body that
+// needs as much waits and gets 503 OVERLOADED with Retry-After, and once
+// they go, bodies are served again.
+func TestInflightBudget(t *testing.T) {
+	const limit = 64 << 10
+	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
+		a.MaxBodyBytes, a.MaxInflightBodyBytes, a.ReadTimeout = limit, 3*limit, time.Minute
+	})
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "b", "max_event_size": limit}}); r.status != 201 {
+		t.Fatal(r.status, string(r.body))
+	}
+	var stalled []net.Conn
+	for range 2 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// Chunked, so the server grows its buffer as bytes come: to 64 KiB
+		// once 32 KiB are in.
+		_, _ = io.WriteString(conn, "POST /api/v1/disruptors/b/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+		part := `{"payload":"` + strings.Repeat("s", 40<<10)
+		_, _ = fmt.Fprintf(conn, "%x\r\n%s\r\n", len(part), part)
+		stalled = append(stalled, conn)
+	}
+	overloaded := false
+	deadline := time.Now().Add(20 * time.Second)
+	for !overloaded && time.Now().Before(deadline) {
+		r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/b/events", raw: padded(50 << 10), f: formatJSON, acceptHeader: "application/json"})
+		switch {
+		case r.status == 200:
+			time.Sleep(20 * time.Millisecond) // the stalled uploads are not in yet
+		case errCode(r) == CodeOverloaded && r.status == 503 && r.header.Get("Retry-After") != "":
+			overloaded = true
+		default:
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+	if !overloaded {
+		t.Fatal("never OVERLOADED while two uploads held the budget")
+	}
+	for _, c := range stalled {
+		c.Close()
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/b/events", raw: padded(50 << 10), f: formatJSON})
+		if r.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the uploads went: %d %s", r.status, r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -84,23 +84,29 @@ func ceilingServer(b *testing.B) (string, *http.Client, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	max := DefaultConfig().MaxBodyBytes
+	cfg := DefaultConfig()
+	s := &Server{cfg: cfg, budget: newBudget(cfg.inflightBudget())}
 	ecfg := engine.DefaultConfig()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &call{s: s, w: w, r: r}
+		defer c.releaseBody()
 		f, e := requestFormat(r)
 		if e != nil {
 			http.Error(w, e.Message, http.StatusUnsupportedMediaType)
 			return
 		}
-		buf, e := readBody(w, r, max)
+		body, e := c.readBody(f, cfg.MaxBodyBytes)
 		if e != nil {
 			http.Error(w, e.Message, http.StatusBadRequest)
 			return
 		}
-		d := getDecoder(ecfg.MaxBatchEvents, ecfg.MaxMetadata, ecfg.MaxEventSize)
-		err := d.decodePublish(f, buf.Bytes())
+		d := getDecoder(decodeLimits{maxEvents: ecfg.MaxBatchEvents, maxMeta: ecfg.MaxMetadata,
+			maxPayload: ecfg.MaxEventSize, maxArena: int(cfg.MaxBodyBytes)})
+		rd, err := codecs[f].reader(d, body)
+		if err == nil {
+			err = d.decodePublish(rd)
+		}
 		d.release()
-		releaseBody(buf)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

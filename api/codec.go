@@ -2,24 +2,22 @@ package api
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
-	"net"
 	"net/http"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/badbatch/badbatch/engine"
 )
 
-// format is one of the body encodings the API speaks.
+// format is one of the body encodings the API speaks: an index into
+// codecs.
 type format uint8
 
 const (
@@ -28,30 +26,167 @@ const (
 	formatMsgpack
 )
 
-// The media types of each format; the first is what responses carry.
-var mediaTypes = [...][]string{
-	formatJSON:    {"application/json"},
-	formatYAML:    {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"},
-	formatMsgpack: {"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"},
+// codec is what the API does differently for one body format. Every
+// request body is read, and every response body written, through this
+// table: no switch on the format elsewhere.
+type codec struct {
+	name string
+	// mediaTypes are the format's Content-Types; the first is what
+	// responses carry.
+	mediaTypes []string
+	// reader returns d's tokenReader over body, for the publish grammar
+	// and the strict check of the other bodies.
+	reader func(d *eventDecoder, body []byte) (tokenReader, error)
+	// decode fills v from body, which reader has checked, with the
+	// format's library.
+	decode func(d *eventDecoder, body []byte, v any) error
+	// encode appends v to buf, with the format's library.
+	encode func(buf *bytes.Buffer, v any) error
+	// event and page write an event and a replay page (hand-written in
+	// JSON and MessagePack: they are hot).
+	event func(dst []byte, ev *engine.Event) ([]byte, error)
+	page  func(dst []byte, p *replayPage) ([]byte, error)
+	// document writes a JSON document (the OpenAPI description).
+	document func(dst, json []byte) ([]byte, error)
+	// maxBody makes the format's body limit 1/maxBody of the limit.
+	maxBody int64
+	// treeCost and expansion are what decoding a body byte may cost, for
+	// the in-flight memory budget: treeCost bytes of parse tree (yaml.v3
+	// builds some 120 bytes of nodes per byte), and expansion bytes of
+	// converted payload, within the body limit (a MessagePack value
+	// converts to at most 6 bytes of JSON per byte; YAML aliases may
+	// expand to the limit).
+	treeCost, expansion int64
+	// arenaHint sizes the decoder's arena before a publish is decoded, at
+	// arenaHint times the body (within the limit), for the formats whose
+	// payloads are converted: growing it by appends would hold the old
+	// arena and the new one at once.
+	arenaHint int64
 }
 
-func (f format) contentType() string {
-	if f == formatJSON {
-		return "application/json"
+// decodeCost is what decoding n bytes of f may cost beyond the body.
+func decodeCost(f format, n, limit int64) int64 {
+	c := codecs[f]
+	return c.treeCost*n + min(c.expansion*n, limit)
+}
+
+var codecs = [...]codec{
+	formatJSON: {
+		name:       "json",
+		mediaTypes: []string{"application/json"},
+		reader: func(d *eventDecoder, body []byte) (tokenReader, error) {
+			d.json.reset(body)
+			return &d.json, nil
+		},
+		decode: func(_ *eventDecoder, body []byte, v any) error {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			dec.UseNumber()
+			return dec.Decode(v)
+		},
+		encode: func(buf *bytes.Buffer, v any) error {
+			e := json.NewEncoder(buf)
+			e.SetEscapeHTML(false)
+			return e.Encode(v)
+		},
+		event: func(dst []byte, ev *engine.Event) ([]byte, error) {
+			return append(appendEventJSON(dst, ev), '\n'), nil
+		},
+		page:      func(dst []byte, p *replayPage) ([]byte, error) { return p.appendJSON(dst), nil },
+		document:  func(dst, doc []byte) ([]byte, error) { return append(dst, doc...), nil },
+		maxBody:   1,
+		expansion: 1, // compacting payloads
+	},
+	formatYAML: {
+		name:       "yaml",
+		mediaTypes: []string{"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"},
+		reader: func(d *eventDecoder, body []byte) (tokenReader, error) {
+			root, err := yamlDocument(body)
+			if err != nil {
+				return nil, err
+			}
+			d.yaml.reset(root)
+			return &d.yaml, nil
+		},
+		decode: func(d *eventDecoder, _ []byte, v any) error { return d.yaml.root.Decode(v) },
+		encode: encodeYAML,
+		event: func(dst []byte, ev *engine.Event) ([]byte, error) {
+			return appendYAML(dst, toYAMLEvent(ev))
+		},
+		page: func(dst []byte, p *replayPage) ([]byte, error) { return appendYAML(dst, p.yaml()) },
+		document: func(dst, doc []byte) ([]byte, error) {
+			n, err := jsonToYAML(doc)
+			if err != nil {
+				return dst, err
+			}
+			return appendYAML(dst, n)
+		},
+		maxBody:   64,
+		treeCost:  128,
+		expansion: 32,
+		arenaHint: 2,
+	},
+	formatMsgpack: {
+		name:       "msgpack",
+		mediaTypes: []string{"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"},
+		reader: func(d *eventDecoder, body []byte) (tokenReader, error) {
+			d.mp.reset(body)
+			return &d.mp, nil
+		},
+		decode: func(_ *eventDecoder, body []byte, v any) error {
+			dec := msgpack.NewDecoder(bytes.NewReader(body))
+			dec.SetCustomStructTag("json")
+			dec.DisallowUnknownFields(true)
+			return dec.Decode(v)
+		},
+		encode: func(buf *bytes.Buffer, v any) error {
+			e := msgpack.GetEncoder()
+			defer msgpack.PutEncoder(e)
+			e.Reset(buf)
+			e.SetCustomStructTag("json")
+			e.SetOmitEmpty(false)
+			return e.Encode(v)
+		},
+		event: func(dst []byte, ev *engine.Event) ([]byte, error) { return appendEventMsgpack(dst, ev), nil },
+		page:  func(dst []byte, p *replayPage) ([]byte, error) { return p.appendMsgpack(dst), nil },
+		document: func(dst, doc []byte) ([]byte, error) {
+			return jsonToMsgpack(dst, doc)
+		},
+		maxBody:   1,
+		expansion: 6,
+		arenaHint: 2,
+	},
+}
+
+// encodeYAML appends v to buf as a YAML document.
+func encodeYAML(buf *bytes.Buffer, v any) error {
+	e := yaml.NewEncoder(buf)
+	e.SetIndent(2)
+	if err := e.Encode(v); err != nil {
+		return err
 	}
-	return mediaTypes[f][0]
+	return e.Close()
 }
 
-func (f format) String() string { return [...]string{"json", "yaml", "msgpack"}[f] }
+func appendYAML(dst []byte, v any) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	err := encodeYAML(buf, v)
+	return buf.Bytes(), err
+}
+
+// encodeBody appends v in format f to buf.
+func encodeBody(buf *bytes.Buffer, f format, v any) error { return codecs[f].encode(buf, v) }
+
+func (f format) contentType() string { return codecs[f].mediaTypes[0] }
+
+func (f format) String() string { return codecs[f].name }
 
 // formatOf maps a media type (parameters stripped, lower case) to a
 // format.
 func formatOf(mt string) (format, bool) {
-	for f, ts := range mediaTypes {
-		for _, t := range ts {
-			if t == mt {
-				return format(f), true
-			}
+	for f, c := range codecs {
+		if slices.Contains(c.mediaTypes, mt) {
+			return format(f), true
 		}
 	}
 	if strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") {
@@ -81,8 +216,8 @@ func requestFormat(r *http.Request) (format, *Error) {
 
 func supportedTypes() []string {
 	var out []string
-	for _, ts := range mediaTypes {
-		out = append(out, ts...)
+	for _, c := range codecs {
+		out = append(out, c.mediaTypes...)
 	}
 	return out
 }
@@ -106,9 +241,9 @@ func negotiate(accept string) (format, bool) {
 		if !ok || ar.q <= 0 {
 			continue
 		}
-		for _, f := range []format{formatJSON, formatYAML, formatMsgpack} {
-			if ar.q > bestQ && matches(ar, f) {
-				best, bestQ = f, ar.q
+		for f := range codecs {
+			if ar.q > bestQ && matches(ar, format(f)) {
+				best, bestQ = format(f), ar.q
 			}
 		}
 	}
@@ -137,160 +272,11 @@ func matches(ar acceptRange, f format) bool {
 	if ar.typ == "*" && ar.sub == "*" {
 		return true
 	}
-	for _, t := range mediaTypes[f] {
+	for _, t := range codecs[f].mediaTypes {
 		typ, sub, _ := strings.Cut(t, "/")
 		if ar.typ == typ && (ar.sub == "*" || ar.sub == sub) {
 			return true
 		}
 	}
 	return false
-}
-
-// bodyPool recycles request body buffers.
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-var gzipReaders sync.Pool
-
-// readBody reads the request body, gunzipping it when Content-Encoding
-// says so, up to max bytes after decompression. The returned buffer goes
-// back to bodyPool with releaseBody once nothing refers to its bytes.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) (*bytes.Buffer, *Error) {
-	var src io.Reader = http.MaxBytesReader(w, r.Body, max)
-	var zr *gzip.Reader
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		if v := gzipReaders.Get(); v != nil {
-			zr = v.(*gzip.Reader)
-			if err := zr.Reset(src); err != nil {
-				gzipReaders.Put(zr)
-				return nil, gzipError(err)
-			}
-		} else {
-			var err error
-			if zr, err = gzip.NewReader(src); err != nil {
-				return nil, gzipError(err)
-			}
-		}
-		defer gzipReaders.Put(zr)
-		src = zr
-	default:
-		return nil, newError(CodeUnsupportedContentEncoding, fmt.Sprintf("Content-Encoding %q is not supported", enc),
-			map[string]any{"supported": []string{"gzip", "identity"}})
-	}
-	buf := bodyPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	if r.ContentLength > 0 && r.ContentLength <= max && zr == nil {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(src, max+1))
-	if err == nil && n > max {
-		err = &http.MaxBytesError{Limit: max}
-	}
-	if err != nil {
-		releaseBody(buf)
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, newError(CodeBodyTooLarge, fmt.Sprintf("the request body is over the limit of %d bytes", max),
-				map[string]any{"limit": max})
-		case isTimeout(err):
-			return nil, errorf(CodeRequestTimeout, "the request body did not arrive within the server's read timeout")
-		case zr != nil && !isNetError(err):
-			return nil, gzipError(err)
-		default:
-			// The error would name the connection's addresses.
-			return nil, errorf(CodeMalformedBody, "the request body could not be read to its end")
-		}
-	}
-	return buf, nil
-}
-
-// isTimeout reports whether err is a read deadline that passed.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-// isNetError reports whether err came from the connection.
-func isNetError(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne)
-}
-
-func gzipError(err error) *Error {
-	return errorf(CodeInvalidEncoding, "the gzip request body is corrupt: %v", err)
-}
-
-func releaseBody(b *bytes.Buffer) {
-	if b != nil && b.Cap() <= 4<<20 {
-		bodyPool.Put(b)
-	}
-}
-
-// decodeBody decodes a request body of format f into v strictly: unknown
-// fields, trailing data and wrong types are errors.
-func decodeBody(f format, body []byte, v any) *Error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return errorf(CodeMalformedBody, "the request body is empty")
-	}
-	var err error
-	switch f {
-	case formatJSON:
-		d := json.NewDecoder(bytes.NewReader(body))
-		d.DisallowUnknownFields()
-		d.UseNumber()
-		if err = d.Decode(v); err == nil {
-			if _, terr := d.Token(); terr != io.EOF {
-				err = errors.New("trailing data after the JSON value")
-			}
-		}
-	case formatYAML:
-		d := yaml.NewDecoder(bytes.NewReader(body))
-		d.KnownFields(true)
-		if err = d.Decode(v); err == nil {
-			var extra yaml.Node
-			if d.Decode(&extra) != io.EOF {
-				err = errors.New("more than one YAML document")
-			}
-		}
-	case formatMsgpack:
-		d := msgpack.NewDecoder(bytes.NewReader(body))
-		d.SetCustomStructTag("json")
-		d.DisallowUnknownFields(true)
-		if err = d.Decode(v); err == nil {
-			if _, perr := d.PeekCode(); perr != io.EOF {
-				err = errors.New("trailing data after the MessagePack value")
-			}
-		}
-	}
-	if err != nil {
-		return newError(CodeMalformedBody, fmt.Sprintf("the %s body does not decode: %v", f, err),
-			map[string]any{"format": f.String()})
-	}
-	return nil
-}
-
-// encodeBody appends v in format f to buf.
-func encodeBody(buf *bytes.Buffer, f format, v any) error {
-	switch f {
-	case formatYAML:
-		e := yaml.NewEncoder(buf)
-		e.SetIndent(2)
-		if err := e.Encode(v); err != nil {
-			return err
-		}
-		return e.Close()
-	case formatMsgpack:
-		e := msgpack.GetEncoder()
-		defer msgpack.PutEncoder(e)
-		e.Reset(buf)
-		e.SetCustomStructTag("json")
-		e.SetOmitEmpty(false)
-		return e.Encode(v)
-	default:
-		e := json.NewEncoder(buf)
-		e.SetEscapeHTML(false)
-		return e.Encode(v)
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/badbatch/badbatch/engine"
@@ -20,21 +21,40 @@ import (
 // in YAML any value, or a !!binary scalar for a binary payload) and
 // payload_base64 (binary bytes, standard base64). Metadata values are
 // strings. Unknown fields are errors, and so are duplicate ones.
+//
+// The grammar is written once, over a tokenReader (tokens.go); each format
+// brings its reader and its payload conversion.
 
 // eventDecoder decodes publish bodies into engine events. Payloads point
 // into the body where they can, or into the decoder's arena; so the body
 // and the decoder must outlive the publish. Decoders are pooled.
 type eventDecoder struct {
-	maxEvents  int // events per request
-	maxMeta    int // metadata entries per event
-	maxBatches int // batches per multi-publish
-	maxPayload int // bytes a converted payload may reach
+	limits decodeLimits
 
 	events  []engine.Event
 	arena   []byte     // payloads converted or compacted
 	refs    []arenaRef // events whose payload is in the arena
 	batches []batchSpec
-	scratch []byte
+
+	// The readers, reused from one body to the next.
+	json jsonReader
+	mp   mpReader
+	yaml yamlReader
+}
+
+// decodeLimits bound what one body may decode to.
+type decodeLimits struct {
+	maxEvents  int // events per request
+	maxMeta    int // metadata entries per event
+	maxBatches int // batches per multi-publish
+	// maxPayload is the largest payload an event may have: a payload
+	// over it is refused as soon as it is seen or converted (413
+	// EVENT_TOO_LARGE), not after.
+	maxPayload int
+	// maxArena bounds the bytes of the payloads converted or compacted
+	// for one request (413 BODY_TOO_LARGE past it), so a body cannot
+	// convert to much more than its limit.
+	maxArena int
 }
 
 type arenaRef struct{ event, off, n int }
@@ -45,11 +65,59 @@ type batchSpec struct {
 	lo, hi         int
 }
 
+// decodeEvents reads and decodes a publish body (multi: of POST
+// /api/v1/events). The decoder and its events are the caller's until it
+// calls done; it reports false when it answered an error.
+func (c *call) decodeEvents(multi bool) (d *eventDecoder, done func(), ok bool) {
+	f, e := requestFormat(c.r)
+	if e != nil {
+		c.fail(e)
+		return nil, nil, false
+	}
+	limit := c.s.cfg.MaxBodyBytes
+	body, e := c.readBody(f, limit)
+	if e == nil {
+		e = c.reserve(c.reserved + decodeCost(f, int64(len(body)), limit))
+	}
+	if e != nil {
+		c.fail(e)
+		return nil, nil, false
+	}
+	cfg := c.s.eng.Config()
+	l := decodeLimits{maxEvents: cfg.MaxBatchEvents, maxMeta: cfg.MaxMetadata, maxPayload: cfg.MaxEventSize, maxArena: int(limit)}
+	if !multi {
+		if info, err := c.s.eng.Info(c.r.PathValue("name")); err == nil {
+			l.maxPayload = info.MaxEventSize
+		}
+	}
+	d = getDecoder(l)
+	if h := codecs[f].arenaHint; h > 0 {
+		d.arena = slices.Grow(d.arena, int(min(limit, h*int64(len(body))))+64<<10)
+	}
+	r, err := codecs[f].reader(d, body)
+	if err == nil {
+		if multi {
+			err = d.decodeMulti(r)
+		} else {
+			err = d.decodePublish(r)
+		}
+	}
+	if err != nil {
+		d.release()
+		c.fail(apiError(f, err))
+		return nil, nil, false
+	}
+	return d, d.release, true
+}
+
 var decoderPool = sync.Pool{New: func() any { return new(eventDecoder) }}
 
-func getDecoder(maxEvents, maxMeta, maxPayload int) *eventDecoder {
+func getDecoder(l decodeLimits) *eventDecoder {
 	d := decoderPool.Get().(*eventDecoder)
-	d.maxEvents, d.maxMeta, d.maxBatches, d.maxPayload = maxEvents, maxMeta, 256, maxPayload
+	if l.maxBatches == 0 {
+		l.maxBatches = 256
+	}
+	d.limits = l
 	return d
 }
 
@@ -59,6 +127,9 @@ func (d *eventDecoder) release() {
 	}
 	clear(d.events)
 	d.events, d.arena, d.refs, d.batches = d.events[:0], d.arena[:0], d.refs[:0], d.batches[:0]
+	d.json.reset(nil)
+	d.mp.reset(nil)
+	d.yaml.reset(nil)
 	decoderPool.Put(d)
 }
 
@@ -81,7 +152,7 @@ func invalid(index int, format string, args ...any) *decodeError {
 }
 
 // apiError turns a decoding failure into the API error.
-func (d *eventDecoder) apiError(f format, err error) *Error {
+func apiError(f format, err error) *Error {
 	var de *decodeError
 	var se *syntaxError
 	switch {
@@ -98,6 +169,174 @@ func (d *eventDecoder) apiError(f format, err error) *Error {
 	}
 }
 
+// tooLarge refuses the current event's payload of n bytes.
+func (d *eventDecoder) tooLarge(n int) error {
+	i := len(d.events) - 1
+	e := &decodeError{code: CodeEventTooLarge,
+		msg:     fmt.Sprintf("event %d: the payload is over the limit of %d bytes", i, d.limits.maxPayload),
+		details: map[string]any{"index": i, "limit": d.limits.maxPayload}}
+	if n > d.limits.maxPayload { // a conversion stopped at the limit does not know its size
+		e.details["size"] = n
+	}
+	return e
+}
+
+// arenaFull refuses a body whose payloads convert to more than maxArena.
+func (d *eventDecoder) arenaFull() error {
+	return &decodeError{code: CodeBodyTooLarge,
+		msg:     fmt.Sprintf("the body's payloads convert to more than %d bytes of JSON", d.limits.maxArena),
+		details: map[string]any{"limit": d.limits.maxArena}}
+}
+
+// convertBudget is how many bytes the next payload may convert to: up to
+// the payload limit, within what is left of the arena's bound. Exceeding
+// it is an error of tooLarge or arenaFull, which budgetError tells apart.
+func (d *eventDecoder) convertBudget() int {
+	return min(d.limits.maxPayload, d.limits.maxArena-len(d.arena))
+}
+
+func (d *eventDecoder) budgetError(n int) error {
+	if d.limits.maxArena-len(d.arena) < d.limits.maxPayload {
+		return d.arenaFull()
+	}
+	return d.tooLarge(n)
+}
+
+// decodePublish decodes a publish body (one event or a batch) through r.
+func (d *eventDecoder) decodePublish(r tokenReader) error {
+	err := d.document(r, false)
+	if err == nil && len(d.events) == 0 {
+		err = &decodeError{code: CodeValidation, msg: "the batch has no events"}
+	}
+	d.finish()
+	return err
+}
+
+// decodeMulti decodes a multi-disruptor publish body through r.
+func (d *eventDecoder) decodeMulti(r tokenReader) error {
+	err := d.document(r, true)
+	if err == nil && len(d.batches) == 0 {
+		err = &decodeError{code: CodeValidation, msg: "no batches"}
+	}
+	d.finish()
+	return err
+}
+
+// document reads the top-level map.
+func (d *eventDecoder) document(r tokenReader, multi bool) error {
+	if r.kind() == kindEnd {
+		return malformed("the request body is empty")
+	}
+	if err := r.mapStart(); err != nil {
+		return err
+	}
+	var ev *engine.Event
+	have, top := 0, 0
+	for {
+		key, more, err := r.mapKey()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch {
+		case multi && string(key) == "batches":
+			if err := fieldSeen(&top, 1, "batches"); err != nil {
+				return err
+			}
+			if err := d.batchList(r); err != nil {
+				return err
+			}
+		case !multi && string(key) == "events":
+			if err := fieldSeen(&top, 1, "events"); err != nil {
+				return err
+			}
+			if err := d.eventList(r); err != nil {
+				return err
+			}
+		case !multi && isEventField(key):
+			if ev == nil {
+				if ev, err = d.addEvent(); err != nil {
+					return err
+				}
+			}
+			if err := d.eventField(r, ev, key, &have); err != nil {
+				return err
+			}
+		default:
+			return malformed("unknown field %q", key)
+		}
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	if ev != nil {
+		if top != 0 {
+			return &decodeError{code: CodeValidation, msg: "give either events or one event's fields, not both"}
+		}
+		return d.checkEvent(have)
+	}
+	return nil
+}
+
+func isEventField(k []byte) bool {
+	s := string(k)
+	return s == "payload" || s == "payload_base64" || s == "metadata"
+}
+
+// eventList reads an array of events, or null.
+func (d *eventDecoder) eventList(r tokenReader) error {
+	if r.null() {
+		return nil
+	}
+	if r.kind() != kindArray {
+		return malformed("events must be an array")
+	}
+	if err := r.arrayStart(); err != nil {
+		return err
+	}
+	for {
+		more, err := r.arrayNext()
+		if err != nil || !more {
+			return err
+		}
+		if err := d.event(r); err != nil {
+			return err
+		}
+	}
+}
+
+func (d *eventDecoder) event(r tokenReader) error {
+	if r.kind() != kindMap {
+		return malformed("event %d must be a map", len(d.events))
+	}
+	if err := r.mapStart(); err != nil {
+		return err
+	}
+	ev, err := d.addEvent()
+	if err != nil {
+		return err
+	}
+	have := 0
+	for {
+		key, more, err := r.mapKey()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if !isEventField(key) {
+			return malformed("unknown field %q in event %d", key, len(d.events)-1)
+		}
+		if err := d.eventField(r, ev, key, &have); err != nil {
+			return err
+		}
+	}
+	return d.checkEvent(have)
+}
+
 // fields of an event seen so far.
 const (
 	havePayload = 1 << iota
@@ -106,11 +345,144 @@ const (
 	base64Null // payload_base64 was null: as if absent
 )
 
+func (d *eventDecoder) eventField(r tokenReader, ev *engine.Event, key []byte, have *int) error {
+	switch string(key) {
+	case "payload":
+		if err := fieldSeen(have, havePayload, "payload"); err != nil {
+			return err
+		}
+		return r.payload(d, ev)
+	case "payload_base64":
+		if err := fieldSeen(have, haveBase64, "payload_base64"); err != nil {
+			return err
+		}
+		if r.null() {
+			*have |= base64Null
+			return nil
+		}
+		if r.kind() != kindString {
+			return malformed("payload_base64 must be a string")
+		}
+		s, err := r.str()
+		if err != nil {
+			return err
+		}
+		return d.decodeBase64(s)
+	case "metadata":
+		if err := fieldSeen(have, haveMeta, "metadata"); err != nil {
+			return err
+		}
+		if r.null() {
+			return nil
+		}
+		if r.kind() != kindMap {
+			return malformed("metadata must be a map of strings")
+		}
+		if err := r.mapStart(); err != nil {
+			return err
+		}
+		for {
+			k, more, err := r.mapKey()
+			if err != nil || !more {
+				return err
+			}
+			key := string(k)
+			if r.kind() != kindString {
+				return malformed("metadata value of %q must be a string", key)
+			}
+			v, err := r.str()
+			if err != nil {
+				return err
+			}
+			if err := d.addMeta(ev, key, string(v)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// batchList reads the batches of a multi-publish.
+func (d *eventDecoder) batchList(r tokenReader) error {
+	if r.kind() != kindArray {
+		return malformed("batches must be an array")
+	}
+	if err := r.arrayStart(); err != nil {
+		return err
+	}
+	for {
+		more, err := r.arrayNext()
+		if err != nil || !more {
+			return err
+		}
+		if r.kind() != kindMap {
+			return malformed("batch %d must be a map", len(d.batches))
+		}
+		if err := r.mapStart(); err != nil {
+			return err
+		}
+		b, err := d.addBatch()
+		if err != nil {
+			return err
+		}
+		have := 0
+		for {
+			key, more, err := r.mapKey()
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			switch string(key) {
+			case "disruptor":
+				if err := fieldSeen(&have, 1, "disruptor"); err != nil {
+					return err
+				}
+				if b.disruptor, err = stringField(r, "disruptor"); err != nil {
+					return err
+				}
+			case "idempotency_key":
+				if err := fieldSeen(&have, 2, "idempotency_key"); err != nil {
+					return err
+				}
+				if r.null() {
+					continue
+				}
+				if b.key, err = stringField(r, "idempotency_key"); err != nil {
+					return err
+				}
+			case "events":
+				if err := fieldSeen(&have, 4, "events"); err != nil {
+					return err
+				}
+				if err := d.eventList(r); err != nil {
+					return err
+				}
+			default:
+				return malformed("unknown field %q in batch %d", key, len(d.batches)-1)
+			}
+		}
+		if err := d.checkBatch(b, have); err != nil {
+			return err
+		}
+	}
+}
+
+// stringField reads the string value of the field what.
+func stringField(r tokenReader, what string) (string, error) {
+	if r.kind() != kindString {
+		return "", malformed("%s must be a string", what)
+	}
+	s, err := r.str()
+	return string(s), err
+}
+
 func (d *eventDecoder) addEvent() (*engine.Event, error) {
-	if len(d.events) >= d.maxEvents {
+	if len(d.events) >= d.limits.maxEvents {
 		return nil, &decodeError{code: CodeBatchTooLarge,
-			msg:     fmt.Sprintf("more than %d events in one request", d.maxEvents),
-			details: map[string]any{"limit": d.maxEvents}}
+			msg:     fmt.Sprintf("more than %d events in one request", d.limits.maxEvents),
+			details: map[string]any{"limit": d.limits.maxEvents}}
 	}
 	d.events = append(d.events, engine.Event{})
 	return &d.events[len(d.events)-1], nil
@@ -154,8 +526,8 @@ func (d *eventDecoder) finish() {
 
 func (d *eventDecoder) addMeta(ev *engine.Event, k, v string) error {
 	i := len(d.events) - 1
-	if len(ev.Metadata) >= d.maxMeta {
-		return invalid(i, "event %d has more than %d metadata entries", i, d.maxMeta)
+	if len(ev.Metadata) >= d.limits.maxMeta {
+		return invalid(i, "event %d has more than %d metadata entries", i, d.limits.maxMeta)
 	}
 	for _, m := range ev.Metadata {
 		if m.Key == k {
@@ -166,7 +538,11 @@ func (d *eventDecoder) addMeta(ev *engine.Event, k, v string) error {
 	return nil
 }
 
+// decodeBase64 makes the current event's payload the bytes src encodes.
 func (d *eventDecoder) decodeBase64(src []byte) error {
+	if n := base64.StdEncoding.DecodedLen(len(src)); n > d.convertBudget() {
+		return d.budgetError(n)
+	}
 	off := len(d.arena)
 	var err error
 	if d.arena, err = base64.StdEncoding.AppendDecode(d.arena, src); err != nil {
@@ -179,46 +555,10 @@ func (d *eventDecoder) decodeBase64(src []byte) error {
 	return nil
 }
 
-// decodePublish decodes a publish body (one event or a batch).
-func (d *eventDecoder) decodePublish(f format, body []byte) error {
-	var err error
-	switch f {
-	case formatMsgpack:
-		err = d.msgpackPublish(body, false)
-	case formatYAML:
-		err = d.yamlPublish(body, false)
-	default:
-		err = d.jsonPublish(body, false)
-	}
-	if err == nil && len(d.events) == 0 {
-		err = &decodeError{code: CodeValidation, msg: "the batch has no events"}
-	}
-	d.finish()
-	return err
-}
-
-// decodeMulti decodes a multi-disruptor publish body.
-func (d *eventDecoder) decodeMulti(f format, body []byte) error {
-	var err error
-	switch f {
-	case formatMsgpack:
-		err = d.msgpackPublish(body, true)
-	case formatYAML:
-		err = d.yamlPublish(body, true)
-	default:
-		err = d.jsonPublish(body, true)
-	}
-	if err == nil && len(d.batches) == 0 {
-		err = &decodeError{code: CodeValidation, msg: "no batches"}
-	}
-	d.finish()
-	return err
-}
-
 func (d *eventDecoder) addBatch() (*batchSpec, error) {
-	if len(d.batches) >= d.maxBatches {
-		return nil, &decodeError{code: CodeBatchTooLarge, msg: fmt.Sprintf("more than %d batches in one request", d.maxBatches),
-			details: map[string]any{"limit": d.maxBatches}}
+	if len(d.batches) >= d.limits.maxBatches {
+		return nil, &decodeError{code: CodeBatchTooLarge, msg: fmt.Sprintf("more than %d batches in one request", d.limits.maxBatches),
+			details: map[string]any{"limit": d.limits.maxBatches}}
 	}
 	d.batches = append(d.batches, batchSpec{lo: len(d.events)})
 	return &d.batches[len(d.batches)-1], nil
@@ -232,483 +572,6 @@ func (d *eventDecoder) checkBatch(b *batchSpec, have int) error {
 	}
 	if b.hi == b.lo {
 		return &decodeError{code: CodeValidation, msg: fmt.Sprintf("batch %d has no events", i), details: map[string]any{"batch": i}}
-	}
-	return nil
-}
-
-// ---- JSON ----
-
-func (d *eventDecoder) jsonPublish(body []byte, multi bool) error {
-	r := &jsonReader{b: body}
-	if r.peek() == 0 {
-		return malformed("the request body is empty")
-	}
-	if err := r.objStart(); err != nil {
-		return err
-	}
-	var ev *engine.Event
-	have, top := 0, 0
-	for first := true; ; first = false {
-		key, more, err := r.objNext(first, &d.scratch)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		switch {
-		case multi && string(key) == "batches":
-			if err := fieldSeen(&top, 1, "batches"); err != nil {
-				return err
-			}
-			if err := d.jsonBatches(r); err != nil {
-				return err
-			}
-		case !multi && string(key) == "events":
-			if err := fieldSeen(&top, 1, "events"); err != nil {
-				return err
-			}
-			if err := d.jsonEvents(r); err != nil {
-				return err
-			}
-		case !multi && isEventField(key):
-			if ev == nil {
-				if ev, err = d.addEvent(); err != nil {
-					return err
-				}
-			}
-			if err := d.jsonEventField(r, ev, key, &have); err != nil {
-				return err
-			}
-		default:
-			return malformed("unknown field %q", key)
-		}
-	}
-	if err := r.end(); err != nil {
-		return err
-	}
-	if ev != nil {
-		if top != 0 {
-			return &decodeError{code: CodeValidation, msg: "give either events or one event's fields, not both"}
-		}
-		return d.checkEvent(have)
-	}
-	return nil
-}
-
-func isEventField(k []byte) bool {
-	s := string(k)
-	return s == "payload" || s == "payload_base64" || s == "metadata"
-}
-
-func (d *eventDecoder) jsonEvents(r *jsonReader) error {
-	if r.isNull() {
-		return nil
-	}
-	if err := r.arrStart(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		more, err := r.arrNext(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		if err := d.jsonEvent(r); err != nil {
-			return err
-		}
-	}
-}
-
-func (d *eventDecoder) jsonEvent(r *jsonReader) error {
-	if err := r.objStart(); err != nil {
-		return err
-	}
-	ev, err := d.addEvent()
-	if err != nil {
-		return err
-	}
-	have := 0
-	for first := true; ; first = false {
-		key, more, err := r.objNext(first, &d.scratch)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		if !isEventField(key) {
-			return malformed("unknown field %q in event %d", key, len(d.events)-1)
-		}
-		if err := d.jsonEventField(r, ev, key, &have); err != nil {
-			return err
-		}
-	}
-	return d.checkEvent(have)
-}
-
-func (d *eventDecoder) jsonEventField(r *jsonReader, ev *engine.Event, key []byte, have *int) error {
-	switch string(key) {
-	case "payload":
-		if err := fieldSeen(have, havePayload, "payload"); err != nil {
-			return err
-		}
-		raw, spaced, err := r.value()
-		if err != nil {
-			return err
-		}
-		if !spaced {
-			ev.Payload = raw
-			return nil
-		}
-		off := len(d.arena)
-		d.arena = appendCompact(d.arena, raw)
-		d.arenaPayload(off)
-	case "payload_base64":
-		if err := fieldSeen(have, haveBase64, "payload_base64"); err != nil {
-			return err
-		}
-		if r.isNull() {
-			*have |= base64Null
-			return nil
-		}
-		if r.peek() != '"' {
-			return malformed("payload_base64 must be a string")
-		}
-		start := r.i
-		raw, escaped, err := r.rawString()
-		if err != nil {
-			return err
-		}
-		if escaped {
-			s, err := unquote(r.b[start:r.i])
-			if err != nil {
-				return err
-			}
-			raw = []byte(s)
-		}
-		return d.decodeBase64(raw)
-	case "metadata":
-		if err := fieldSeen(have, haveMeta, "metadata"); err != nil {
-			return err
-		}
-		if r.isNull() {
-			return nil
-		}
-		if err := r.objStart(); err != nil {
-			return err
-		}
-		for first := true; ; first = false {
-			k, more, err := r.objNext(first, &d.scratch)
-			if err != nil {
-				return err
-			}
-			if !more {
-				return nil
-			}
-			key := string(k)
-			if r.peek() != '"' {
-				return malformed("metadata value of %q must be a string", key)
-			}
-			v, err := r.str()
-			if err != nil {
-				return err
-			}
-			if err := d.addMeta(ev, key, v); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (d *eventDecoder) jsonBatches(r *jsonReader) error {
-	if err := r.arrStart(); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		more, err := r.arrNext(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		if err := r.objStart(); err != nil {
-			return err
-		}
-		b, err := d.addBatch()
-		if err != nil {
-			return err
-		}
-		have := 0
-		for first := true; ; first = false {
-			key, more, err := r.objNext(first, &d.scratch)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-			switch string(key) {
-			case "disruptor":
-				if err := fieldSeen(&have, 1, "disruptor"); err != nil {
-					return err
-				}
-				if r.peek() != '"' {
-					return malformed("disruptor must be a string")
-				}
-				if b.disruptor, err = r.str(); err != nil {
-					return err
-				}
-			case "idempotency_key":
-				if err := fieldSeen(&have, 2, "idempotency_key"); err != nil {
-					return err
-				}
-				if r.isNull() {
-					continue
-				}
-				if r.peek() != '"' {
-					return malformed("idempotency_key must be a string")
-				}
-				if b.key, err = r.str(); err != nil {
-					return err
-				}
-			case "events":
-				if err := fieldSeen(&have, 4, "events"); err != nil {
-					return err
-				}
-				if err := d.jsonEvents(r); err != nil {
-					return err
-				}
-			default:
-				return malformed("unknown field %q in batch %d", key, len(d.batches)-1)
-			}
-		}
-		if err := d.checkBatch(b, have); err != nil {
-			return err
-		}
-	}
-}
-
-// ---- MessagePack ----
-
-func (d *eventDecoder) msgpackPublish(body []byte, multi bool) error {
-	r := &mpReader{b: body}
-	if len(body) == 0 {
-		return malformed("the request body is empty")
-	}
-	n, err := r.mapLen()
-	if err != nil {
-		return err
-	}
-	var ev *engine.Event
-	have, top := 0, 0
-	for k := 0; k < n; k++ {
-		key, err := r.str()
-		if err != nil {
-			return err
-		}
-		switch {
-		case multi && string(key) == "batches":
-			if err := fieldSeen(&top, 1, "batches"); err != nil {
-				return err
-			}
-			if err := d.msgpackBatches(r); err != nil {
-				return err
-			}
-		case !multi && string(key) == "events":
-			if err := fieldSeen(&top, 1, "events"); err != nil {
-				return err
-			}
-			if err := d.msgpackEvents(r); err != nil {
-				return err
-			}
-		case !multi && isEventField(key):
-			if ev == nil {
-				if ev, err = d.addEvent(); err != nil {
-					return err
-				}
-			}
-			if err := d.msgpackEventField(r, ev, key, &have); err != nil {
-				return err
-			}
-		default:
-			return malformed("unknown field %q", key)
-		}
-	}
-	if r.i != len(r.b) {
-		return r.fail("trailing data after the MessagePack value")
-	}
-	if ev != nil {
-		if top != 0 {
-			return &decodeError{code: CodeValidation, msg: "give either events or one event's fields, not both"}
-		}
-		return d.checkEvent(have)
-	}
-	return nil
-}
-
-func (d *eventDecoder) msgpackEvents(r *mpReader) error {
-	if r.isNil() {
-		return nil
-	}
-	n, err := r.arrayLen()
-	if err != nil {
-		return err
-	}
-	for k := 0; k < n; k++ {
-		if err := d.msgpackEvent(r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *eventDecoder) msgpackEvent(r *mpReader) error {
-	n, err := r.mapLen()
-	if err != nil {
-		return err
-	}
-	ev, err := d.addEvent()
-	if err != nil {
-		return err
-	}
-	have := 0
-	for k := 0; k < n; k++ {
-		key, err := r.str()
-		if err != nil {
-			return err
-		}
-		if !isEventField(key) {
-			return malformed("unknown field %q in event %d", key, len(d.events)-1)
-		}
-		if err := d.msgpackEventField(r, ev, key, &have); err != nil {
-			return err
-		}
-	}
-	return d.checkEvent(have)
-}
-
-func (d *eventDecoder) msgpackEventField(r *mpReader, ev *engine.Event, key []byte, have *int) error {
-	switch string(key) {
-	case "payload":
-		if err := fieldSeen(have, havePayload, "payload"); err != nil {
-			return err
-		}
-		p, isBin, err := r.bin()
-		if err != nil {
-			return err
-		}
-		if isBin {
-			ev.Payload, ev.Binary = p, true
-			return nil
-		}
-		off := len(d.arena)
-		if d.arena, err = r.appendJSON(d.arena); err != nil {
-			d.arena = d.arena[:off]
-			return err
-		}
-		d.arenaPayload(off)
-	case "payload_base64":
-		if err := fieldSeen(have, haveBase64, "payload_base64"); err != nil {
-			return err
-		}
-		if r.isNil() {
-			*have |= base64Null
-			return nil
-		}
-		s, err := r.str()
-		if err != nil {
-			return malformed("payload_base64 must be a string")
-		}
-		return d.decodeBase64(s)
-	case "metadata":
-		if err := fieldSeen(have, haveMeta, "metadata"); err != nil {
-			return err
-		}
-		if r.isNil() {
-			return nil
-		}
-		n, err := r.mapLen()
-		if err != nil {
-			return err
-		}
-		for k := 0; k < n; k++ {
-			key, err := r.str()
-			if err != nil {
-				return malformed("metadata keys must be strings")
-			}
-			v, err := r.str()
-			if err != nil {
-				return malformed("metadata value of %q must be a string", key)
-			}
-			if err := d.addMeta(ev, string(key), string(v)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (d *eventDecoder) msgpackBatches(r *mpReader) error {
-	n, err := r.arrayLen()
-	if err != nil {
-		return err
-	}
-	for k := 0; k < n; k++ {
-		m, err := r.mapLen()
-		if err != nil {
-			return err
-		}
-		b, err := d.addBatch()
-		if err != nil {
-			return err
-		}
-		have := 0
-		for j := 0; j < m; j++ {
-			key, err := r.str()
-			if err != nil {
-				return err
-			}
-			switch string(key) {
-			case "disruptor":
-				if err := fieldSeen(&have, 1, "disruptor"); err != nil {
-					return err
-				}
-				s, err := r.str()
-				if err != nil {
-					return malformed("disruptor must be a string")
-				}
-				b.disruptor = string(s)
-			case "idempotency_key":
-				if err := fieldSeen(&have, 2, "idempotency_key"); err != nil {
-					return err
-				}
-				if r.isNil() {
-					continue
-				}
-				s, err := r.str()
-				if err != nil {
-					return malformed("idempotency_key must be a string")
-				}
-				b.key = string(s)
-			case "events":
-				if err := fieldSeen(&have, 4, "events"); err != nil {
-					return err
-				}
-				if err := d.msgpackEvents(r); err != nil {
-					return err
-				}
-			default:
-				return malformed("unknown field %q in batch %d", key, len(d.batches)-1)
-			}
-		}
-		if err := d.checkBatch(b, have); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ const (
 	CodeInvalidStateTransition     = wire.CodeInvalidStateTransition
 	CodeDisruptorNotRunning        = wire.CodeDisruptorNotRunning
 	CodeDisruptorLimitReached      = wire.CodeDisruptorLimitReached
+	CodeSpinLimitReached           = wire.CodeSpinLimitReached
 	CodeSequenceEvicted            = wire.CodeSequenceEvicted
 	CodeBodyTooLarge               = wire.CodeBodyTooLarge
 	CodeEventTooLarge              = wire.CodeEventTooLarge
@@ -53,6 +54,7 @@ const (
 	CodeRequestCanceled            = wire.CodeRequestCanceled
 	CodeShuttingDown               = wire.CodeShuttingDown
 	CodeNotReady                   = wire.CodeNotReady
+	CodeOverloaded                 = wire.CodeOverloaded
 	CodeInternal                   = wire.CodeInternal
 	CodeClusterDisabled            = wire.CodeClusterDisabled
 	CodeClusterNotRunning          = wire.CodeClusterNotRunning

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http/httptest"
+	"strconv"
 	"testing"
+	"testing/iotest"
 	"time"
 	"unicode/utf8"
 
@@ -26,15 +29,65 @@ import (
 
 const fuzzMaxEvents, fuzzMaxMeta = 64, 8
 
-// fastDecode runs the server's decoder.
-func fastDecode(f format, body []byte, multi bool) ([]engine.Event, []batchSpec, error) {
-	d := getDecoder(fuzzMaxEvents, fuzzMaxMeta, 1<<20)
+// split says how a fuzzed body reaches the server: whole, a byte per
+// read, or half of each read (iotest.OneByteReader, iotest.HalfReader),
+// gzipped or not, as nats-server's parser fuzzers split their input.
+type split uint8
+
+func (sp split) body(b []byte) (io.Reader, bool) {
+	gz := sp&4 != 0
+	if gz {
+		b = gzipBytes(b)
+	}
+	var r io.Reader = bytes.NewReader(b)
+	switch sp % 4 {
+	case 1:
+		r = iotest.OneByteReader(r)
+	case 2:
+		r = iotest.HalfReader(r)
+	case 3:
+		r = iotest.DataErrReader(r)
+	}
+	return r, gz
+}
+
+// fuzzServer is a server value for readBody: the default limits.
+var fuzzServer = &Server{cfg: DefaultConfig(), budget: newBudget(DefaultConfig().inflightBudget())}
+
+// readSplit reads body the way the server reads a request's, delivered
+// as sp says.
+func readSplit(t *testing.T, f format, body []byte, sp split) ([]byte, func()) {
+	rd, gz := sp.body(body)
+	req := httptest.NewRequest("POST", "/", rd)
+	req.ContentLength = -1
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	c := &call{s: fuzzServer, w: httptest.NewRecorder(), r: req}
+	b, e := c.readBody(f, fuzzServer.cfg.MaxBodyBytes)
+	if e != nil {
+		c.releaseBody()
+		t.Fatalf("reading a %d-byte body split %d: %v", len(body), sp, e)
+	}
+	if !bytes.Equal(b, body) {
+		t.Fatalf("split %d: read %q, sent %q", sp, b, body)
+	}
+	return b, c.releaseBody
+}
+
+// fastDecode runs the server's decoder on body, delivered as sp says.
+func fastDecode(t *testing.T, f format, body []byte, multi bool, sp split) ([]engine.Event, []batchSpec, error) {
+	body, release := readSplit(t, f, body, sp)
+	defer release()
+	d := getDecoder(decodeLimits{maxEvents: fuzzMaxEvents, maxMeta: fuzzMaxMeta, maxPayload: 1 << 20, maxArena: 4 << 20})
 	defer d.release()
-	var err error
-	if multi {
-		err = d.decodeMulti(f, body)
-	} else {
-		err = d.decodePublish(f, body)
+	r, err := codecs[f].reader(d, body)
+	if err == nil {
+		if multi {
+			err = d.decodeMulti(r)
+		} else {
+			err = d.decodePublish(r)
+		}
 	}
 	if err != nil {
 		var de *decodeError
@@ -54,6 +107,42 @@ func fastDecode(f format, body []byte, multi bool) ([]engine.Event, []batchSpec,
 		evs[i] = e
 	}
 	return evs, append([]batchSpec(nil), d.batches...), nil
+}
+
+// strictText reports whether JSON text is what the server stores: UTF-8
+// throughout, and every escaped surrogate paired.
+func strictText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	in := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case !in:
+			in = c == '"'
+		case c == '"':
+			in = false
+		case c == '\\' && i+1 < len(b) && b[i+1] == 'u' && i+5 < len(b):
+			v, _ := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+			switch {
+			case v >= 0xdc00 && v <= 0xdfff:
+				return false
+			case v >= 0xd800 && v <= 0xdbff:
+				if i+11 >= len(b) || b[i+6] != '\\' || b[i+7] != 'u' {
+					return false
+				}
+				lo, _ := strconv.ParseUint(string(b[i+8:i+12]), 16, 16)
+				if lo < 0xdc00 || lo > 0xdfff {
+					return false
+				}
+				i += 6
+			}
+			i += 5
+		case c == '\\':
+			i++
+		}
+	}
+	return true
 }
 
 // refEvent builds an event from its fields the reference way.
@@ -87,7 +176,7 @@ type refJSON struct {
 }
 
 func refDecodeJSON(body []byte, multi bool) ([]engine.Event, []batchSpec, bool) {
-	if !json.Valid(body) {
+	if !json.Valid(body) || !strictText(body) {
 		return nil, nil, false
 	}
 	r := &refJSON{d: json.NewDecoder(bytes.NewReader(body))}
@@ -267,12 +356,15 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"payload":1,"payload":2}`,
 		`{"pay\u006coad":"escaped key"}`,
 		`{"payload":"\xff"}`,
+		`{"payload":"\ud800"}`,
+		`{"payload":{"k\udc00":1}}`,
+		`{"payload":1,"metadata":{"k":"\ud83d\ude00"}}`,
 	} {
-		f.Add([]byte(s), false)
-		f.Add([]byte(s), true)
+		f.Add([]byte(s), false, uint8(0))
+		f.Add([]byte(s), true, uint8(5))
 	}
-	f.Fuzz(func(t *testing.T, body []byte, multi bool) {
-		got, gotB, err := fastDecode(formatJSON, body, multi)
+	f.Fuzz(func(t *testing.T, body []byte, multi bool, sp uint8) {
+		got, gotB, err := fastDecode(t, formatJSON, body, multi, split(sp))
 		if err != nil && err.Error() == "" {
 			t.Fatal("empty error")
 		}
@@ -442,7 +534,7 @@ func refDecodeMsgpack(body []byte, multi bool) (evs []engine.Event, batches []ba
 	}
 	d := refDecoder(body)
 	top, err := d.DecodeInterface()
-	if err != nil {
+	if err != nil || !refUTF8(top) {
 		return nil, nil, false
 	}
 	if _, err := d.PeekCode(); err != io.EOF {
@@ -581,6 +673,27 @@ func refDecodeMsgpack(body []byte, multi bool) (evs []engine.Event, batches []ba
 	return evs, nil, len(evs) > 0
 }
 
+// refUTF8 reports whether every string in v, keys included, is UTF-8.
+func refUTF8(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return utf8.ValidString(x)
+	case orderedMap:
+		for _, kv := range x {
+			if !utf8.ValidString(kv.k) || !refUTF8(kv.v) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !refUTF8(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func dup(m orderedMap) bool {
 	seen := map[string]bool{}
 	for _, kv := range m {
@@ -602,11 +715,12 @@ func FuzzDecodeMsgpack(f *testing.F) {
 		map[string]any{"payload": time.Unix(1, 0)},
 	} {
 		b, _ := msgpack.Marshal(v)
-		f.Add(b, false)
-		f.Add(b, true)
+		f.Add(b, false, uint8(0))
+		f.Add(b, true, uint8(6))
 	}
-	f.Fuzz(func(t *testing.T, body []byte, multi bool) {
-		got, gotB, err := fastDecode(formatMsgpack, body, multi)
+	f.Add([]byte{0x81, 0xa7, 'p', 'a', 'y', 'l', 'o', 'a', 'd', 0xa1, 0xff}, false, uint8(1)) // invalid UTF-8
+	f.Fuzz(func(t *testing.T, body []byte, multi bool, sp uint8) {
+		got, gotB, err := fastDecode(t, formatMsgpack, body, multi, split(sp))
 		if err != nil && bytes.HasPrefix([]byte(err.Error()), []byte("untyped")) {
 			t.Fatal(err)
 		}
@@ -640,23 +754,32 @@ func FuzzDecodeYAML(f *testing.F) {
 		"payload: .inf\n",
 		"payload: {? [1]: 2}\n",
 	} {
-		f.Add([]byte(s), false)
-		f.Add([]byte(s), true)
+		f.Add([]byte(s), false, uint8(0))
+		f.Add([]byte(s), true, uint8(5))
 	}
-	f.Fuzz(func(t *testing.T, body []byte, multi bool) {
-		evs, _, err := fastDecode(formatYAML, body, multi)
+	f.Add([]byte("payload: \xff\n"), false, uint8(1))
+	f.Fuzz(func(t *testing.T, body []byte, multi bool, sp uint8) {
+		evs, _, err := fastDecode(t, formatYAML, body, multi, split(sp))
 		if err != nil {
 			if bytes.HasPrefix([]byte(err.Error()), []byte("untyped")) {
 				t.Fatal(err)
 			}
 			return
 		}
+		if !utf8.Valid(body) {
+			t.Fatalf("accepted invalid UTF-8 %q", body)
+		}
 		if len(evs) == 0 || len(evs) > fuzzMaxEvents {
 			t.Fatalf("%d events", len(evs))
 		}
 		for _, ev := range evs {
-			if !ev.Binary && !json.Valid(ev.Payload) {
-				t.Fatalf("payload %q is not JSON", ev.Payload)
+			if !ev.Binary && (!json.Valid(ev.Payload) || !strictText(ev.Payload)) {
+				t.Fatalf("payload %q is not strict JSON", ev.Payload)
+			}
+			for _, m := range ev.Metadata {
+				if !utf8.ValidString(m.Key) || !utf8.ValidString(m.Value) {
+					t.Fatalf("metadata %q is not UTF-8", m)
+				}
 			}
 			if len(ev.Metadata) > fuzzMaxMeta {
 				t.Fatalf("%d metadata entries", len(ev.Metadata))
@@ -665,17 +788,40 @@ func FuzzDecodeYAML(f *testing.F) {
 	})
 }
 
-// FuzzDecodeBody checks the generic body decoder in every format: it never
-// panics and fails only with MALFORMED_BODY.
+// FuzzDecodeBody checks the strict decoder of the bodies that are not
+// publishes, in every format: it never panics, fails only with
+// MALFORMED_BODY or VALIDATION_FAILED, accepts only UTF-8 and, in JSON,
+// only what encoding/json decodes to the same request.
 func FuzzDecodeBody(f *testing.F) {
 	f.Add([]byte(`{"name":"a","buffer_size":8,"schema":{"type":"object"}}`), uint8(0))
 	f.Add([]byte("name: a\nbuffer_size: 8\nstart: false\n"), uint8(1))
 	b, _ := msgpack.Marshal(map[string]any{"name": "a", "buffer_size": 8})
 	f.Add(b, uint8(2))
+	f.Add([]byte(`{"name":"a","name":"b"}`), uint8(0))
+	f.Add([]byte(`{"NAME":"a"}`), uint8(0))
+	f.Add([]byte(`{"name":"a","buffer_size":0}`), uint8(3))
+	f.Add([]byte(`{"name":"\xff"}`), uint8(0))
 	f.Fuzz(func(t *testing.T, body []byte, which uint8) {
 		var req CreateRequest
-		if e := decodeBody(format(which%3), body, &req); e != nil && e.Code != CodeMalformedBody {
+		fm := format(which % 3)
+		e := decodeDocument(fm, body, &req)
+		if e != nil && e.Code != CodeMalformedBody && e.Code != CodeValidation {
 			t.Fatalf("code %s", e.Code)
+		}
+		if e != nil {
+			return
+		}
+		if !utf8.Valid(body) && fm != formatMsgpack {
+			t.Fatalf("accepted invalid UTF-8: %q", body)
+		}
+		if fm == formatJSON {
+			var want CreateRequest
+			d := json.NewDecoder(bytes.NewReader(body))
+			d.DisallowUnknownFields()
+			d.UseNumber()
+			if err := d.Decode(&want); err != nil || !cmp.Equal(want, req) {
+				t.Fatalf("%q: encoding/json says %v, %+v; we decoded %+v", body, err, want, req)
+			}
 		}
 	})
 }
@@ -698,7 +844,7 @@ func FuzzJSONConversions(f *testing.F) {
 		if !utf8.Valid(appendString(nil, in)) {
 			t.Fatalf("appendString(%q) is not UTF-8", in)
 		}
-		if !json.Valid(in) {
+		if !json.Valid(in) || !strictText(in) {
 			if _, err := jsonToMsgpack(nil, in); err == nil {
 				t.Fatalf("jsonToMsgpack accepted %q", in)
 			}

@@ -133,24 +133,12 @@ func (c *call) versionInfo() {
 }
 
 func (c *call) openAPI() {
-	switch c.out {
-	case formatYAML:
-		n, err := jsonToYAML(docs.OpenAPI)
-		if err != nil {
-			c.fail(newError(CodeInternal, "internal error", nil))
-			return
-		}
-		c.respond(http.StatusOK, n)
-	case formatMsgpack:
-		b, err := jsonToMsgpack(nil, docs.OpenAPI)
-		if err != nil {
-			c.fail(newError(CodeInternal, "internal error", nil))
-			return
-		}
-		c.send(http.StatusOK, b)
-	default:
-		c.send(http.StatusOK, docs.OpenAPI)
+	b, err := codecs[c.out].document(nil, docs.OpenAPI)
+	if err != nil {
+		c.fail(newError(CodeInternal, "internal error", nil))
+		return
 	}
+	c.send(http.StatusOK, b)
 }
 
 func (c *call) systemMetrics() {
@@ -260,26 +248,6 @@ func containsState(ss []engine.State, s engine.State) bool {
 	return false
 }
 
-// body reads and decodes a generic request body into v.
-func (c *call) body(v any) bool {
-	f, e := requestFormat(c.r)
-	if e != nil {
-		c.fail(e)
-		return false
-	}
-	buf, e := readBody(c.w, c.r, c.s.cfg.MaxBodyBytes)
-	if e != nil {
-		c.fail(e)
-		return false
-	}
-	defer releaseBody(buf)
-	if e := decodeBody(f, buf.Bytes(), v); e != nil {
-		c.fail(e)
-		return false
-	}
-	return true
-}
-
 func (c *call) getDisruptor() {
 	info, err := c.s.eng.Info(c.r.PathValue("name"))
 	if err != nil {
@@ -348,20 +316,20 @@ func (c *call) replay() {
 		return
 	}
 	page := replayPage{Disruptor: name, Events: rec.Events, Next: w.Next, Oldest: w.Oldest, Latest: w.Latest}
-	switch c.out {
-	case formatYAML:
-		c.respond(http.StatusOK, page.yaml())
-	case formatMsgpack:
-		buf := outPool.Get().(*bytes.Buffer)
-		b := page.appendMsgpack(buf.Bytes()[:0])
-		c.send(http.StatusOK, b)
-		c.recycle(buf, b)
-	default:
-		buf := outPool.Get().(*bytes.Buffer)
-		b := page.appendJSON(buf.Bytes()[:0])
-		c.send(http.StatusOK, b)
-		c.recycle(buf, b)
+	c.sendEncoded(func(dst []byte) ([]byte, error) { return codecs[c.out].page(dst, &page) })
+}
+
+// sendEncoded sends a 200 whose body encode appends to a pooled buffer.
+func (c *call) sendEncoded(encode func(dst []byte) ([]byte, error)) {
+	buf := outPool.Get().(*bytes.Buffer)
+	b, err := encode(buf.Bytes()[:0])
+	if err != nil {
+		c.s.log.Error("encoding a response", "err", err, "format", c.out.String())
+		c.fail(newError(CodeInternal, "internal error", nil))
+		return
 	}
+	c.send(http.StatusOK, b)
+	c.recycle(buf, b)
 }
 
 // recycle returns a buffer whose bytes grew into b to the pool.
@@ -385,12 +353,5 @@ func (c *call) getEvent() {
 		c.failEngine(err)
 		return
 	}
-	switch c.out {
-	case formatYAML:
-		c.respond(http.StatusOK, toYAMLEvent(&ev))
-	case formatMsgpack:
-		c.send(http.StatusOK, appendEventMsgpack(nil, &ev))
-	default:
-		c.send(http.StatusOK, append(appendEventJSON(nil, &ev), '\n'))
-	}
+	c.sendEncoded(func(dst []byte) ([]byte, error) { return codecs[c.out].event(dst, &ev) })
 }

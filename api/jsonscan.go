@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/badbatch/badbatch/engine"
 )
 
 // jsonReader is a small recursive-descent reader over a JSON document in
@@ -15,6 +17,10 @@ type jsonReader struct {
 	b     []byte
 	i     int
 	depth int
+	// open has an entry per map or array entered with mapStart or
+	// arrayStart: whether its first member is still to come.
+	open    []bool
+	scratch []byte // unescaped strings
 }
 
 // maxJSONDepth is encoding/json's nesting limit.
@@ -67,43 +73,57 @@ func (r *jsonReader) end() error {
 	return nil
 }
 
-// objStart consumes '{'.
-func (r *jsonReader) objStart() error {
+// reset makes r read b from its start.
+func (r *jsonReader) reset(b []byte) {
+	r.b, r.i, r.depth, r.open = b, 0, 0, r.open[:0]
+}
+
+// The tokenReader methods.
+
+func (r *jsonReader) kind() kind {
+	switch r.peek() {
+	case 0:
+		return kindEnd
+	case '{':
+		return kindMap
+	case '[':
+		return kindArray
+	case '"':
+		return kindString
+	case 'n':
+		return kindNull
+	}
+	return kindOther
+}
+
+func (r *jsonReader) mapStart() error {
 	if r.peek() != '{' {
 		return r.unexpected("'{'")
 	}
 	r.i++
+	r.open = append(r.open, true)
 	return nil
 }
 
-// objNext moves to the next key of an object: it returns the key
-// (decoded as encoding/json does) and true, or false at the closing brace.
-// A key that needed decoding lives in scratch, valid until its next use.
-func (r *jsonReader) objNext(first bool, scratch *[]byte) (key []byte, more bool, err error) {
+func (r *jsonReader) mapKey() ([]byte, bool, error) {
+	top := len(r.open) - 1
 	c := r.peek()
 	if c == '}' {
 		r.i++
+		r.open = r.open[:top]
 		return nil, false, nil
 	}
-	if !first {
+	if !r.open[top] {
 		if c != ',' {
 			return nil, false, r.unexpected("',' or '}'")
 		}
 		r.i++
 		r.ws()
 	}
-	raw, escaped, err := r.rawString()
+	r.open[top] = false
+	key, err := r.text()
 	if err != nil {
 		return nil, false, err
-	}
-	key = raw
-	if escaped || !utf8.Valid(raw) {
-		s, err := unquote(r.b[r.i-len(raw)-2 : r.i])
-		if err != nil {
-			return nil, false, err
-		}
-		*scratch = append((*scratch)[:0], s...)
-		key = *scratch
 	}
 	if r.peek() != ':' {
 		return nil, false, r.unexpected("':'")
@@ -112,33 +132,35 @@ func (r *jsonReader) objNext(first bool, scratch *[]byte) (key []byte, more bool
 	return key, true, nil
 }
 
-// arrStart consumes '['.
-func (r *jsonReader) arrStart() error {
+func (r *jsonReader) arrayStart() error {
 	if r.peek() != '[' {
 		return r.unexpected("'['")
 	}
 	r.i++
+	r.open = append(r.open, true)
 	return nil
 }
 
-// arrNext moves to the next element: true if there is one.
-func (r *jsonReader) arrNext(first bool) (bool, error) {
+func (r *jsonReader) arrayNext() (bool, error) {
+	top := len(r.open) - 1
 	c := r.peek()
 	if c == ']' {
 		r.i++
+		r.open = r.open[:top]
 		return false, nil
 	}
-	if !first {
+	if !r.open[top] {
 		if c != ',' {
 			return false, r.unexpected("',' or ']'")
 		}
 		r.i++
 	}
+	r.open[top] = false
 	return true, nil
 }
 
-// isNull consumes a null if one comes next.
-func (r *jsonReader) isNull() bool {
+// null consumes a null if one comes next.
+func (r *jsonReader) null() bool {
 	if r.peek() == 'n' && len(r.b)-r.i >= 4 && string(r.b[r.i:r.i+4]) == "null" {
 		r.i += 4
 		return true
@@ -146,8 +168,59 @@ func (r *jsonReader) isNull() bool {
 	return false
 }
 
+func (r *jsonReader) str() ([]byte, error) {
+	r.ws()
+	return r.text()
+}
+
+// text reads a string at r.i, unescaped; one with escapes is decoded
+// into r.scratch.
+func (r *jsonReader) text() ([]byte, error) {
+	start := r.i
+	raw, escaped, err := r.rawString()
+	if err != nil || !escaped {
+		return raw, err
+	}
+	s, err := unquote(r.b[start:r.i])
+	if err != nil {
+		return nil, err
+	}
+	r.scratch = append(r.scratch[:0], s...)
+	return r.scratch, nil
+}
+
+func (r *jsonReader) skip() error {
+	r.ws()
+	_, err := r.skipValue()
+	return err
+}
+
+func (r *jsonReader) payload(d *eventDecoder, ev *engine.Event) error {
+	raw, spaced, err := r.value()
+	if err != nil {
+		return err
+	}
+	if !spaced {
+		if len(raw) > d.limits.maxPayload {
+			return d.tooLarge(len(raw))
+		}
+		ev.Payload = raw
+		return nil
+	}
+	budget, off := d.convertBudget(), len(d.arena)
+	d.arena = appendCompact(d.arena, raw)
+	if n := len(d.arena) - off; n > budget {
+		d.arena = d.arena[:off]
+		return d.budgetError(n)
+	}
+	d.arenaPayload(off)
+	return nil
+}
+
 // rawString reads a string and returns its content between the quotes,
-// and whether it has escapes. Bytes below 0x20 are refused, as JSON says.
+// and whether it has escapes. It refuses what JSON (RFC 8259) and the API
+// refuse: bytes below 0x20, invalid UTF-8 and escaped surrogates that do
+// not pair, each with its offset, so that no invalid text is stored.
 func (r *jsonReader) rawString() (raw []byte, escaped bool, err error) {
 	if r.i >= len(r.b) || r.b[r.i] != '"' {
 		return nil, false, r.unexpected("a string")
@@ -170,44 +243,84 @@ func (r *jsonReader) rawString() (raw []byte, escaped bool, err error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				r.i++
 			case 'u':
-				r.i++
-				for k := 0; k < 4; k++ {
-					if r.i >= len(r.b) || !isHex(r.b[r.i]) {
-						return nil, false, r.unexpected("a hex digit")
-					}
-					r.i++
+				if err := r.escapedRune(); err != nil {
+					return nil, false, err
 				}
 			default:
 				return nil, false, r.fail("invalid escape %q", r.b[r.i])
 			}
 		case c < 0x20:
 			return nil, false, r.fail("control character %#x in string", c)
-		default:
+		case c < utf8.RuneSelf:
 			r.i++
+		default:
+			rn, size := utf8.DecodeRune(r.b[r.i:])
+			if rn == utf8.RuneError && size == 1 {
+				return nil, false, r.fail("invalid UTF-8")
+			}
+			r.i += size
 		}
 	}
 	return nil, false, r.unexpected("'\"'")
 }
 
-func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-
-// str reads a string value and decodes it as encoding/json does (invalid
-// UTF-8 and lone surrogates become U+FFFD).
-func (r *jsonReader) str() (string, error) {
-	r.ws()
-	start := r.i
-	raw, escaped, err := r.rawString()
+// escapedRune reads the hex digits of a \u escape (r.i at the u), and
+// the low half after a high surrogate.
+func (r *jsonReader) escapedRune() error {
+	at := r.i - 1
+	v, err := r.hex4()
 	if err != nil {
-		return "", err
+		return err
 	}
-	if !escaped && utf8.Valid(raw) {
-		return string(raw), nil
+	switch {
+	case v >= 0xdc00 && v <= 0xdfff:
+		r.i = at
+		return r.fail("a low surrogate escape without a high one")
+	case v >= 0xd800 && v <= 0xdbff:
+		if len(r.b)-r.i < 2 || r.b[r.i] != '\\' || r.b[r.i+1] != 'u' {
+			r.i = at
+			return r.fail("a high surrogate escape without a low one")
+		}
+		r.i++
+		lo, err := r.hex4()
+		if err != nil {
+			return err
+		}
+		if lo < 0xdc00 || lo > 0xdfff {
+			r.i = at
+			return r.fail("a high surrogate escape without a low one")
+		}
 	}
-	return unquote(r.b[start:r.i])
+	return nil
 }
 
-// unquote decodes a quoted JSON string with encoding/json, for the rare
-// strings with escapes or invalid UTF-8.
+// hex4 reads u and four hex digits.
+func (r *jsonReader) hex4() (uint16, error) {
+	r.i++ // the u
+	var v uint16
+	for k := 0; k < 4; k++ {
+		if r.i >= len(r.b) || !isHex(r.b[r.i]) {
+			return 0, r.unexpected("a hex digit")
+		}
+		c := r.b[r.i]
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		v = v<<4 | uint16(c)
+		r.i++
+	}
+	return v, nil
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// unquote decodes a quoted JSON string, checked by rawString, with
+// encoding/json, for the rare strings with escapes.
 func unquote(quoted []byte) (string, error) {
 	var s string
 	if err := json.Unmarshal(quoted, &s); err != nil {
@@ -221,16 +334,16 @@ func unquote(quoted []byte) (string, error) {
 func (r *jsonReader) value() (raw []byte, spaced bool, err error) {
 	r.ws()
 	start := r.i
-	spaced, err = r.skip()
+	spaced, err = r.skipValue()
 	if err != nil {
 		return nil, false, err
 	}
 	return r.b[start:r.i], spaced, nil
 }
 
-// skip validates and skips one value (whitespace before it already
+// skipValue validates and skips one value (whitespace before it already
 // skipped) and reports whether whitespace occurs inside it.
-func (r *jsonReader) skip() (spaced bool, err error) {
+func (r *jsonReader) skipValue() (spaced bool, err error) {
 	if r.i >= len(r.b) {
 		return false, r.unexpected("a value")
 	}
@@ -265,7 +378,7 @@ func (r *jsonReader) skip() (spaced bool, err error) {
 				r.i++
 				spaced = r.ws() || spaced
 			}
-			s, err := r.skip()
+			s, err := r.skipValue()
 			if err != nil {
 				return false, err
 			}

@@ -52,6 +52,7 @@ func toDisruptor(i engine.Info) Disruptor {
 		BufferSize:       i.BufferSize,
 		ProducerType:     i.ProducerType,
 		WaitStrategy:     i.WaitStrategy,
+		IdleCost:         idleCosts[i.WaitStrategy],
 		MaxEventSize:     i.MaxEventSize,
 		Overflow:         i.Overflow.String(),
 		PublishTimeoutMS: i.PublishTimeout.Milliseconds(),

@@ -3,9 +3,13 @@ package api
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
+
+	"github.com/badbatch/badbatch/engine"
 )
 
 // This file reads and writes MessagePack for the hot bodies (events), so
@@ -21,6 +25,177 @@ type mpReader struct {
 	b     []byte
 	i     int
 	depth int
+	// left has an entry per map or array entered with mapStart or
+	// arrayStart: how many of its members are still to come.
+	left []int
+	// limit, when positive, is the length appendJSON's output may reach.
+	limit int
+}
+
+// reset makes r read b from its start.
+func (r *mpReader) reset(b []byte) {
+	r.b, r.i, r.depth, r.left, r.limit = b, 0, 0, r.left[:0], 0
+}
+
+// The tokenReader methods.
+
+func (r *mpReader) kind() kind {
+	c, ok := r.peek()
+	switch {
+	case !ok:
+		return kindEnd
+	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
+		return kindMap
+	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd:
+		return kindArray
+	case c&0xe0 == 0xa0 || (c >= 0xd9 && c <= 0xdb):
+		return kindString
+	case c == 0xc0:
+		return kindNull
+	case c >= 0xc4 && c <= 0xc6:
+		return kindBinary
+	}
+	return kindOther
+}
+
+func (r *mpReader) mapStart() error {
+	n, err := r.mapLen()
+	if err != nil {
+		return err
+	}
+	r.left = append(r.left, n)
+	return nil
+}
+
+func (r *mpReader) mapKey() ([]byte, bool, error) {
+	if !r.more() {
+		return nil, false, nil
+	}
+	k, err := r.str()
+	if err != nil {
+		return nil, false, r.fail("map keys must be strings")
+	}
+	return k, true, nil
+}
+
+func (r *mpReader) arrayStart() error {
+	n, err := r.arrayLen()
+	if err != nil {
+		return err
+	}
+	r.left = append(r.left, n)
+	return nil
+}
+
+func (r *mpReader) arrayNext() (bool, error) { return r.more(), nil }
+
+// more takes the next member of the innermost container, or leaves it.
+func (r *mpReader) more() bool {
+	top := len(r.left) - 1
+	if r.left[top] == 0 {
+		r.left = r.left[:top]
+		return false
+	}
+	r.left[top]--
+	return true
+}
+
+func (r *mpReader) null() bool { return r.isNil() }
+
+func (r *mpReader) skip() error {
+	c, err := r.byte()
+	if err != nil {
+		return err
+	}
+	var n int
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return nil
+	case c >= 0xcc && c <= 0xd3: // integers
+		_, err = r.need(1 << ((c - 0xcc) & 3))
+		return err
+	case c == 0xca || c == 0xcb:
+		_, err = r.need(4 << (c - 0xca))
+		return err
+	case c&0xe0 == 0xa0 || (c >= 0xd9 && c <= 0xdb):
+		r.i--
+		_, err = r.str()
+		return err
+	case c >= 0xc4 && c <= 0xc6:
+		r.i--
+		_, _, err = r.bin()
+		return err
+	case c >= 0xd4 && c <= 0xd8: // fixext 1, 2, 4, 8, 16: a type and the data
+		_, err = r.need(1 + 1<<(c-0xd4))
+		return err
+	case c >= 0xc7 && c <= 0xc9: // ext 8, 16, 32
+		if n, err = r.length(1<<(c-0xc7), 1); err == nil {
+			_, err = r.need(n + 1)
+		}
+		return err
+	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd, c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
+		r.i--
+		isMap := c&0xf0 == 0x80 || c == 0xde || c == 0xdf
+		if isMap {
+			n, err = r.mapLen()
+			n *= 2
+		} else {
+			n, err = r.arrayLen()
+		}
+		if err != nil {
+			return err
+		}
+		if r.depth++; r.depth > maxNestingDepth {
+			return r.fail("exceeded max depth")
+		}
+		for k := 0; k < n; k++ {
+			if err := r.skip(); err != nil {
+				return err
+			}
+		}
+		r.depth--
+		return nil
+	}
+	r.i--
+	return r.fail("reserved byte 0xc1")
+}
+
+func (r *mpReader) payload(d *eventDecoder, ev *engine.Event) error {
+	if p, isBin, err := r.bin(); isBin {
+		if err != nil {
+			return err
+		}
+		if len(p) > d.limits.maxPayload {
+			return d.tooLarge(len(p))
+		}
+		ev.Payload, ev.Binary = p, true
+		return nil
+	}
+	budget, off := d.convertBudget(), len(d.arena)
+	r.limit = off + budget
+	var err error
+	d.arena, err = r.appendJSON(d.arena)
+	r.limit = 0
+	if n := len(d.arena) - off; err == errConvertLimit || n > budget {
+		d.arena = d.arena[:off]
+		return d.budgetError(n)
+	}
+	if err != nil {
+		d.arena = d.arena[:off]
+		return err
+	}
+	d.arenaPayload(off)
+	return nil
+}
+
+// errConvertLimit stops appendJSON at its reader's limit.
+var errConvertLimit = errors.New("the converted payload is over its limit")
+
+func (r *mpReader) end() error {
+	if r.i != len(r.b) {
+		return r.fail("trailing data after the MessagePack value")
+	}
+	return nil
 }
 
 func (r *mpReader) fail(format string, args ...any) error {
@@ -158,7 +333,26 @@ func (r *mpReader) str() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.need(n)
+	start := r.i
+	p, err := r.need(n)
+	if err == nil && !utf8.Valid(p) {
+		r.i = start + invalidUTF8(p)
+		return nil, r.fail("invalid UTF-8")
+	}
+	return p, err
+}
+
+// invalidUTF8 returns the offset of the first byte of p that is not valid
+// UTF-8, or len(p).
+func invalidUTF8(p []byte) int {
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRune(p[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(p)
 }
 
 // bin reads a bin value, if one comes next.
@@ -206,6 +400,9 @@ func mpKind(c byte) string {
 // form and are refused. A bin value becomes a base64 string, as
 // encoding/json spells []byte.
 func (r *mpReader) appendJSON(dst []byte) ([]byte, error) {
+	if r.limit > 0 && len(dst) > r.limit {
+		return dst, errConvertLimit
+	}
 	c, err := r.byte()
 	if err != nil {
 		return dst, err

@@ -34,8 +34,25 @@ import (
 type Config struct {
 	// Addr is the address to listen on, host:port.
 	Addr string
-	// MaxBodyBytes bounds a request body, after decompression.
+	// MaxBodyBytes bounds a publish body, after decompression; YAML
+	// bodies get 1/64 of it (yaml.v3's node tree costs some 120 bytes per
+	// byte), and the other bodies at most 1 MiB.
 	MaxBodyBytes int64
+	// MaxCompressionRatio bounds how much a gzip body may decompress:
+	// to at most this many times the bytes read of it, plus a MiB; 0
+	// means no bound but MaxBodyBytes.
+	MaxCompressionRatio int64
+	// MaxInflightBodyBytes is the server-wide memory budget of request
+	// bodies in flight: their buffers and what decoding them costs (one
+	// body at the limit may take up to 2.5 times MaxBodyBytes). A request
+	// that finds it spent waits up to a second, then gets 503 OVERLOADED.
+	// 0 means 4 times MaxBodyBytes; -1 means no budget.
+	MaxInflightBodyBytes int64
+	// MaxSpinningConsumers caps the consumers of busy_spin and yielding
+	// disruptors, which burn a core each while idle; a create past it is
+	// 409 SPIN_LIMIT_REACHED. 0 means GOMAXPROCS (the cores the process
+	// may use).
+	MaxSpinningConsumers int
 	// ReplayDefaultLimit and ReplayMaxLimit are the default and largest
 	// limit= of a replay.
 	ReplayDefaultLimit, ReplayMaxLimit int
@@ -128,26 +145,28 @@ type Config struct {
 }
 
 // DefaultConfig returns the embedded defaults: 127.0.0.1:8080 over plain
-// HTTP without authentication (loopback only), 16 MiB bodies, replay pages
+// HTTP without authentication (loopback only), 16 MiB bodies that
+// decompress at most 100 times, 64 MiB of bodies in flight, replay pages
 // of 100 (up to 10000) events, 32 streams per client, no rate limit.
 func DefaultConfig() Config {
 	return Config{
-		Addr:               "127.0.0.1:8080",
-		MaxBodyBytes:       16 << 20,
-		ReplayDefaultLimit: 100,
-		ReplayMaxLimit:     10_000,
-		ListDefaultLimit:   100,
-		ListMaxLimit:       1000,
-		ReadHeaderTimeout:  10 * time.Second,
-		ReadTimeout:        time.Minute,
-		WriteTimeout:       time.Minute,
-		IdleTimeout:        2 * time.Minute,
-		StreamHeartbeat:    15 * time.Second,
-		StreamWriteTimeout: 10 * time.Second,
-		StreamBatch:        256,
-		GzipMinBytes:       1024,
-		RateBurst:          50,
-		MaxStreamsPerKey:   32,
+		Addr:                "127.0.0.1:8080",
+		MaxBodyBytes:        16 << 20,
+		MaxCompressionRatio: 100,
+		ReplayDefaultLimit:  100,
+		ReplayMaxLimit:      10_000,
+		ListDefaultLimit:    100,
+		ListMaxLimit:        1000,
+		ReadHeaderTimeout:   10 * time.Second,
+		ReadTimeout:         time.Minute,
+		WriteTimeout:        time.Minute,
+		IdleTimeout:         2 * time.Minute,
+		StreamHeartbeat:     15 * time.Second,
+		StreamWriteTimeout:  10 * time.Second,
+		StreamBatch:         256,
+		GzipMinBytes:        1024,
+		RateBurst:           50,
+		MaxStreamsPerKey:    32,
 	}
 }
 
@@ -168,6 +187,18 @@ func (e *ConfigError) Error() string {
 // [Config.Validate] or [New].
 func ConfigErrors(err error) []*ConfigError { return errwalk.All[*ConfigError](err) }
 
+// inflightBudget is MaxInflightBodyBytes with its default applied: the
+// bytes of the in-flight body budget, 0 for none.
+func (c Config) inflightBudget() int64 {
+	switch c.MaxInflightBodyBytes {
+	case 0:
+		return 4 * c.MaxBodyBytes
+	case -1:
+		return 0
+	}
+	return c.MaxInflightBodyBytes
+}
+
 // authOn reports whether the configuration authenticates clients.
 func (c Config) authOn() bool { return len(c.Keys) > 0 || len(c.ClientCerts) > 0 }
 
@@ -187,6 +218,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max_body_bytes", c.MaxBodyBytes, "must be positive")
+	}
+	if c.MaxSpinningConsumers < 0 {
+		bad("max_spinning_consumers", c.MaxSpinningConsumers, "must not be negative (0 for the cores)")
+	}
+	if c.MaxCompressionRatio < 0 {
+		bad("max_compression_ratio", c.MaxCompressionRatio, "must not be negative (0 for no bound)")
+	}
+	if c.MaxInflightBodyBytes < -1 || c.MaxInflightBodyBytes > 0 && c.MaxInflightBodyBytes < 3*c.MaxBodyBytes {
+		bad("max_inflight_body_bytes", c.MaxInflightBodyBytes, "must be at least 3 times max_body_bytes (0: 4 times it, -1: no budget)")
 	}
 	if c.ReplayDefaultLimit <= 0 || c.ReplayMaxLimit < c.ReplayDefaultLimit {
 		bad("replay limits", [2]int{c.ReplayDefaultLimit, c.ReplayMaxLimit}, "need 0 < default <= max")
@@ -288,6 +328,11 @@ type Server struct {
 	repl      ReplicationNode // nil: no replication
 	readWait  time.Duration   // maxReadWait
 
+	budget *budget // request bodies in flight; nil: none
+	// spinMu is held from the check of the spinning-consumer cap to the
+	// end of the create it admits (spin.go).
+	spinMu sync.Mutex
+
 	// Security; all read-only after New but the counters inside.
 	auth    *authenticator
 	limits  *limiters // nil: no rate limit
@@ -329,6 +374,7 @@ func New(cfg Config, eng *engine.Engine) (*Server, error) {
 		repl:     cfg.Replication,
 		readWait: maxReadWait,
 		closing:  make(chan struct{}),
+		budget:   newBudget(cfg.inflightBudget()),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -533,6 +579,10 @@ type call struct {
 	// id is who sent the request: set by admission, nil for anonymous
 	// callers of public routes.
 	id *identity
+	// buf is the request body read (readBody), and reserved its share of
+	// the in-flight budget, both given back when the handler returns.
+	buf      []byte
+	reserved int64
 }
 
 // Routes lists the method and pattern of every route, as registered.
@@ -628,6 +678,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 				return
 			}
 		}
+		defer c.releaseBody()
 		name := r.PathValue("name")
 		if !c.known(name) || (rt.read && !c.fence(name, fence)) {
 			return

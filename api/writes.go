@@ -126,6 +126,11 @@ func (c *call) createDisruptor() {
 		c.fail(newError(CodeValidation, "invalid disruptor settings", map[string]any{"errors": problems}))
 		return
 	}
+	done, ok := c.admitSpinning(cfg)
+	if !ok {
+		return
+	}
+	defer done()
 	start := req.Start == nil || *req.Start
 	var info engine.Info
 	if req.Replication == ReplicationQuorum {
@@ -303,38 +308,6 @@ func validKey(k string) bool {
 		}
 	}
 	return true
-}
-
-// decodeEvents reads and decodes a publish body.
-func (c *call) decodeEvents(multi bool) (*eventDecoder, func(), bool) {
-	f, e := requestFormat(c.r)
-	if e != nil {
-		c.fail(e)
-		return nil, nil, false
-	}
-	buf, e := readBody(c.w, c.r, c.s.cfg.MaxBodyBytes)
-	if e != nil {
-		c.fail(e)
-		return nil, nil, false
-	}
-	cfg := c.s.eng.Config()
-	d := getDecoder(cfg.MaxBatchEvents, cfg.MaxMetadata, cfg.MaxEventSize)
-	done := func() {
-		d.release()
-		releaseBody(buf)
-	}
-	var err error
-	if multi {
-		err = d.decodeMulti(f, buf.Bytes())
-	} else {
-		err = d.decodePublish(f, buf.Bytes())
-	}
-	if err != nil {
-		done()
-		c.fail(d.apiError(f, err))
-		return nil, nil, false
-	}
-	return d, done, true
 }
 
 func (c *call) publish() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -14,7 +15,12 @@ import (
 )
 
 // yamlDocument parses a single-document YAML body into its root node.
+// The whole body must be UTF-8: the offset of the first invalid byte is
+// given otherwise.
 func yamlDocument(body []byte) (*yaml.Node, error) {
+	if !utf8.Valid(body) {
+		return nil, &syntaxError{msg: "invalid UTF-8", offset: invalidUTF8(body)}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -40,176 +46,152 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// yamlMapping checks n is a mapping and returns its key/value pairs.
-func yamlMapping(n *yaml.Node, what string) ([]*yaml.Node, error) {
-	n = deref(n)
+// yamlReader is the tokenReader of a YAML document, over the node tree
+// yaml.v3 decodes it to (aliases followed).
+type yamlReader struct {
+	root  *yaml.Node // the document's value
+	cur   *yaml.Node // the value that comes next; nil once it is read
+	stack []yamlFrame
+}
+
+// yamlFrame is a mapping or sequence being read: its node, and the index
+// of the next member in its Content.
+type yamlFrame struct {
+	n *yaml.Node
+	i int
+}
+
+// reset makes r read the document whose root is root.
+func (r *yamlReader) reset(root *yaml.Node) { r.root, r.cur, r.stack = root, root, r.stack[:0] }
+
+// take returns the value that comes next and marks it read.
+func (r *yamlReader) take() *yaml.Node {
+	n := r.cur
+	r.cur = nil
+	if n == nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+	}
+	return deref(n)
+}
+
+func (r *yamlReader) kind() kind {
+	if r.cur == nil {
+		return kindEnd
+	}
+	n := deref(r.cur)
+	switch {
+	case n.Kind == yaml.MappingNode:
+		return kindMap
+	case n.Kind == yaml.SequenceNode:
+		return kindArray
+	case n.Kind != yaml.ScalarNode:
+		return kindOther
+	case n.ShortTag() == "!!null":
+		return kindNull
+	case n.ShortTag() == "!!binary":
+		return kindBinary
+	}
+	return kindString
+}
+
+func (r *yamlReader) mapStart() error {
+	n := r.take()
 	if n.Kind != yaml.MappingNode {
-		return nil, malformed("%s must be a mapping", what)
+		return malformed("line %d: a mapping is expected", n.Line)
 	}
-	return n.Content, nil
-}
-
-// yamlString returns a scalar's text.
-func yamlString(n *yaml.Node, what string) (string, error) {
-	n = deref(n)
-	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
-		return "", malformed("%s must be a string", what)
-	}
-	return n.Value, nil
-}
-
-func isNullNode(n *yaml.Node) bool {
-	n = deref(n)
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func (d *eventDecoder) yamlPublish(body []byte, multi bool) error {
-	root, err := yamlDocument(body)
-	if err != nil {
-		return err
-	}
-	kv, err := yamlMapping(root, "the body")
-	if err != nil {
-		return err
-	}
-	var ev *engine.Event
-	have, top := 0, 0
-	for i := 0; i < len(kv); i += 2 {
-		key, err := yamlString(kv[i], "a key")
-		if err != nil {
-			return err
-		}
-		v := kv[i+1]
-		switch {
-		case multi && key == "batches":
-			if err := fieldSeen(&top, 1, "batches"); err != nil {
-				return err
-			}
-			if err := d.yamlBatches(v); err != nil {
-				return err
-			}
-		case !multi && key == "events":
-			if err := fieldSeen(&top, 1, "events"); err != nil {
-				return err
-			}
-			if err := d.yamlEvents(v); err != nil {
-				return err
-			}
-		case !multi && isEventField([]byte(key)):
-			if ev == nil {
-				if ev, err = d.addEvent(); err != nil {
-					return err
-				}
-			}
-			if err := d.yamlEventField(v, ev, key, &have); err != nil {
-				return err
-			}
-		default:
-			return malformed("unknown field %q", key)
-		}
-	}
-	if ev != nil {
-		if top != 0 {
-			return &decodeError{code: CodeValidation, msg: "give either events or one event's fields, not both"}
-		}
-		return d.checkEvent(have)
-	}
+	r.stack = append(r.stack, yamlFrame{n: n})
 	return nil
 }
 
-func (d *eventDecoder) yamlEvents(n *yaml.Node) error {
-	if isNullNode(n) {
-		return nil
+func (r *yamlReader) mapKey() ([]byte, bool, error) {
+	f := &r.stack[len(r.stack)-1]
+	if f.i >= len(f.n.Content) {
+		r.stack = r.stack[:len(r.stack)-1]
+		return nil, false, nil
 	}
-	n = deref(n)
+	k := deref(f.n.Content[f.i])
+	r.cur = f.n.Content[f.i+1]
+	f.i += 2
+	if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
+		return nil, false, malformed("line %d: keys must be strings", k.Line)
+	}
+	if !utf8.ValidString(k.Value) {
+		return nil, false, malformed("line %d: a key is not valid UTF-8", k.Line)
+	}
+	return []byte(k.Value), true, nil
+}
+
+func (r *yamlReader) arrayStart() error {
+	n := r.take()
 	if n.Kind != yaml.SequenceNode {
-		return malformed("events must be a sequence")
+		return malformed("line %d: a sequence is expected", n.Line)
 	}
-	for _, e := range n.Content {
-		kv, err := yamlMapping(e, "an event")
-		if err != nil {
-			return err
-		}
-		ev, err := d.addEvent()
-		if err != nil {
-			return err
-		}
-		have := 0
-		for i := 0; i < len(kv); i += 2 {
-			key, err := yamlString(kv[i], "a key")
-			if err != nil {
-				return err
-			}
-			if !isEventField([]byte(key)) {
-				return malformed("unknown field %q in event %d", key, len(d.events)-1)
-			}
-			if err := d.yamlEventField(kv[i+1], ev, key, &have); err != nil {
-				return err
-			}
-		}
-		if err := d.checkEvent(have); err != nil {
-			return err
-		}
-	}
+	r.stack = append(r.stack, yamlFrame{n: n})
 	return nil
 }
 
-func (d *eventDecoder) yamlEventField(v *yaml.Node, ev *engine.Event, key string, have *int) error {
-	switch key {
-	case "payload":
-		if err := fieldSeen(have, havePayload, "payload"); err != nil {
-			return err
-		}
-		if n := deref(v); n.Kind == yaml.ScalarNode && n.ShortTag() == "!!binary" {
-			return d.decodeBase64(stripSpace(n.Value))
-		}
-		off := len(d.arena)
-		// Aliases may expand a small document into a big payload: the
-		// budget stops the expansion not far past what an event may hold.
-		c := yamlConverter{budget: 2*d.maxPayload + 4096}
-		var err error
-		if d.arena, err = c.appendJSON(d.arena, v, 0); err != nil {
-			d.arena = d.arena[:off]
-			return err
-		}
-		d.arenaPayload(off)
-	case "payload_base64":
-		if err := fieldSeen(have, haveBase64, "payload_base64"); err != nil {
-			return err
-		}
-		if isNullNode(v) {
-			*have |= base64Null
-			return nil
-		}
-		s, err := yamlString(v, "payload_base64")
-		if err != nil {
-			return err
-		}
-		return d.decodeBase64([]byte(s))
-	case "metadata":
-		if err := fieldSeen(have, haveMeta, "metadata"); err != nil {
-			return err
-		}
-		if isNullNode(v) {
-			return nil
-		}
-		kv, err := yamlMapping(v, "metadata")
-		if err != nil {
-			return err
-		}
-		for i := 0; i < len(kv); i += 2 {
-			k, err := yamlString(kv[i], "a metadata key")
-			if err != nil {
-				return err
-			}
-			val, err := yamlString(kv[i+1], "the metadata value of "+strconv.Quote(k))
-			if err != nil {
-				return err
-			}
-			if err := d.addMeta(ev, k, val); err != nil {
-				return err
-			}
-		}
+func (r *yamlReader) arrayNext() (bool, error) {
+	f := &r.stack[len(r.stack)-1]
+	if f.i >= len(f.n.Content) {
+		r.stack = r.stack[:len(r.stack)-1]
+		return false, nil
+	}
+	r.cur = f.n.Content[f.i]
+	f.i++
+	return true, nil
+}
+
+func (r *yamlReader) null() bool {
+	if r.kind() == kindNull {
+		r.cur = nil
+		return true
+	}
+	return false
+}
+
+func (r *yamlReader) str() ([]byte, error) {
+	n := r.take()
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		return nil, malformed("line %d: a string is expected", n.Line)
+	}
+	if !utf8.ValidString(n.Value) {
+		return nil, malformed("line %d: the string is not valid UTF-8", n.Line)
+	}
+	return []byte(n.Value), nil
+}
+
+// skip passes over the value: the parser has checked it.
+func (r *yamlReader) skip() error {
+	r.cur = nil
+	return nil
+}
+
+func (r *yamlReader) payload(d *eventDecoder, ev *engine.Event) error {
+	n := r.take()
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!binary" {
+		return d.decodeBase64(stripSpace(n.Value))
+	}
+	// Aliases may expand a small document into a big payload: the budget
+	// stops the expansion at what the event and the request may hold.
+	budget, off := d.convertBudget(), len(d.arena)
+	c := yamlConverter{budget: budget}
+	var err error
+	d.arena, err = c.appendJSON(d.arena, n, 0)
+	if n := len(d.arena) - off; err == errConvertLimit || n > budget {
+		d.arena = d.arena[:off]
+		return d.budgetError(n)
+	}
+	if err != nil {
+		d.arena = d.arena[:off]
+		return err
+	}
+	d.arenaPayload(off)
+	return nil
+}
+
+func (r *yamlReader) end() error {
+	if len(r.stack) > 0 || r.cur != nil {
+		return malformed("the yaml document has more after its value")
 	}
 	return nil
 }
@@ -225,63 +207,6 @@ func stripSpace(s string) []byte {
 	return out
 }
 
-func (d *eventDecoder) yamlBatches(n *yaml.Node) error {
-	n = deref(n)
-	if n.Kind != yaml.SequenceNode {
-		return malformed("batches must be a sequence")
-	}
-	for _, e := range n.Content {
-		kv, err := yamlMapping(e, "a batch")
-		if err != nil {
-			return err
-		}
-		b, err := d.addBatch()
-		if err != nil {
-			return err
-		}
-		have := 0
-		for i := 0; i < len(kv); i += 2 {
-			key, err := yamlString(kv[i], "a key")
-			if err != nil {
-				return err
-			}
-			v := kv[i+1]
-			switch key {
-			case "disruptor":
-				if err := fieldSeen(&have, 1, "disruptor"); err != nil {
-					return err
-				}
-				if b.disruptor, err = yamlString(v, "disruptor"); err != nil {
-					return err
-				}
-			case "idempotency_key":
-				if err := fieldSeen(&have, 2, "idempotency_key"); err != nil {
-					return err
-				}
-				if isNullNode(v) {
-					continue
-				}
-				if b.key, err = yamlString(v, "idempotency_key"); err != nil {
-					return err
-				}
-			case "events":
-				if err := fieldSeen(&have, 4, "events"); err != nil {
-					return err
-				}
-				if err := d.yamlEvents(v); err != nil {
-					return err
-				}
-			default:
-				return malformed("unknown field %q in batch %d", key, len(d.batches)-1)
-			}
-		}
-		if err := d.checkBatch(b, have); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // yamlConverter turns a YAML node into JSON text. Aliases are expanded,
 // within a budget of output bytes, so a "billion laughs" document fails
 // instead of eating the memory.
@@ -292,7 +217,7 @@ func (c *yamlConverter) appendJSON(dst []byte, n *yaml.Node, depth int) ([]byte,
 		return dst, malformed("the yaml payload nests too deeply")
 	}
 	if c.budget -= 8; c.budget < 0 {
-		return dst, malformed("the yaml payload expands to too much data")
+		return dst, errConvertLimit
 	}
 	var err error
 	switch n.Kind {
@@ -327,6 +252,9 @@ func (c *yamlConverter) appendJSON(dst []byte, n *yaml.Node, depth int) ([]byte,
 			if k.Kind != yaml.ScalarNode {
 				return dst, malformed("yaml mapping keys must be scalars to convert to JSON")
 			}
+			if !utf8.ValidString(k.Value) {
+				return dst, malformed("line %d: a key is not valid UTF-8", k.Line)
+			}
 			dst = appendString(dst, k.Value)
 			dst = append(dst, ':')
 			if dst, err = c.appendJSON(dst, n.Content[i+1], depth+1); err != nil {
@@ -336,7 +264,10 @@ func (c *yamlConverter) appendJSON(dst []byte, n *yaml.Node, depth int) ([]byte,
 		return append(dst, '}'), nil
 	case yaml.ScalarNode:
 		if c.budget -= len(n.Value); c.budget < 0 {
-			return dst, malformed("the yaml payload expands to too much data")
+			return dst, errConvertLimit
+		}
+		if !utf8.ValidString(n.Value) {
+			return dst, malformed("line %d: the scalar is not valid UTF-8", n.Line)
 		}
 		return appendYAMLScalar(dst, n)
 	}

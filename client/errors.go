@@ -185,6 +185,13 @@ const (
 	// ErrRequestTimeout: the request body did not reach the server within
 	// its read timeout; retried like a network error.
 	ErrRequestTimeout = Code(wire.CodeRequestTimeout)
+	// ErrSpinLimitReached: [Client.CreateDisruptor] with a busy_spin or
+	// yielding wait strategy on a server whose cores are all taken by
+	// spinning consumers.
+	ErrSpinLimitReached = Code(wire.CodeSpinLimitReached)
+	// ErrOverloaded: the server's memory budget for request bodies in
+	// flight is spent; nothing was done. Retried after Retry-After.
+	ErrOverloaded = Code(wire.CodeOverloaded)
 	// ErrNotLeader: a change of a quorum disruptor reached a Raft follower
 	// that could not forward it; the error's Details["leader_api"] is the
 	// leader's URL.
@@ -213,8 +220,8 @@ var codes = []Code{
 	ErrSchemaViolation, ErrIdempotencyKeyReused, ErrRingFull, ErrTooManySubscribers, ErrRateLimited, ErrDedupWindowFull,
 	ErrRequestCanceled, ErrShuttingDown, ErrNotReady, ErrInternal,
 	ErrClusterDisabled, ErrClusterNotRunning, ErrClusterJoinFailed, ErrPeerUnavailable,
-	ErrPeerCircuitOpen, ErrPeerTimeout, ErrForwardLoop, ErrRequestTimeout,
-	ErrNotLeader, ErrNoQuorum, ErrOutcomeUnknown, ErrCatchingUp,
+	ErrPeerCircuitOpen, ErrPeerTimeout, ErrForwardLoop, ErrRequestTimeout, ErrSpinLimitReached,
+	ErrOverloaded, ErrNotLeader, ErrNoQuorum, ErrOutcomeUnknown, ErrCatchingUp,
 }
 
 // CodeOf returns the API error code of err, or "" when err is not an

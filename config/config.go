@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/badbatch/badbatch/api"
 	"github.com/badbatch/badbatch/cluster"
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/internal/errwalk"
@@ -173,12 +174,18 @@ type Limits struct {
 	MaxBodyBytes   int64         `koanf:"max_body_bytes"`
 	MaxSubscribers int           `koanf:"max_subscribers"`
 	DedupWindow    time.Duration `koanf:"dedup_window"`
+	// MaxCompressionRatio and MaxInflightBodyBytes are the API's
+	// ([api.Config]): how much a gzip body may decompress, and the memory
+	// budget of request bodies in flight.
+	MaxCompressionRatio  int64 `koanf:"max_compression_ratio"`
+	MaxInflightBodyBytes int64 `koanf:"max_inflight_body_bytes"`
 }
 
 // Default returns the built-in configuration: a standalone server on
 // 127.0.0.1:8080 with the engine's defaults.
 func Default() Config {
 	e := engine.DefaultConfig()
+	a := api.DefaultConfig()
 	return Config{
 		Server: Server{
 			BindAddr:          "127.0.0.1:8080",
@@ -198,13 +205,15 @@ func Default() Config {
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 		Limits: Limits{
-			MaxDisruptors:  e.MaxDisruptors,
-			MaxBufferSize:  e.MaxBufferSize,
-			MaxEventSize:   e.MaxEventSize,
-			MaxBatchEvents: e.MaxBatchEvents,
-			MaxBodyBytes:   64 << 20,
-			MaxSubscribers: e.MaxSubscribers,
-			DedupWindow:    e.DedupWindow,
+			MaxDisruptors:        e.MaxDisruptors,
+			MaxBufferSize:        e.MaxBufferSize,
+			MaxEventSize:         e.MaxEventSize,
+			MaxBatchEvents:       e.MaxBatchEvents,
+			MaxBodyBytes:         a.MaxBodyBytes,
+			MaxSubscribers:       e.MaxSubscribers,
+			DedupWindow:          e.DedupWindow,
+			MaxCompressionRatio:  a.MaxCompressionRatio,
+			MaxInflightBodyBytes: a.MaxInflightBodyBytes,
 		},
 		Security: DefaultSecurity(),
 	}
@@ -268,6 +277,12 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxBodyBytes <= 0 {
 		errs.add("limits.max_body_bytes", c.Limits.MaxBodyBytes, "must be positive")
+	}
+	if c.Limits.MaxCompressionRatio < 0 {
+		errs.add("limits.max_compression_ratio", c.Limits.MaxCompressionRatio, "must not be negative (0 for no bound)")
+	}
+	if b := c.Limits.MaxInflightBodyBytes; b < -1 || b > 0 && b < 3*c.Limits.MaxBodyBytes {
+		errs.add("limits.max_inflight_body_bytes", b, "must be at least 3 times max_body_bytes (0: 4 times it, -1: no budget)")
 	}
 	c.Security.validate(&errs, c.Server.BindAddr)
 	ecfg, err := c.engineConfig()

@@ -21,6 +21,8 @@ func apiConfig(cfg config.Config) (api.Config, error) {
 	a.ReadTimeout = cfg.Server.ReadTimeout
 	a.IdleTimeout = cfg.Server.IdleTimeout
 	a.MaxBodyBytes = cfg.Limits.MaxBodyBytes
+	a.MaxCompressionRatio = cfg.Limits.MaxCompressionRatio
+	a.MaxInflightBodyBytes = cfg.Limits.MaxInflightBodyBytes
 	if err := cfg.Security.Apply(&a); err != nil {
 		return a, invalid(err)
 	}

@@ -23,6 +23,7 @@ const (
 	CodeInvalidStateTransition     = "INVALID_STATE_TRANSITION"
 	CodeDisruptorNotRunning        = "DISRUPTOR_NOT_RUNNING"
 	CodeDisruptorLimitReached      = "DISRUPTOR_LIMIT_REACHED"
+	CodeSpinLimitReached           = "SPIN_LIMIT_REACHED"
 	CodeClusterNotRunning          = "CLUSTER_NOT_RUNNING"
 	CodeSequenceEvicted            = "SEQUENCE_EVICTED"
 	CodeBodyTooLarge               = "BODY_TOO_LARGE"
@@ -41,6 +42,7 @@ const (
 	CodePeerUnavailable            = "PEER_UNAVAILABLE"
 	CodeShuttingDown               = "SHUTTING_DOWN"
 	CodeNotReady                   = "NOT_READY"
+	CodeOverloaded                 = "OVERLOADED"
 	CodePeerCircuitOpen            = "PEER_CIRCUIT_OPEN"
 	CodeNoQuorum                   = "NO_QUORUM"
 	CodeOutcomeUnknown             = "OUTCOME_UNKNOWN"
@@ -73,10 +75,10 @@ type CodeInfo struct {
 // codes is the one table of error codes: docs/api.md's is generated from
 // it, and a test keeps docs/openapi.json's list in step. Ordered by status.
 var codes = []CodeInfo{
-	{CodeMalformedBody, http.StatusBadRequest, false, "the body does not decode in its format: syntax, wrong types, unknown or duplicate fields, trailing data, empty"},
+	{CodeMalformedBody, http.StatusBadRequest, false, "the body does not decode in its format: syntax, wrong types, unknown, duplicate or differently-cased fields, invalid UTF-8 (`details.offset` in JSON and MessagePack, the line in YAML), trailing data, empty"},
 	{CodeInvalidEncoding, http.StatusBadRequest, false, "the gzip body is corrupt or truncated"},
-	{CodeValidation, http.StatusBadRequest, false, "well-formed but invalid: settings (`details.errors`), an event without or with both payloads, bad base64, an empty batch"},
-	{CodeInvalidParameter, http.StatusBadRequest, false, "a bad query parameter, path sequence or header (`details.parameter`)"},
+	{CodeValidation, http.StatusBadRequest, false, "well-formed but invalid: settings (`details.errors`; an explicit 0 where 0 is not allowed, a value not spelled as listed), an event without or with both payloads, bad base64, an empty batch"},
+	{CodeInvalidParameter, http.StatusBadRequest, false, "a bad, unknown or repeated query parameter, path sequence or header (`details.parameter`)"},
 	{CodeInvalidSchema, http.StatusBadRequest, false, "the JSON Schema does not compile, or would load another document"},
 	{CodeUnauthorized, http.StatusUnauthorized, false, "no credentials, or an unknown, expired or malformed key (`details.reason`); `WWW-Authenticate`"},
 	{CodeForbidden, http.StatusForbidden, false, "the role lacks the route's permission, or the disruptor is not one of the key's (`details.disruptor`)"},
@@ -91,9 +93,10 @@ var codes = []CodeInfo{
 	{CodeInvalidStateTransition, http.StatusConflict, false, "the lifecycle does not allow the move (`details.from`, `details.to`)"},
 	{CodeDisruptorNotRunning, http.StatusConflict, false, "publish to a created, paused or stopped disruptor (`details.state`)"},
 	{CodeDisruptorLimitReached, http.StatusConflict, false, "the server hosts as many disruptors as it may"},
+	{CodeSpinLimitReached, http.StatusConflict, false, "a `busy_spin` or `yielding` disruptor would give the server more spinning consumers than it has cores (`details.limit`, `details.spinning`); pick a blocking strategy"},
 	{CodeClusterNotRunning, http.StatusConflict, false, "join on a node that has left the cluster (restart it to rejoin)"},
 	{CodeSequenceEvicted, http.StatusGone, false, "overwritten by the ring (`details.oldest_sequence`)"},
-	{CodeBodyTooLarge, http.StatusRequestEntityTooLarge, false, "the body, after decompression, is over the limit (`details.limit`)"},
+	{CodeBodyTooLarge, http.StatusRequestEntityTooLarge, false, "the body, after decompression, is over its limit (`details.limit`), decompresses more than the compression ratio allows (`details.max_ratio`), or its payloads convert to more than the limit"},
 	{CodeEventTooLarge, http.StatusRequestEntityTooLarge, false, "an event's payload and metadata exceed `max_event_size` (`details.index`)"},
 	{CodeBatchTooLarge, http.StatusRequestEntityTooLarge, false, "more events than 10000 or than the ring holds, or more than 256 batches"},
 	{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType, false, "`Content-Type` is not JSON, YAML or MessagePack"},
@@ -110,6 +113,7 @@ var codes = []CodeInfo{
 	{CodePeerUnavailable, http.StatusBadGateway, true, "the node hosting the disruptor could not be reached, or failed (`details.node`)"},
 	{CodeShuttingDown, http.StatusServiceUnavailable, true, "the server is stopping; `Retry-After`"},
 	{CodeNotReady, http.StatusServiceUnavailable, true, "readiness failed (`details.unhealthy`); `Retry-After`"},
+	{CodeOverloaded, http.StatusServiceUnavailable, true, "the request bodies in flight hold the server's whole memory budget for bodies (`max_inflight_body_bytes`); nothing was done; `Retry-After`"},
 	{CodePeerCircuitOpen, http.StatusServiceUnavailable, true, "every node hosting the disruptor failed recently and gets no requests for a while; `Retry-After`"},
 	{CodeCatchingUp, http.StatusServiceUnavailable, true, "this node has not applied the Raft log far enough to answer for a `quorum` disruptor: a `min_index` read it did not reach within 5 s (`details.min_index`, `details.applied_index`), or a name it does not know while it catches up after a start (the disruptor may exist); retry (`Retry-After`), or ask another node"},
 	{CodeNoQuorum, http.StatusServiceUnavailable, true, "no Raft leader is known (an election, or the minority side of a partition), or its API address is not known yet; nothing was done; `Retry-After`"},

@@ -17,16 +17,19 @@ const (
 const HeaderAppliedIndex = "X-Raft-Applied-Index"
 
 // CreateRequest is the body of POST /api/v1/disruptors. Zero fields are
-// left out on the wire and take the server's defaults; the server refuses
-// an explicit 0 for buffer_size, max_event_size and publish_timeout_ms.
+// left out on the wire and take the server's defaults.
+//
+// The wire tags are the server's strict rules: a field tagged nonzero
+// may not be given as 0 (leave it out for the default), and one tagged
+// oneof must be one of the values listed, spelled exactly so.
 type CreateRequest struct {
 	Name             string `json:"name" yaml:"name"`
-	BufferSize       int    `json:"buffer_size,omitempty" yaml:"buffer_size,omitempty"`
-	ProducerType     string `json:"producer_type,omitempty" yaml:"producer_type,omitempty"`
-	WaitStrategy     string `json:"wait_strategy,omitempty" yaml:"wait_strategy,omitempty"`
-	MaxEventSize     int    `json:"max_event_size,omitempty" yaml:"max_event_size,omitempty"`
-	Overflow         string `json:"overflow,omitempty" yaml:"overflow,omitempty"`
-	PublishTimeoutMS int64  `json:"publish_timeout_ms,omitempty" yaml:"publish_timeout_ms,omitempty"`
+	BufferSize       int    `json:"buffer_size,omitempty" yaml:"buffer_size,omitempty" wire:"nonzero"`
+	ProducerType     string `json:"producer_type,omitempty" yaml:"producer_type,omitempty" wire:"oneof=single multi"`
+	WaitStrategy     string `json:"wait_strategy,omitempty" yaml:"wait_strategy,omitempty" wire:"oneof=busy_spin yielding sleeping blocking lite_blocking timeout_blocking phased_backoff"`
+	MaxEventSize     int    `json:"max_event_size,omitempty" yaml:"max_event_size,omitempty" wire:"nonzero"`
+	Overflow         string `json:"overflow,omitempty" yaml:"overflow,omitempty" wire:"oneof=block reject"`
+	PublishTimeoutMS int64  `json:"publish_timeout_ms,omitempty" yaml:"publish_timeout_ms,omitempty" wire:"nonzero"`
 	// Schema is a JSON Schema document every JSON payload must match: a
 	// decoded document (map[string]any) or, from the client, JSON text.
 	Schema any `json:"schema,omitempty" yaml:"schema,omitempty"`
@@ -36,7 +39,7 @@ type CreateRequest struct {
 	// Replication is ReplicationNone (the default) or ReplicationQuorum
 	// (replicated with Raft across the cluster; needs
 	// cluster.replication.enabled).
-	Replication string `json:"replication,omitempty" yaml:"replication,omitempty"`
+	Replication string `json:"replication,omitempty" yaml:"replication,omitempty" wire:"oneof=none quorum"`
 	// FirstSequence is the sequence of the first event (default 0), for a
 	// disruptor that continues the numbering of an earlier one (after a
 	// move or a restart), so that readers' saved sequences stay valid:
@@ -48,7 +51,7 @@ type CreateRequest struct {
 // StateRequest is the body of PUT /api/v1/disruptors/{name}/state.
 type StateRequest struct {
 	// State is running, paused or stopped, in lower case.
-	State string `json:"state" yaml:"state"`
+	State string `json:"state" yaml:"state" wire:"oneof=created running paused stopped"`
 }
 
 // StateResponse is the body of GET /api/v1/disruptors/{name}/state.
