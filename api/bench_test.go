@@ -102,10 +102,7 @@ func ceilingServer(b *testing.B) (string, *http.Client, func()) {
 		}
 		d := getDecoder(decodeLimits{maxEvents: ecfg.MaxBatchEvents, maxMeta: ecfg.MaxMetadata,
 			maxPayload: ecfg.MaxEventSize, maxArena: int(cfg.MaxBodyBytes)})
-		rd, err := codecs[f].reader(d, body)
-		if err == nil {
-			err = d.decodePublish(rd)
-		}
+		err := d.decode(f, body, false)
 		d.release()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

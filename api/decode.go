@@ -91,24 +91,51 @@ func (c *call) decodeEvents(multi bool) (d *eventDecoder, done func(), ok bool) 
 		}
 	}
 	d = getDecoder(l)
-	if h := codecs[f].arenaHint; h > 0 {
-		d.arena = slices.Grow(d.arena, int(min(limit, h*int64(len(body))))+64<<10)
-	}
-	r, err := codecs[f].reader(d, body)
-	if err == nil {
-		if multi {
-			err = d.decodeMulti(r)
-		} else {
-			err = d.decodePublish(r)
-		}
-	}
-	if err != nil {
+	if err := d.decode(f, body, multi); err != nil {
 		d.release()
 		c.fail(apiError(f, err))
 		return nil, nil, false
 	}
 	return d, d.release, true
 }
+
+// decode decodes the publish body of format f (multi: of POST
+// /api/v1/events) into d.
+func (d *eventDecoder) decode(f format, body []byte, multi bool) error {
+	if h := codecs[f].arenaHint; h > 0 {
+		d.arena = slices.Grow(d.arena, min(d.limits.maxArena, int(h)*len(body))+64<<10)
+	}
+	r, err := codecs[f].reader(d, body)
+	switch {
+	case err != nil:
+		return err
+	case multi:
+		return d.decodeMulti(r)
+	}
+	return d.decodePublish(r)
+}
+
+// convert appends the JSON form of the next payload to the arena with
+// appendJSON, which must stop (errConvertLimit) once the payload would
+// pass its budget, and makes it the current event's payload.
+func (d *eventDecoder) convert(appendJSON func(dst []byte, limit int) ([]byte, error)) error {
+	budget, off := d.convertBudget(), len(d.arena)
+	var err error
+	d.arena, err = appendJSON(d.arena, off+budget)
+	if n := len(d.arena) - off; err == errConvertLimit || n > budget {
+		d.arena = d.arena[:off]
+		return d.budgetError(n)
+	}
+	if err != nil {
+		d.arena = d.arena[:off]
+		return err
+	}
+	d.arenaPayload(off)
+	return nil
+}
+
+// errConvertLimit stops a payload's conversion at its budget.
+var errConvertLimit = errors.New("the converted payload is over its limit")
 
 var decoderPool = sync.Pool{New: func() any { return new(eventDecoder) }}
 

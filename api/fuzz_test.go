@@ -81,15 +81,7 @@ func fastDecode(t *testing.T, f format, body []byte, multi bool, sp split) ([]en
 	defer release()
 	d := getDecoder(decodeLimits{maxEvents: fuzzMaxEvents, maxMeta: fuzzMaxMeta, maxPayload: 1 << 20, maxArena: 4 << 20})
 	defer d.release()
-	r, err := codecs[f].reader(d, body)
-	if err == nil {
-		if multi {
-			err = d.decodeMulti(r)
-		} else {
-			err = d.decodePublish(r)
-		}
-	}
-	if err != nil {
+	if err := d.decode(f, body, multi); err != nil {
 		var de *decodeError
 		var se *syntaxError
 		if !errors.As(err, &de) && !errors.As(err, &se) {

@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -171,25 +170,12 @@ func (r *mpReader) payload(d *eventDecoder, ev *engine.Event) error {
 		ev.Payload, ev.Binary = p, true
 		return nil
 	}
-	budget, off := d.convertBudget(), len(d.arena)
-	r.limit = off + budget
-	var err error
-	d.arena, err = r.appendJSON(d.arena)
-	r.limit = 0
-	if n := len(d.arena) - off; err == errConvertLimit || n > budget {
-		d.arena = d.arena[:off]
-		return d.budgetError(n)
-	}
-	if err != nil {
-		d.arena = d.arena[:off]
-		return err
-	}
-	d.arenaPayload(off)
-	return nil
+	return d.convert(func(dst []byte, limit int) ([]byte, error) {
+		r.limit = limit
+		defer func() { r.limit = 0 }()
+		return r.appendJSON(dst)
+	})
 }
-
-// errConvertLimit stops appendJSON at its reader's limit.
-var errConvertLimit = errors.New("the converted payload is over its limit")
 
 func (r *mpReader) end() error {
 	if r.i != len(r.b) {

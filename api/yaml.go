@@ -173,20 +173,10 @@ func (r *yamlReader) payload(d *eventDecoder, ev *engine.Event) error {
 	}
 	// Aliases may expand a small document into a big payload: the budget
 	// stops the expansion at what the event and the request may hold.
-	budget, off := d.convertBudget(), len(d.arena)
-	c := yamlConverter{budget: budget}
-	var err error
-	d.arena, err = c.appendJSON(d.arena, n, 0)
-	if n := len(d.arena) - off; err == errConvertLimit || n > budget {
-		d.arena = d.arena[:off]
-		return d.budgetError(n)
-	}
-	if err != nil {
-		d.arena = d.arena[:off]
-		return err
-	}
-	d.arenaPayload(off)
-	return nil
+	return d.convert(func(dst []byte, limit int) ([]byte, error) {
+		c := yamlConverter{budget: limit - len(dst)}
+		return c.appendJSON(dst, n, 0)
+	})
 }
 
 func (r *yamlReader) end() error {
