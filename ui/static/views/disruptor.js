@@ -212,7 +212,12 @@ function tailPanel(name, stops) {
       retry = setTimeout(connect, 2000);
     }, (err) => {
       if (ctl !== c || c.signal.aborted) return;
-      setStatus(false, `${err.message}${err.code ? " (" + err.code + ")" : ""}; retrying in 2 s`);
+      const why = `${err.message}${err.code ? " (" + err.code + ")" : ""}`;
+      if (err.status === 401 || err.status === 403 || err.status === 404) {
+        setStatus(false, why); // retrying would not help
+        return;
+      }
+      setStatus(false, why + "; retrying in 2 s");
       retry = setTimeout(connect, 2000);
     });
   };
