@@ -248,25 +248,6 @@ func forwardError(err error) *Error {
 	return newError(CodePeerUnavailable, fmt.Sprintf("the node hosting %q is unavailable", fe.Disruptor), d)
 }
 
-// clusterProblem returns why the cluster makes the server not ready, or
-// nil: the cluster is degraded (a member is suspect or dead, or this node
-// is not running, e.g. after it left).
-func (s *Server) clusterProblem() *Error {
-	if s.cluster == nil {
-		return nil
-	}
-	ch := s.cluster.node.Health()
-	if ch.Status == cluster.Healthy {
-		return nil
-	}
-	problems := ch.Problems
-	if problems == nil {
-		problems = []string{}
-	}
-	return newError(CodeNotReady, "the cluster is "+string(ch.Status),
-		map[string]any{"cluster": string(ch.Status), "problems": problems})
-}
-
 // ---- /api/v1/cluster ----
 
 // joinTimeout bounds POST /api/v1/cluster/join.

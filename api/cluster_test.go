@@ -247,7 +247,8 @@ func TestClusterForwarding(t *testing.T) {
 	}
 	waitFor(t, "A to see B drop orders", func() bool { return !a.hosts(t, "n2", "orders") })
 
-	// C dies without a word: A's cluster degrades, and A is not ready.
+	// C dies without a word: A's cluster degrades, and A and B stay
+	// ready (readiness is per node: a balancer keeps both endpoints).
 	start := time.Now()
 	if err := c.node.Shutdown(); err != nil {
 		t.Fatal(err)
@@ -258,8 +259,18 @@ func TestClusterForwarding(t *testing.T) {
 	if get(h.v, "status") != "degraded" || get(h.v, "dead") != 1.0 {
 		t.Errorf("health of A with C dead: %s", h.body)
 	}
-	if r := a.do(t, request{method: "GET", path: "/health/ready"}); r.status != 503 || errCode(r) != CodeNotReady || get(r.v, "error", "details", "cluster") != "degraded" {
-		t.Errorf("readiness of A with C dead: %d %s", r.status, r.body)
+	for _, n := range []*clusterServer{a, b} {
+		if r := n.do(t, request{method: "GET", path: "/health/ready"}); r.status != 200 || get(r.v, "ready") != true {
+			t.Errorf("readiness of %s with C dead: %d %s", n.node.ID(), r.status, r.body)
+		}
+	}
+	d := a.do(t, request{method: "GET", path: "/api/v1/health"})
+	if d.status != 200 || get(d.v, "status") != "degraded" || get(d.v, "ready") != true ||
+		get(d.v, "cluster", "status") != "degraded" || get(d.v, "cluster", "dead") != 1.0 {
+		t.Errorf("/api/v1/health of A with C dead: %d %s", d.status, d.body)
+	}
+	if ps := fmt.Sprint(get(d.v, "cluster", "problems")); !strings.Contains(ps, "n3 is dead") {
+		t.Errorf("/api/v1/health of A lists the problems %v", get(d.v, "cluster", "problems"))
 	}
 
 	// B leaves: A sees it left, and B is no longer ready.
@@ -268,7 +279,7 @@ func TestClusterForwarding(t *testing.T) {
 		t.Fatalf("leave: %d %s", lv.status, lv.body)
 	}
 	waitFor(t, "A to see B left", func() bool { return a.members(t)["n2"]["state"] == "left" })
-	if r := b.do(t, request{method: "GET", path: "/health/ready"}); r.status != 503 {
+	if r := b.do(t, request{method: "GET", path: "/health/ready"}); r.status != 503 || errCode(r) != CodeNotReady || get(r.v, "error", "details", "running") != false {
 		t.Errorf("readiness of B after leaving: %d %s", r.status, r.body)
 	}
 	if r := b.do(t, request{method: "POST", path: "/api/v1/cluster/join", body: map[string]any{"addrs": []string{a.node.Addr()}}}); r.status != 409 || errCode(r) != CodeClusterNotRunning {
@@ -411,5 +422,25 @@ func TestClusterForwardingKeepsAuthorization(t *testing.T) {
 	}
 	if info, err := b.eng.Info("secret"); err != nil || info.Published != 1 {
 		t.Errorf("b's secret: %+v, %v", info, err)
+	}
+
+	// b's node dies: a stays ready; its /api/v1/health says the cluster
+	// is degraded to everyone, and why only to a caller who may view it.
+	if err := b.node.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to see b dead", func() bool {
+		return get(a.do(t, request{method: "GET", path: "/api/v1/health"}).v, "cluster", "dead") == 1.0
+	})
+	if r := a.do(t, request{method: "GET", path: "/health/ready"}); r.status != 200 {
+		t.Errorf("a's readiness with b dead: %d %s", r.status, r.body)
+	}
+	anon := a.do(t, request{method: "GET", path: "/api/v1/health"})
+	if get(anon.v, "status") != "degraded" || get(anon.v, "ready") != true || get(anon.v, "cluster", "status") != "degraded" ||
+		get(anon.v, "cluster", "problems") != nil {
+		t.Errorf("anonymous /api/v1/health with b dead: %s", anon.body)
+	}
+	if r := a.do(t, request{method: "GET", path: "/api/v1/health", header: bearer("shared-key")}); !strings.Contains(fmt.Sprint(get(r.v, "cluster", "problems")), "b is dead") {
+		t.Errorf("/api/v1/health for a viewer with b dead: %s", r.body)
 	}
 }

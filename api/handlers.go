@@ -67,33 +67,11 @@ func (c *call) health() {
 	c.respond(http.StatusOK, Health{Status: "ok", Ready: c.isReady(), UptimeSeconds: time.Since(c.s.started).Seconds()})
 }
 
-// isReady reports readiness: not shutting down, the engine ready and,
-// when clustered, the cluster healthy and the Raft log caught up.
-func (c *call) isReady() bool {
-	return !c.s.closed.Load() && c.s.eng.Health().Ready() && c.s.clusterProblem() == nil && c.s.replicationProblem() == nil
-}
+// isReady reports this node's readiness (ready.go).
+func (c *call) isReady() bool { return c.s.readiness() == nil }
 
 func (c *call) ready() {
-	if c.s.closed.Load() {
-		c.fail(errorf(CodeShuttingDown, "the server is shutting down"))
-		return
-	}
-	h := c.s.eng.Health()
-	if !h.Ready() {
-		var bad []string
-		for _, d := range h.Disruptors {
-			if !d.Healthy {
-				bad = append(bad, d.Name)
-			}
-		}
-		c.fail(newError(CodeNotReady, "not ready", map[string]any{"engine_up": h.Up, "unhealthy": bad}))
-		return
-	}
-	if e := c.s.clusterProblem(); e != nil {
-		c.fail(e)
-		return
-	}
-	if e := c.s.replicationProblem(); e != nil {
+	if e := c.s.readiness(); e != nil {
 		c.fail(e)
 		return
 	}
@@ -109,11 +87,12 @@ func (c *call) healthDetail() {
 		Version:       c.s.version.Version,
 		Goroutines:    h.Goroutines,
 		Disruptors:    make([]Component, len(h.Disruptors)),
+		Cluster:       c.clusterView(),
 	}
 	switch {
 	case c.s.closed.Load() || !h.Up:
 		out.Status = "shutting_down"
-	case !out.Ready:
+	case !out.Ready, clusterDegraded(out.Cluster):
 		out.Status = "degraded"
 	}
 	out.Disruptors = out.Disruptors[:0]

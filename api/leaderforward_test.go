@@ -29,8 +29,10 @@ func newLeaderCluster(n3, n4 string) *leaderCluster {
 	return &leaderCluster{members: []cluster.Member{{ID: "n1", Local: true, State: cluster.StateAlive}, m("n3", n3), m("n4", n4)}}
 }
 
-func (c *leaderCluster) Members() []cluster.Member                    { return c.members }
-func (c *leaderCluster) Health() cluster.Health                       { return cluster.Health{Status: cluster.Healthy} }
+func (c *leaderCluster) Members() []cluster.Member { return c.members }
+func (c *leaderCluster) Health() cluster.Health {
+	return cluster.Health{Status: cluster.Healthy, Running: true}
+}
 func (c *leaderCluster) Join(context.Context, ...string) (int, error) { return 0, nil }
 func (c *leaderCluster) Leave(time.Duration) error                    { return nil }
 func (c *leaderCluster) SetDisruptors([]string) error                 { return nil }

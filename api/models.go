@@ -28,6 +28,7 @@ type (
 	ClusterMembers = wire.ClusterMembers
 	ClusterTimings = wire.ClusterTimings
 	ClusterHealth  = wire.ClusterHealth
+	HealthCluster  = wire.HealthCluster
 	JoinRequest    = wire.JoinRequest
 	JoinResponse   = wire.JoinResponse
 	LeaveResponse  = wire.LeaveResponse

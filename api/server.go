@@ -89,8 +89,9 @@ type Config struct {
 	// version.Get().
 	Version version.Info
 	// ClusterNode, when set, makes the server a cluster member: it serves
-	// /api/v1/cluster/*, readiness follows the cluster's health, the
-	// disruptors it hosts are advertised to the cluster, and a request
+	// /api/v1/cluster/*, /api/v1/health shows the cluster's health (and
+	// readiness only this node's membership: ready.go), the disruptors it
+	// hosts are advertised to the cluster, and a request
 	// about a disruptor hosted on another node goes to that node through
 	// ClusterForwarder. The caller starts the node, and leaves it after
 	// Shutdown. Nil means standalone: the cluster routes answer 404

@@ -159,6 +159,9 @@ type Health struct {
 	Status HealthStatus `json:"status"`
 	// NodeID is this node's id.
 	NodeID string `json:"node_id"`
+	// Running is false before Start and after Leave or Shutdown: this
+	// node is then no member of the cluster.
+	Running bool `json:"running"`
 	// The members by state, this node included.
 	Alive   int `json:"alive"`
 	Suspect int `json:"suspect"`
@@ -198,6 +201,7 @@ func (n *Node) Health() Health {
 		}
 	}
 	running := n.running.Load()
+	h.Running = running
 	if !running {
 		h.Problems = append(h.Problems, "cluster node is not running")
 	}

@@ -157,6 +157,25 @@ type Health struct {
 	Version       string      `json:"version,omitempty" yaml:"version,omitempty"`
 	Goroutines    int         `json:"goroutines,omitempty" yaml:"goroutines,omitempty"`
 	Disruptors    []Component `json:"disruptors,omitempty" yaml:"disruptors,omitempty"`
+	// Cluster is this node's view of the cluster, on a clustered server
+	// (GET /api/v1/health only). It is not this node's readiness: a dead
+	// peer degrades the cluster (and Status) while every healthy node
+	// stays ready.
+	Cluster *HealthCluster `json:"cluster,omitempty" yaml:"cluster,omitempty"`
+}
+
+// HealthCluster is the cluster part of GET /api/v1/health: the status of
+// GET /api/v1/cluster/health and the members by state. Problems are
+// listed only to callers who may view the cluster.
+type HealthCluster struct {
+	// Status is degraded when a member is suspect or dead, or this node
+	// is not running; else healthy.
+	Status   string   `json:"status" yaml:"status"`
+	Alive    int      `json:"alive" yaml:"alive"`
+	Suspect  int      `json:"suspect" yaml:"suspect"`
+	Dead     int      `json:"dead" yaml:"dead"`
+	Left     int      `json:"left" yaml:"left"`
+	Problems []string `json:"problems,omitempty" yaml:"problems,omitempty"`
 }
 
 // Version is the body of GET /api/v1/version.

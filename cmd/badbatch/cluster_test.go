@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -204,6 +206,11 @@ func TestClusterProcesses(t *testing.T) {
 	if out, _ := cli(t, bin, "cluster", "health", "--endpoint", "http://"+n2.api); !strings.Contains(out, "cluster degraded") || !strings.Contains(out, "n3 is dead") {
 		t.Errorf("health with n3 dead:\n%s", out)
 	}
+	// Readiness is per node: n1 and n2 stay ready (a Service keeps their
+	// endpoints), and their /api/v1/health says the cluster is degraded.
+	for _, p := range []*serverProcess{n1, n2} {
+		checkReadyWithDeadPeer(t, p, "n3")
+	}
 
 	// SIGTERM n2: a graceful leave, which n1 shows as left.
 	if err := n2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -240,5 +247,34 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	if _, err := cli(t, bin, "cluster", "join", "--endpoint", "http://"+n4.api); err == nil || !strings.Contains(err.Error(), "exit status 2") {
 		t.Errorf("join without an address: %v", err)
+	}
+}
+
+// checkReadyWithDeadPeer checks that p answers 200 on /health/ready while
+// the member dead is dead, and that its /api/v1/health shows the cluster
+// degraded with the dead member among its problems.
+func checkReadyWithDeadPeer(t *testing.T, p *serverProcess, dead string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get("http://" + p.api + "/health/ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("%s's /health/ready with %s dead: %s %s", p.id, dead, resp.Status, body)
+	}
+	resp, err = hc.Get("http://" + p.api + "/api/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h api.Health
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil || h.Status != "degraded" || !h.Ready || h.Cluster == nil || h.Cluster.Status != "degraded" || h.Cluster.Dead < 1 ||
+		!strings.Contains(strings.Join(h.Cluster.Problems, "; "), dead+" is dead") {
+		t.Errorf("%s's /api/v1/health with %s dead: %v %+v %+v", p.id, dead, err, h, h.Cluster)
 	}
 }

@@ -316,6 +316,11 @@ func TestReplicationProcesses(t *testing.T) {
 	}
 	poll(t, 60*time.Second, "publishing to resume after the kill", func() bool { return latest(via) >= before+2000 })
 	t.Logf("publishing through %s resumed %v after SIGKILL of the leader %s", via.id, time.Since(killed).Round(time.Millisecond), leader.id)
+	// The survivors stay ready once they see the old leader dead.
+	for _, p := range []*serverProcess{via, other} {
+		poll(t, 60*time.Second, p.id+" to show "+leader.id+" dead", func() bool { return states(t, bin, p)[leader.id] == "dead" })
+		checkReadyWithDeadPeer(t, p, leader.id)
+	}
 	if err := bench.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
