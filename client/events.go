@@ -60,6 +60,49 @@ func (c *Client) PublishBatch(ctx context.Context, name string, events []EventDa
 	return c.publish(ctx, name, wire.PublishRequest{Events: events}, opts)
 }
 
+// EncodedBatch is a batch of events encoded once, in the encoding of the
+// client that made it ([Client.EncodeBatch]), to be published any number
+// of times with [Client.PublishEncoded]: it takes the encoding off the hot
+// path of a load generator or a producer that replays a fixed batch. It is
+// immutable and safe to share between goroutines.
+type EncodedBatch struct {
+	body  []byte
+	ctype string
+	n     int
+}
+
+// Len is the number of events in the batch.
+func (b EncodedBatch) Len() int { return b.n }
+
+// Size is the size of the encoded body in bytes.
+func (b EncodedBatch) Size() int { return len(b.body) }
+
+// EncodeBatch encodes events as PublishBatch sends them.
+func (c *Client) EncodeBatch(events []EventData) (EncodedBatch, error) {
+	if len(events) == 0 {
+		return EncodedBatch{}, errors.New("client: EncodeBatch needs at least one event")
+	}
+	b, err := marshal(c.cfg.Encoding, wire.PublishRequest{Events: events})
+	if err != nil {
+		return EncodedBatch{}, fmt.Errorf("client: encoding the request: %w", err)
+	}
+	return EncodedBatch{body: b, ctype: c.cfg.Encoding.mediaType(), n: len(events)}, nil
+}
+
+// PublishEncoded publishes an encoded batch to the disruptor name, as
+// PublishBatch publishes the events it was made from. The body is sent
+// as it is, in the encoding of the client that encoded it.
+func (c *Client) PublishEncoded(ctx context.Context, name string, b EncodedBatch, opts PublishOptions) (wire.PublishResult, error) {
+	var out wire.PublishResult
+	if b.n == 0 {
+		return out, errors.New("client: PublishEncoded needs a batch from EncodeBatch")
+	}
+	r := &request{method: http.MethodPost, path: "/api/v1/disruptors/" + url.PathEscape(name) + "/events",
+		body: b.body, ctype: b.ctype, idempotencyKey: opts.IdempotencyKey}
+	_, err := c.do(ctx, r, &out)
+	return out, err
+}
+
 func (c *Client) publish(ctx context.Context, name string, body any, opts PublishOptions) (wire.PublishResult, error) {
 	var out wire.PublishResult
 	r, err := c.bodyRequest(http.MethodPost, "/api/v1/disruptors/"+url.PathEscape(name)+"/events", body)
