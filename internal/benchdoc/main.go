@@ -1,15 +1,28 @@
-// Command benchdoc turns the output of the disruptor benchmark suite into
-// docs/benchmarks.md: one table per topology with each peer's median ns/op,
-// its speed-up over the channel baseline of the same run, its allocations
-// and the consumers' average batch, then the issue's targets checked
-// against the run, the benchstat summary and the notes. scripts/bench.sh
-// runs it; it reads the raw `go test -bench` output, so every figure comes
-// from one run.
+// Command benchdoc runs the disruptor benchmark suite honestly and turns
+// its output into docs/benchmarks.md. scripts/bench.sh drives both steps.
+//
+// `benchdoc run` builds the package's test binary once, lists its
+// benchmark cases and runs them in interleaved rounds (every case once per
+// round, so each disruptor row has its channel baseline in the same round),
+// recording for every run the CPU that the rest of the machine used
+// meanwhile (/proc/stat's busy and stolen time minus the run's own CPU
+// time). A run above the threshold is rerun (a bounded number of times,
+// after waiting for a quiet probe) and, if still noisy, kept and marked.
+// It exits 3 when any kept run is marked.
+//
+// `benchdoc render` reads the kept runs and writes the document: for every
+// topology and every variant, the median ns/op with its confidence
+// interval, the speed-up over the channel baseline (the median of the
+// ratios paired by round, with its interval), the processors' events per
+// wake-up, allocations, and the noise seen; then the issue's targets,
+// judged per wait strategy; benchstat's summary; and the notes.
 //
 // Usage:
 //
-//	go run ./internal/benchdoc -raw raw.txt -benchstat benchstat.txt \
-//		-cmd 'go test ...' -nproc 2 -cpu 'AMD EPYC' -go 'go1.26' \
+//	go run ./internal/benchdoc run -count 6 -benchtime 300ms -out bench-results
+//	go run ./internal/benchdoc render -raw bench-results/raw.txt \
+//		-benchstat bench-results/benchstat.txt -quiet bench-results/quiet.txt \
+//		-cmd 'scripts/bench.sh' -nproc 2 -cpu 'AMD EPYC' -go 'go1.26' \
 //		-notes scripts/bench-notes.md > docs/benchmarks.md
 package main
 
@@ -28,17 +41,31 @@ import (
 )
 
 func main() {
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "run" {
+		runMain(args[1:])
+		return
+	}
+	if len(args) > 0 && args[0] == "render" {
+		args = args[1:]
+	}
+	renderMain(args)
+}
+
+func renderMain(args []string) {
+	fs := flag.NewFlagSet("benchdoc render", flag.ExitOnError)
 	var (
-		rawPath   = flag.String("raw", "", "raw `go test -bench` output (required)")
-		statPath  = flag.String("benchstat", "", "benchstat's summary of the same file")
-		notesPath = flag.String("notes", "", "markdown appended as the analysis")
+		rawPath   = fs.String("raw", "", "the kept runs: `benchdoc run`'s raw.txt, or any `go test -bench` output (required)")
+		statPath  = fs.String("benchstat", "", "benchstat's summary of the same file")
+		quietPath = fs.String("quiet", "", "`benchdoc run`'s verdict (quiet.txt)")
+		notesPath = fs.String("notes", "", "markdown appended as the analysis")
 		machine   machineInfo
 	)
-	flag.StringVar(&machine.Command, "cmd", "", "the command that made the raw output")
-	flag.StringVar(&machine.NProc, "nproc", "", "nproc on the machine")
-	flag.StringVar(&machine.CPU, "cpu", "", "CPU model")
-	flag.StringVar(&machine.GoVersion, "go", "", "go version")
-	flag.Parse()
+	fs.StringVar(&machine.Command, "cmd", "", "the command that made the raw output")
+	fs.StringVar(&machine.NProc, "nproc", "", "nproc on the machine")
+	fs.StringVar(&machine.CPU, "cpu", "", "CPU model")
+	fs.StringVar(&machine.GoVersion, "go", "", "go version")
+	_ = fs.Parse(args)
 	if *rawPath == "" {
 		log.Fatal("benchdoc: -raw is required")
 	}
@@ -53,6 +80,7 @@ func main() {
 	}
 	machine.Benchstat = readOptional(*statPath)
 	machine.Notes = readOptional(*notesPath)
+	machine.Quiet = strings.TrimSpace(readOptional(*quietPath))
 	w := bufio.NewWriter(os.Stdout)
 	render(w, summarize(results), machine)
 	if err := w.Flush(); err != nil {
@@ -74,7 +102,7 @@ func readOptional(path string) string {
 // machineInfo is what the document says about where and how it was made.
 type machineInfo struct {
 	Command, NProc, CPU, GoVersion string
-	Benchstat, Notes               string
+	Benchstat, Notes, Quiet        string
 }
 
 // result is one line of benchmark output: a name (without "Benchmark" and
@@ -117,7 +145,7 @@ func parse(r io.Reader) ([]result, error) {
 
 // peerPrefixes start the peer part of a benchmark name; what comes before
 // is the topology.
-var peerPrefixes = []string{"ceiling", "atomic", "channel", "queue", "disruptor"}
+var peerPrefixes = []string{"ceiling", "atomic", "channel", "queue", "disruptor", "go-disruptor"}
 
 // split divides a name into topology and peer: "MPSC/P3/disruptor/busy_spin"
 // is ("MPSC/P3", "disruptor/busy_spin"). A name with no known peer is all
@@ -137,12 +165,55 @@ func split(name string) (topology, peer string) {
 	return name, ""
 }
 
-// row is one peer of a topology, summarised over its runs.
+// row is one peer of a topology: its runs, in the order they ran (the k-th
+// run of every row of a run is from round k).
 type row struct {
 	peer    string
-	runs    int
-	medians map[string]float64 // unit → median
-	mins    map[string]float64 // unit → smallest
+	samples []map[string]float64
+}
+
+func (r *row) runs() int { return len(r.samples) }
+
+// values returns the row's values of unit, in run order.
+func (r *row) values(unit string) []float64 {
+	var vs []float64
+	for _, s := range r.samples {
+		if v, ok := s[unit]; ok {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// median is the median of the row's values of unit, or NaN.
+func (r *row) median(unit string) float64 { return median(r.values(unit)) }
+
+// strategy is the wait strategy of a disruptor row ("disruptor/blocking"
+// is "blocking"), or "".
+func (r *row) strategy() string {
+	if !strings.HasPrefix(r.peer, "disruptor") {
+		return ""
+	}
+	_, ws, _ := strings.Cut(r.peer, "/")
+	return ws
+}
+
+// variant is a disruptor row's peer without its strategy
+// ("disruptor_batch/yielding" is "disruptor_batch").
+func (r *row) variant() string {
+	v, _, _ := strings.Cut(r.peer, "/")
+	return v
+}
+
+// noisy counts the row's runs marked noisy.
+func (r *row) noisy() int {
+	n := 0
+	for _, v := range r.values("noisy") {
+		if v > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // topology is a table: its rows in the order the suite ran them.
@@ -170,13 +241,11 @@ func (t *topology) row(peer string) *row {
 	return nil
 }
 
-// summarize groups results by topology and peer, orders the topologies as
-// the issue does (peers stay in the order they ran), and takes the median
-// of each metric (benchstat's centre too).
+// summarize groups results by topology and peer, and orders the
+// topologies as the issue does (peers stay in the order they ran).
 func summarize(results []result) []*topology {
 	var tops []*topology
 	byName := map[string]*topology{}
-	samples := map[*row]map[string][]float64{}
 	for _, res := range results {
 		tn, peer := split(res.name)
 		t := byName[tn]
@@ -189,22 +258,10 @@ func summarize(results []result) []*topology {
 		if r == nil {
 			r = &row{peer: peer}
 			t.rows = append(t.rows, r)
-			samples[r] = map[string][]float64{}
 		}
-		r.runs++
-		for unit, v := range res.metrics {
-			samples[r][unit] = append(samples[r][unit], v)
-		}
+		r.samples = append(r.samples, res.metrics)
 	}
 	slices.SortStableFunc(tops, func(a, b *topology) int { return order(a.name) - order(b.name) })
-	for r, byUnit := range samples {
-		r.medians = make(map[string]float64, len(byUnit))
-		r.mins = make(map[string]float64, len(byUnit))
-		for unit, vs := range byUnit {
-			r.medians[unit] = median(vs)
-			r.mins[unit] = slices.Min(vs)
-		}
-	}
 	return tops
 }
 
@@ -233,12 +290,57 @@ func median(vs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// speedup is how many times faster r is than base: base ns/op over r's.
-func speedup(base, r *row) float64 {
-	if base == nil || r == nil {
-		return math.NaN()
+// medianInterval is the distribution-free confidence interval of the
+// median of vs, between two order statistics (as benchstat computes it):
+// the narrowest [x(k), x(n+1-k)] whose confidence is at least 95%, or, with
+// too few values for 95% (n < 6), the range of them, with the confidence
+// it has. conf is 0 for fewer than two values.
+func medianInterval(vs []float64) (lo, hi, conf float64) {
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	n := len(s)
+	if n < 2 {
+		return math.NaN(), math.NaN(), 0
 	}
-	return base.medians["ns/op"] / r.medians["ns/op"]
+	// c(k) = 1 - 2 P(B <= k-1), B ~ Binomial(n, 1/2).
+	cdf := func(k int) float64 { // P(B <= k)
+		p, term := 0.0, math.Pow(0.5, float64(n))
+		for i := 0; i <= k; i++ {
+			p += term
+			term = term * float64(n-i) / float64(i+1)
+		}
+		return p
+	}
+	k := 1
+	for k+1 <= n/2 && 1-2*cdf(k) >= 0.95 {
+		k++
+	}
+	return s[k-1], s[n-k], 1 - 2*cdf(k-1)
+}
+
+// pairedRatios returns num[k]/den[k] for the runs both rows have, by
+// round: for the speed-up, num is the baseline's ns/op and den the row's.
+func pairedRatios(num, den *row, unit string) []float64 {
+	var out []float64
+	for k := 0; k < len(num.samples) && k < len(den.samples); k++ {
+		a, okA := num.samples[k][unit]
+		b, okB := den.samples[k][unit]
+		if okA && okB && b > 0 {
+			out = append(out, a/b)
+		}
+	}
+	return out
+}
+
+// speedup is the median of the row's speed-ups over base, paired by
+// round, with their interval.
+func speedup(base, r *row) (k, lo, hi float64) {
+	if base == nil || r == nil {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	rs := pairedRatios(base, r, "ns/op")
+	lo, hi, _ = medianInterval(rs)
+	return median(rs), lo, hi
 }
 
 // num formats v with three significant digits, or "—" when absent.
@@ -255,11 +357,12 @@ func num(v float64) string {
 	}
 }
 
-func metric(r *row, unit string) float64 {
-	if v, ok := r.medians[unit]; ok {
-		return v
+// interval formats an interval "lo–hi", or "—".
+func interval(lo, hi float64) string {
+	if math.IsNaN(lo) || math.IsNaN(hi) {
+		return "—"
 	}
-	return math.NaN()
+	return num(lo) + "–" + num(hi)
 }
 
 // percentileUnits are the PingPong latency metrics.
@@ -268,38 +371,30 @@ var percentileUnits = []string{"p50-ns", "p99-ns", "p99.9-ns"}
 func render(w io.Writer, tops []*topology, m machineInfo) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("# Benchmarks\n\n")
-	p("Generated by `scripts/bench.sh` from one run of the suite in `disruptor/*_bench_test.go`; do not edit by hand.\n")
-	p("Each figure is the median of the run's repetitions. The machine is shared and noisy, so compare peers by\n")
-	p("their ratio within this run (\"× channel\" is the channel baseline's ns/op over the row's: higher is faster),\n")
-	p("not by absolute ns/op across runs. One op is one event through the whole topology (PingPong: one round trip).\n\n")
-	p("## Machine and command\n\n")
+	p("Generated by `scripts/bench.sh` from one run of the suite in `disruptor/*_bench_test.go`; do not edit by hand.\n\n")
+	p("How it was measured: the suite's test binary is built once and every case (one variant of one topology)\n")
+	p("runs on its own, once per round, all cases in each round, so each disruptor row has its channel baseline\n")
+	p("in the same round. During every run the CPU used by the rest of the machine (`/proc/stat` busy and stolen\n")
+	p("time minus the run's own CPU time) is recorded; a run above the threshold is rerun after the machine is\n")
+	p("quiet again, and one still noisy after the reruns is kept and counted in the *noisy* column. Figures are\n")
+	p("medians over the rounds, with the distribution-free confidence interval of the median between two order\n")
+	p("statistics (95%%, or the range of the runs when there are fewer than 6: 94%% for 5). \"× channel\" is the\n")
+	p("median of the per-round ratios of the channel baseline's ns/op to the row's (higher is faster), with its\n")
+	p("interval. *events/wakeup* is the average batch the disruptor's processors handled per wake-up, from\n")
+	p("their own counts. One op is one event through the whole topology (PingPong: one round trip).\n\n")
+	p("## Machine, command and quietness\n\n")
 	p("| | |\n|---|---|\n")
-	p("| nproc | %s |\n| CPU | %s |\n| Go | %s |\n\n", orDash(m.NProc), orDash(m.CPU), orDash(m.GoVersion))
-	p("```sh\n%s\n```\n\n", m.Command)
+	p("| nproc | %s |\n| CPU | %s |\n| Go | %s |\n", orDash(m.NProc), orDash(m.CPU), orDash(m.GoVersion))
+	renderQuiet(w, tops, m.Quiet)
+	p("\n```sh\n%s\n```\n\n", m.Command)
 	p("## Targets\n\n")
 	renderTargets(w, tops)
 	for _, t := range tops {
 		p("## %s\n\n", t.name)
-		latency := hasUnit(t, percentileUnits[0])
-		base := t.baseline()
-		p("| peer | ns/op | × channel | allocs/op | events/batch |")
-		if latency {
-			p(" p50 ns | p99 ns | p99.9 ns |")
-		}
-		p("\n|---|---:|---:|---:|---:|")
-		if latency {
-			p("---:|---:|---:|")
-		}
-		p("\n")
-		for _, r := range t.rows {
-			p("| %s | %s | %s | %s | %s |", orDash(r.peer), num(metric(r, "ns/op")), num(speedup(base, r)),
-				num(metric(r, "allocs/op")), num(metric(r, "events/batch")))
-			if latency {
-				for _, u := range percentileUnits {
-					p(" %s |", num(metric(r, u)))
-				}
-			}
-			p("\n")
+		if hasUnit(t, percentileUnits[0]) {
+			renderLatency(w, t)
+		} else {
+			renderThroughput(w, t)
 		}
 		p("\n")
 	}
@@ -311,6 +406,67 @@ func render(w io.Writer, tops []*topology, m machineInfo) {
 	}
 }
 
+// renderQuiet writes the quietness rows of the machine table.
+func renderQuiet(w io.Writer, tops []*topology, verdict string) {
+	var all []float64
+	runs, noisy := 0, 0
+	for _, t := range tops {
+		for _, r := range t.rows {
+			all = append(all, r.values("noise-cores")...)
+			runs += r.runs()
+			noisy += r.noisy()
+		}
+	}
+	if len(all) == 0 {
+		fmt.Fprintf(w, "| quietness | not recorded (raw `go test -bench` output) |\n")
+		return
+	}
+	fmt.Fprintf(w, "| CPU used by other processes during a run | median %s cores, worst %s cores, over %d runs; %d kept noisy |\n",
+		num3(median(all)), num3(slices.Max(all)), runs, noisy)
+	if verdict != "" {
+		fmt.Fprintf(w, "| the run's verdict | %s |\n", verdict)
+	}
+}
+
+// num3 formats a small quantity (cores) with three decimals.
+func num3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+
+func renderThroughput(w io.Writer, t *topology) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	base := t.baseline()
+	p("| peer | ns/op | interval | × channel | interval | events/wakeup | allocs/op | runs | noisy | worst noise (cores) |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range t.rows {
+		lo, hi, _ := medianInterval(r.values("ns/op"))
+		k, klo, khi := speedup(base, r)
+		p("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %s |\n", orDash(r.peer), num(r.median("ns/op")), interval(lo, hi),
+			num(k), interval(klo, khi), num(r.median("events/wakeup")), num(r.median("allocs/op")),
+			r.runs(), r.noisy(), worstNoise(r))
+	}
+}
+
+func renderLatency(w io.Writer, t *topology) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("| peer | p50 ns | interval | p99 ns | interval | p99.9 ns | interval | mean ns/op | allocs/op | runs | noisy | worst noise (cores) |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range t.rows {
+		p("| %s |", orDash(r.peer))
+		for _, u := range percentileUnits {
+			lo, hi, _ := medianInterval(r.values(u))
+			p(" %s | %s |", num(r.median(u)), interval(lo, hi))
+		}
+		p(" %s | %s | %d | %d | %s |\n", num(r.median("ns/op")), num(r.median("allocs/op")), r.runs(), r.noisy(), worstNoise(r))
+	}
+}
+
+func worstNoise(r *row) string {
+	vs := r.values("noise-cores")
+	if len(vs) == 0 {
+		return "—"
+	}
+	return num3(slices.Max(vs))
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"
@@ -320,7 +476,7 @@ func orDash(s string) string {
 
 func hasUnit(t *topology, unit string) bool {
 	for _, r := range t.rows {
-		if _, ok := r.medians[unit]; ok {
+		if len(r.values(unit)) > 0 {
 			return true
 		}
 	}
