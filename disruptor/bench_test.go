@@ -19,10 +19,12 @@ package disruptor_test
 //
 // One op is one event through the whole topology (for PingPong, one round
 // trip), so ns/op compares directly across peers. Every consumer counts and
-// sums what it sees, and each benchmark checks the totals: a peer that lost
-// or repeated an event fails rather than looking fast. The disruptor
-// benchmarks also report the average batch a consumer got from its barrier
-// ("events/batch"), which explains most of the differences between them.
+// sums what it sees and checks that each producer's events arrive in the
+// order it sent them, and each benchmark checks the totals: a peer that
+// lost, repeated or reordered an event fails rather than looking fast. The
+// disruptor benchmarks also report the average batch their processors
+// handled per wake-up ("events/wakeup", from [disruptor.ProcessorStats]),
+// which explains most of the differences between them.
 //
 // Every goroutine a benchmark starts has exited when it returns.
 
@@ -30,6 +32,8 @@ import (
 	"context"
 	"sync"
 	"testing"
+
+	"github.com/Workiva/go-datastructures/queue"
 
 	"github.com/badbatch/badbatch/disruptor"
 )
@@ -57,23 +61,74 @@ var benchWaitStrategies = []benchWaitStrategy{
 	{disruptor.BlockingName, func() disruptor.WaitStrategy { return disruptor.NewBlockingWaitStrategy() }},
 }
 
-// benchSink is what one consumer saw: the events, their sum and the
-// batches its processor handed it. It is written only by the consumer's
+// benchSink is what one consumer saw: the events, their sum, and how
+// many arrived out of order. It is written only by the consumer's
 // goroutine and read by the benchmark after the consumer has stopped.
 //
 // Sinks are padded so that consumers allocated side by side do not share
 // cache lines (false sharing would slow the peers down unevenly).
 type benchSink struct {
-	_                    [128]byte
-	events, sum, batches int64
-	// last is the final sequence of the run; handling it closes done.
+	_           [128]byte
+	events, sum int64
+	order       benchOrder
+	// last is the final value of the run; seeing it closes done.
 	last int64
 	done chan struct{}
 	_    [128]byte
 }
 
-func newBenchSink(n int) benchSink {
-	return benchSink{last: int64(n) - 1, done: make(chan struct{})}
+// benchOrder checks that every producer's values arrive in the order it
+// sent them: producer i of k sends benchShare(n, k, i), one value after
+// the other.
+type benchOrder struct {
+	next  [benchMaxProducers]int64 // the value expected next from each producer
+	hi    [benchMaxProducers]int64 // one past each producer's last value
+	k     int
+	wrong int64 // values that were not the one expected next
+}
+
+const benchMaxProducers = 4
+
+func newBenchOrder(n, producers int) benchOrder {
+	o := benchOrder{k: producers}
+	for i := range producers {
+		o.next[i], o.hi[i] = benchShare(n, producers, i)
+	}
+	return o
+}
+
+// see checks v against what its producer sent before.
+func (o *benchOrder) see(v int64) {
+	i := 0
+	for i < o.k-1 && v >= o.hi[i] {
+		i++
+	}
+	if v != o.next[i] {
+		o.wrong++
+	}
+	o.next[i] = v + 1
+}
+
+// ok reports whether every value arrived in order and every producer's
+// last one arrived.
+func (o *benchOrder) ok() bool {
+	for i := range o.k {
+		if o.next[i] != o.hi[i] {
+			return false
+		}
+	}
+	return o.wrong == 0
+}
+
+func newBenchSink(n, producers int) benchSink {
+	return benchSink{order: newBenchOrder(n, producers), last: int64(n) - 1, done: make(chan struct{})}
+}
+
+// see records value v.
+func (s *benchSink) see(v int64) {
+	s.events++
+	s.sum += v
+	s.order.see(v)
 }
 
 // benchDone returns the done channels of sinks.
@@ -86,11 +141,13 @@ func benchDone(sinks ...*benchSink) []chan struct{} {
 }
 
 // check fails the benchmark unless the consumer saw exactly the events
-// 0..n-1 (by count and by the sum of their values).
+// 0..n-1 (by count and by the sum of their values), each producer's in
+// the order it sent them.
 func (s *benchSink) check(b *testing.B, n int) {
 	b.Helper()
-	if s.events != int64(n) || s.sum != benchSum(n) {
-		b.Fatalf("consumer saw %d events summing to %d; want %d summing to %d", s.events, s.sum, n, benchSum(n))
+	if s.events != int64(n) || s.sum != benchSum(n) || !s.order.ok() {
+		b.Fatalf("consumer saw %d events summing to %d, %d out of order; want %d summing to %d, in order",
+			s.events, s.sum, s.order.wrong, n, benchSum(n))
 	}
 }
 
@@ -100,14 +157,12 @@ func benchSum(n int) int64 { return int64(n) * int64(n-1) / 2 }
 // benchHandler is the per-event consumer: an [disruptor.EventHandler].
 type benchHandler struct{ benchSink }
 
-func newBenchHandler(n int) *benchHandler { return &benchHandler{newBenchSink(n)} }
+func newBenchHandler(n, producers int) *benchHandler {
+	return &benchHandler{newBenchSink(n, producers)}
+}
 
-func (h *benchHandler) OnEvent(e *benchEvent, seq int64, endOfBatch bool) error {
-	h.events++
-	h.sum += e.Value
-	if endOfBatch {
-		h.batches++
-	}
+func (h *benchHandler) OnEvent(e *benchEvent, seq int64, _ bool) error {
+	h.see(e.Value)
 	if seq == h.last {
 		close(h.done)
 	}
@@ -118,17 +173,13 @@ func (h *benchHandler) OnEvent(e *benchEvent, seq int64, endOfBatch bool) error 
 // path, which the processors prefer.
 type benchBatchHandler struct{ benchHandler }
 
-func newBenchBatchHandler(n int) *benchBatchHandler {
-	return &benchBatchHandler{benchHandler{newBenchSink(n)}}
+func newBenchBatchHandler(n, producers int) *benchBatchHandler {
+	return &benchBatchHandler{benchHandler{newBenchSink(n, producers)}}
 }
 
-func (h *benchBatchHandler) OnBatch(events []benchEvent, first int64, endOfBatch bool) error {
+func (h *benchBatchHandler) OnBatch(events []benchEvent, first int64, _ bool) error {
 	for i := range events {
-		h.sum += events[i].Value
-	}
-	h.events += int64(len(events))
-	if endOfBatch {
-		h.batches++
+		h.see(events[i].Value)
 	}
 	if first+int64(len(events))-1 == h.last {
 		close(h.done)
@@ -145,24 +196,31 @@ type benchConsumer interface {
 func (h *benchHandler) sink() *benchSink { return &h.benchSink }
 
 // newBenchConsumer returns a batch handler when batch is set, a per-event
-// one otherwise.
-func newBenchConsumer(n int, batch bool) benchConsumer {
+// one otherwise, for events from the given number of producers.
+func newBenchConsumer(n, producers int, batch bool) benchConsumer {
 	if batch {
-		return newBenchBatchHandler(n)
+		return newBenchBatchHandler(n, producers)
 	}
-	return newBenchHandler(n)
+	return newBenchHandler(n, producers)
 }
 
-// benchReportBatches reports the average batch the sinks' processors handed
-// them.
-func benchReportBatches(b *testing.B, sinks ...*benchSink) {
+// benchReportWakeups reports the average batch the group's processors
+// handled per wake-up ("events/wakeup": events over the waits that
+// returned events, as each processor counts them), once they have
+// stopped.
+func benchReportWakeups[T any](b *testing.B, groups ...*disruptor.EventHandlerGroup[T]) {
 	var events, batches int64
-	for _, s := range sinks {
-		events += s.events
-		batches += s.batches
+	for _, g := range groups {
+		for _, p := range g.Processors() {
+			if bp, ok := p.(*disruptor.BatchEventProcessor[T]); ok {
+				st := bp.Stats()
+				events += st.Events
+				batches += st.Batches
+			}
+		}
 	}
 	if batches > 0 {
-		b.ReportMetric(float64(events)/float64(batches), "events/batch")
+		b.ReportMetric(float64(events)/float64(batches), "events/wakeup")
 	}
 }
 
@@ -233,39 +291,79 @@ func benchShare(n, k, i int) (lo, hi int64) {
 }
 
 // benchProducers runs k producers on their own goroutines and waits for
-// them: produce(lo, hi) publishes its share of 0..n-1.
-func benchProducers(n, k int, produce func(lo, hi int64)) {
+// them: produce(i, lo, hi) publishes producer i's share of 0..n-1.
+func benchProducers(n, k int, produce func(i int, lo, hi int64)) {
 	var wg sync.WaitGroup
 	for i := range k {
 		lo, hi := benchShare(n, k, i)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			produce(lo, hi)
-		}()
+		wg.Go(func() { produce(i, lo, hi) })
 	}
 	wg.Wait()
 }
 
 // Channel and queue peers.
 
-// benchChanConsumer drains ch, counting and summing, and signals done.
+// benchChanConsumer drains ch, checking what it sees as the disruptor's
+// consumers do, and signals done.
 func benchChanConsumer(ch <-chan benchEvent, s *benchSink) {
 	for e := range ch {
-		s.events++
-		s.sum += e.Value
+		s.see(e.Value)
 	}
 	close(s.done)
 }
 
-// benchQueueValue boxes v for the Workiva queue without allocating: Go keeps
-// the boxes of integers below 256 in a static table, so the queue is
-// measured without garbage. Consumers check the sum of the boxed values
-// (see benchQueueSum).
-func benchQueueValue(v int64) any { return v & 255 }
+// benchQueueValue boxes producer's count-th value for the Workiva queue
+// without allocating: Go keeps the boxes of integers below 256 in a static
+// table, so the queue is measured without garbage. The box holds the
+// producer (up to 3) and the count's low 6 bits, which is enough for the
+// consumer to check each producer's order (see benchQueueSink).
+func benchQueueValue(producer int, count int64) any { return int64(producer)<<6 | count&63 }
 
-// benchQueueSum is the sum of benchQueueValue(0) .. benchQueueValue(n-1).
-func benchQueueSum(n int) int64 {
-	full, rest := int64(n/256), int64(n%256)
-	return full*benchSum(256) + rest*(rest-1)/2
+// benchQueueSink is benchSink for the queue's boxed values: it counts each
+// producer's values and checks that each arrives in that producer's order.
+type benchQueueSink struct {
+	_      [128]byte
+	counts [benchMaxProducers]int64
+	events int64
+	wrong  int64
+	done   chan struct{}
+	_      [128]byte
+}
+
+func newBenchQueueSink() *benchQueueSink { return &benchQueueSink{done: make(chan struct{})} }
+
+func (s *benchQueueSink) see(x int64) {
+	p := x >> 6
+	if x&63 != s.counts[p]&63 {
+		s.wrong++
+	}
+	s.counts[p]++
+	s.events++
+}
+
+// check fails the benchmark unless the consumer saw each producer's share
+// of n, in order.
+func (s *benchQueueSink) check(b *testing.B, n, producers int) {
+	b.Helper()
+	ok := s.events == int64(n) && s.wrong == 0
+	for i := range producers {
+		lo, hi := benchShare(n, producers, i)
+		ok = ok && s.counts[i] == hi-lo
+	}
+	if !ok {
+		b.Fatalf("queue consumer saw %d events (%v per producer), %d out of order; want %d in order", s.events, s.counts[:producers], s.wrong, n)
+	}
+}
+
+// benchQueueConsumer takes n values from q, checking them, and signals
+// done.
+func benchQueueConsumer(q *queue.RingBuffer, n int, s *benchQueueSink) {
+	defer close(s.done)
+	for range n {
+		v, err := q.Get()
+		if err != nil {
+			return
+		}
+		s.see(v.(int64))
+	}
 }

@@ -30,12 +30,16 @@
 //   - [RingBuffer]: the events, indexed by sequence & mask; made by an
 //     [EventFactory].
 //   - [SingleProducerSequencer] and [MultiProducerSequencer]: claim
-//     ([RingBuffer.Next], [RingBuffer.NextN], [RingBuffer.TryNext]) and
-//     publish ([RingBuffer.Publish], [RingBuffer.PublishRange]); the
+//     ([RingBuffer.Next], [RingBuffer.NextN], [RingBuffer.TryNext], and
+//     [RingBuffer.NextCtx], [RingBuffer.NextNCtx], which give up when a
+//     context ends or the Disruptor stops) and publish
+//     ([RingBuffer.Publish], [RingBuffer.PublishRange]); the
 //     multi-producer one claims with one atomic add and marks each published
 //     slot in an availability buffer.
 //   - [EventTranslator] and [PublishEvent1], [PublishEvent2],
-//     [PublishEvent3], [PublishEvents1]: claim, fill and publish in one call.
+//     [PublishEvent3], [PublishEvents1]: claim, fill and publish in one call;
+//     [RingBuffer.PublishEventCtx] and [Disruptor.PublishEventCtx] with a
+//     context.
 //   - [SequenceBarrier]: [SequenceBarrier.WaitFor] returns the highest
 //     sequence available, so consumers handle whole batches; Alert stops it.
 //   - [WaitStrategy]: [BusySpinWaitStrategy], [YieldingWaitStrategy],
@@ -45,7 +49,8 @@
 //   - [EventHandler] and its optional interfaces ([BatchHandler],
 //     [StartHandler], [ShutdownHandler], [BatchStartHandler],
 //     [TimeoutHandler], [SequenceReportingHandler]); a
-//     [BatchEventProcessor] runs one on its own goroutine.
+//     [BatchEventProcessor] runs one on its own goroutine and counts its
+//     events and batches ([BatchEventProcessor.Stats]).
 //   - [WorkerPool]: N [WorkHandler]s on one stage, each event to one.
 //   - [EventPoller]: pull-based consumption for a caller's own loop.
 //   - [ExceptionHandler]: what happens when a handler returns an error or
@@ -73,10 +78,23 @@
 //
 // Claims that must not wait return [ErrInsufficientCapacity]; barriers
 // return [ErrAlerted] when halted and [ErrTimeout] from a timeout strategy;
-// a Disruptor returns [ErrShutdown] once stopping. Bad settings are
-// [*ConfigError]s, all of them at once. Handler failures reach the
-// [ExceptionHandler] as the handler's error or a [*PanicError]; a processor
-// it halts is reported as a [*HaltedError].
+// a Disruptor returns [ErrShutdown] once stopping, also to the claims that
+// were waiting for room then, and an error wrapping [ErrHalted] to the
+// claims waiting for room that a processor halted by itself will never
+// free. Bad settings are [*ConfigError]s, all of them at once. Handler
+// failures reach the [ExceptionHandler] as the handler's error or a
+// [*PanicError]; a processor it halts is reported as a [*HaltedError].
+//
+// # Stopping
+//
+// [Disruptor.Shutdown] drains, then halts; [Disruptor.Halt] halts at once.
+// A processor halts at the next clean break, as LMAX's does: once the
+// batch in hand is handled. Producers blocked on a full ring are released
+// when the Disruptor halts its processors or one halts by itself: the
+// Disruptor's publishing methods and the context-taking claims return an
+// error and publish nothing, and [RingBuffer.Next], which cannot return an
+// error, returns its claim once every processor has exited (nothing will
+// read it).
 //
 // # Performance
 //
@@ -88,9 +106,15 @@
 // Consumers release their slots once per batch (and every eighth of the
 // ring within a long batch, so a producer waiting for room is not held
 // up by a backlog). Handlers that implement [BatchHandler] receive each
-// batch as a slice of the ring, which removes the per-event call. With many
-// producers, a consumer that reaches a slot claimed but not yet published
-// spins briefly, then yields the processor to the producer that holds it.
+// batch as a slice of the ring, which removes the per-event call. A
+// consumer that keeps up with its producer event by event paces itself
+// (see [BatchEventProcessor]): it lets a batch form instead of taking one
+// or two events at a time in lockstep with the producer, whose cache
+// lines would then cross between the cores on every event. The blocking
+// strategies take their lock on a publish only when a consumer is parked.
+// With many producers, a consumer that reaches a slot claimed but not yet
+// published spins briefly, then yields the processor to the producer that
+// holds it; a blocking one parks until it is published.
 //
 // disruptor/*_bench_test.go measures all of this against Go channels and
 // other queues; scripts/bench.sh runs it and writes docs/benchmarks.md.

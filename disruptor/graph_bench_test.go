@@ -41,7 +41,7 @@ func benchMulticastChannel(b *testing.B, consumers int) {
 	sinks := make([]*benchSink, consumers)
 	for i := range chans {
 		chans[i] = make(chan benchEvent, benchRingSize)
-		s := newBenchSink(b.N)
+		s := newBenchSink(b.N, 1)
 		sinks[i] = &s
 	}
 	b.ReportAllocs()
@@ -68,11 +68,10 @@ func benchMulticastChannel(b *testing.B, consumers int) {
 
 func benchMulticastQueue(b *testing.B, consumers int) {
 	queues := make([]*queue.RingBuffer, consumers)
-	sinks := make([]*benchSink, consumers)
+	sinks := make([]*benchQueueSink, consumers)
 	for i := range queues {
 		queues[i] = queue.NewRingBuffer(benchRingSize)
-		s := newBenchSink(b.N)
-		sinks[i] = &s
+		sinks[i] = newBenchQueueSink()
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -81,7 +80,7 @@ func benchMulticastQueue(b *testing.B, consumers int) {
 	}
 	for i := range b.N {
 		for _, q := range queues {
-			if err := q.Put(benchQueueValue(int64(i))); err != nil {
+			if err := q.Put(benchQueueValue(0, int64(i))); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -91,9 +90,7 @@ func benchMulticastQueue(b *testing.B, consumers int) {
 	}
 	b.StopTimer()
 	for _, s := range sinks {
-		if s.events != int64(b.N) || s.sum != benchQueueSum(b.N) {
-			b.Fatalf("queue consumer saw %d events summing to %d; want %d summing to %d", s.events, s.sum, b.N, benchQueueSum(b.N))
-		}
+		s.check(b, b.N, 1)
 	}
 }
 
@@ -102,16 +99,16 @@ func benchMulticastDisruptor(b *testing.B, consumers int, ws disruptor.WaitStrat
 	handlers := make([]disruptor.EventHandler[benchEvent], consumers)
 	sinks := make([]*benchSink, consumers)
 	for i := range handlers {
-		h := newBenchConsumer(b.N, batch)
+		h := newBenchConsumer(b.N, 1, batch)
 		handlers[i], sinks[i] = h, h.sink()
 	}
-	d.HandleEventsWith(handlers...)
+	g := d.HandleEventsWith(handlers...)
 	ring := d.RingBuffer()
 	benchStart(b, d, func() { benchPublishEach(ring, 0, int64(b.N)) }, benchDone(sinks...)...)
 	for _, s := range sinks {
 		s.check(b, b.N)
 	}
-	benchReportBatches(b, sinks...)
+	benchReportWakeups(b, g)
 }
 
 // The graphs: a pipeline and a diamond of stages that each compute on the
@@ -136,13 +133,17 @@ const (
 
 // benchStage is one stage of a graph. As a disruptor consumer it is a
 // per-event handler; benchBatchStage adds the batch path. The channel peers
-// run the same apply.
+// run the same apply. Every stage checks the order of the values it sees;
+// the last one also sums what the stages before it computed.
 type benchStage struct {
-	op benchStageOp
+	op      benchStageOp
+	derived int64 // the last stage's sum of what the others computed
 	benchSink
 }
 
-func newBenchStage(op benchStageOp, n int) *benchStage { return &benchStage{op, newBenchSink(n)} }
+func newBenchStage(op benchStageOp, n int) *benchStage {
+	return &benchStage{op: op, benchSink: newBenchSink(n, 1)}
+}
 
 func (s *benchStage) apply(e *benchStageEvent) {
 	switch s.op {
@@ -153,18 +154,15 @@ func (s *benchStage) apply(e *benchStageEvent) {
 	case benchDoubleValue:
 		e.B = 2 * e.Value
 	case benchSumB:
-		s.sum += e.B
+		s.derived += e.B
 	case benchSumAB:
-		s.sum += e.A + e.B
+		s.derived += e.A + e.B
 	}
-	s.events++
+	s.see(e.Value)
 }
 
-func (s *benchStage) OnEvent(e *benchStageEvent, seq int64, endOfBatch bool) error {
+func (s *benchStage) OnEvent(e *benchStageEvent, seq int64, _ bool) error {
 	s.apply(e)
-	if endOfBatch {
-		s.batches++
-	}
 	if seq == s.last {
 		close(s.done)
 	}
@@ -173,12 +171,9 @@ func (s *benchStage) OnEvent(e *benchStageEvent, seq int64, endOfBatch bool) err
 
 type benchBatchStage struct{ *benchStage }
 
-func (s benchBatchStage) OnBatch(events []benchStageEvent, first int64, endOfBatch bool) error {
+func (s benchBatchStage) OnBatch(events []benchStageEvent, first int64, _ bool) error {
 	for i := range events {
 		s.apply(&events[i])
-	}
-	if endOfBatch {
-		s.batches++
 	}
 	if first+int64(len(events))-1 == s.last {
 		close(s.done)
@@ -195,12 +190,14 @@ func (s *benchStage) handler(batch bool) disruptor.EventHandler[benchStageEvent]
 	return s
 }
 
-// checkSum fails the benchmark unless the final stage saw n events
-// summing to want.
+// checkSum fails the benchmark unless the stage saw the n events in
+// order and, for the last stage, what the stages before it computed sums
+// to want.
 func (s *benchStage) checkSum(b *testing.B, n int, want int64) {
 	b.Helper()
-	if s.events != int64(n) || s.sum != want {
-		b.Fatalf("last stage saw %d events summing to %d; want %d summing to %d", s.events, s.sum, n, want)
+	s.check(b, n)
+	if s.derived != want {
+		b.Fatalf("last stage summed %d from the stages before it; want %d", s.derived, want)
 	}
 }
 
@@ -278,17 +275,23 @@ func benchPipelineChannels(b *testing.B) {
 	b.StopTimer()
 	<-sa.done
 	<-sb.done
+	sa.check(b, b.N)
+	sb.check(b, b.N)
 	sc.checkSum(b, b.N, benchPipelineSum(b.N))
 }
 
 func benchPipelineDisruptor(b *testing.B, ws disruptor.WaitStrategy, batch bool) {
 	d := newBenchStageDisruptor(b, ws)
 	sa, sb, sc := newBenchStage(benchIncValue, b.N), newBenchStage(benchDoubleA, b.N), newBenchStage(benchSumB, b.N)
-	d.HandleEventsWith(sa.handler(batch)).Then(sb.handler(batch)).Then(sc.handler(batch))
+	ga := d.HandleEventsWith(sa.handler(batch))
+	gb := ga.Then(sb.handler(batch))
+	gc := gb.Then(sc.handler(batch))
 	ring := d.RingBuffer()
 	benchStart(b, d, func() { benchPublishStages(ring, b.N) }, sc.done)
+	sa.check(b, b.N)
+	sb.check(b, b.N)
 	sc.checkSum(b, b.N, benchPipelineSum(b.N))
-	benchReportBatches(b, &sc.benchSink)
+	benchReportWakeups(b, ga, gb, gc)
 }
 
 // BenchmarkDiamond is one producer, two stages that read each event
@@ -334,17 +337,22 @@ func benchDiamondChannels(b *testing.B) {
 	b.StopTimer()
 	<-sa.done
 	<-sb.done
+	sa.check(b, b.N)
+	sb.check(b, b.N)
 	sc.checkSum(b, b.N, benchDiamondSum(b.N))
 }
 
 func benchDiamondDisruptor(b *testing.B, ws disruptor.WaitStrategy, batch bool) {
 	d := newBenchStageDisruptor(b, ws)
 	sa, sb, sc := newBenchStage(benchIncValue, b.N), newBenchStage(benchDoubleValue, b.N), newBenchStage(benchSumAB, b.N)
-	d.HandleEventsWith(sa.handler(batch), sb.handler(batch)).Then(sc.handler(batch))
+	gab := d.HandleEventsWith(sa.handler(batch), sb.handler(batch))
+	gc := gab.Then(sc.handler(batch))
 	ring := d.RingBuffer()
 	benchStart(b, d, func() { benchPublishStages(ring, b.N) }, sc.done)
+	sa.check(b, b.N)
+	sb.check(b, b.N)
 	sc.checkSum(b, b.N, benchDiamondSum(b.N))
-	benchReportBatches(b, &sc.benchSink)
+	benchReportWakeups(b, gab, gc)
 }
 
 // BenchmarkWorkerPool is one producer and two workers sharing the events
@@ -364,32 +372,48 @@ func BenchmarkWorkerPool(b *testing.B) {
 	})
 }
 
-// benchWorker is one worker of a pool: it counts and sums its share, and
-// whichever worker handles the last sequence closes the shared done.
+// benchWorker is one worker of a pool: it counts and sums its share and
+// checks that the values it gets increase (a pool keeps no order between
+// workers, but each worker claims in sequence order); whichever worker
+// handles the last sequence closes the shared done.
 type benchWorker struct {
-	benchSink
+	_           [128]byte
+	events, sum int64
+	prev, wrong int64
+	last        int64
+	done        chan struct{}
+	_           [128]byte
+}
+
+func (w *benchWorker) see(v int64) {
+	if v <= w.prev {
+		w.wrong++
+	}
+	w.prev = v
+	w.events++
+	w.sum += v
 }
 
 func (w *benchWorker) OnEvent(e *benchEvent, seq int64) error {
-	w.events++
-	w.sum += e.Value
+	w.see(e.Value)
 	if seq == w.last {
 		close(w.done)
 	}
 	return nil
 }
 
-// benchCheckWorkers fails the benchmark unless the workers saw n events between
-// them, summing to 0 + ... + n-1.
+// benchCheckWorkers fails the benchmark unless the workers saw n events
+// between them, summing to want, each worker's in increasing order.
 func benchCheckWorkers(b *testing.B, n int, want int64, workers []*benchWorker) {
 	b.Helper()
-	var events, sum int64
+	var events, sum, wrong int64
 	for _, w := range workers {
 		events += w.events
 		sum += w.sum
+		wrong += w.wrong
 	}
-	if events != int64(n) || sum != want {
-		b.Fatalf("workers saw %d events summing to %d; want %d summing to %d", events, sum, n, want)
+	if events != int64(n) || sum != want || wrong != 0 {
+		b.Fatalf("workers saw %d events summing to %d, %d out of order; want %d summing to %d", events, sum, wrong, n, want)
 	}
 }
 
@@ -397,8 +421,7 @@ func newBenchWorkers(k, n int) []*benchWorker {
 	done := make(chan struct{})
 	workers := make([]*benchWorker, k)
 	for i := range workers {
-		workers[i] = &benchWorker{newBenchSink(n)}
-		workers[i].done = done
+		workers[i] = &benchWorker{prev: -1, last: int64(n) - 1, done: done}
 	}
 	return workers
 }
@@ -410,14 +433,11 @@ func benchWorkerPoolChannel(b *testing.B, k int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for _, w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for e := range ch {
-				w.events++
-				w.sum += e.Value
+				w.see(e.Value)
 			}
-		}()
+		})
 	}
 	for i := range b.N {
 		ch <- benchEvent{Value: int64(i)}
@@ -428,39 +448,48 @@ func benchWorkerPoolChannel(b *testing.B, k int) {
 	benchCheckWorkers(b, b.N, benchSum(b.N), workers)
 }
 
+// benchWorkerPoolQueue is the pool over the Workiva queue. Its boxed
+// values carry only 6 bits of each count (see benchQueueValue), so its
+// workers count events and do not check their order.
 func benchWorkerPoolQueue(b *testing.B, k int) {
 	q := queue.NewRingBuffer(benchRingSize)
-	workers := newBenchWorkers(k, b.N)
+	counts := make([]struct {
+		_ [128]byte
+		n int64
+	}, k) // padded: the workers write them side by side
 	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
-	for _, w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i := range k {
+		wg.Go(func() {
 			for {
 				v, err := q.Get()
 				if err != nil || v == nil { // nil: the producer is done
 					return
 				}
-				w.events++
-				w.sum += v.(int64)
+				counts[i].n++
 			}
-		}()
+		})
 	}
 	for i := range b.N {
-		if err := q.Put(benchQueueValue(int64(i))); err != nil {
+		if err := q.Put(benchQueueValue(0, int64(i))); err != nil {
 			b.Fatal(err)
 		}
 	}
-	for range workers {
+	for range k {
 		if err := q.Put(nil); err != nil {
 			b.Fatal(err)
 		}
 	}
 	wg.Wait()
 	b.StopTimer()
-	benchCheckWorkers(b, b.N, benchQueueSum(b.N), workers)
+	var total int64
+	for _, c := range counts {
+		total += c.n
+	}
+	if total != int64(b.N) {
+		b.Fatalf("queue workers saw %d events, want %d", total, b.N)
+	}
 }
 
 func benchWorkerPoolDisruptor(b *testing.B, k int, ws disruptor.WaitStrategy) {

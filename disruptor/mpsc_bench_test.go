@@ -35,11 +35,11 @@ func BenchmarkMPSC(b *testing.B) {
 
 func benchMPSCChannel(b *testing.B, producers int) {
 	ch := make(chan benchEvent, benchRingSize)
-	s := newBenchSink(b.N)
+	s := newBenchSink(b.N, producers)
 	b.ReportAllocs()
 	b.ResetTimer()
 	go benchChanConsumer(ch, &s)
-	benchProducers(b.N, producers, func(lo, hi int64) {
+	benchProducers(b.N, producers, func(_ int, lo, hi int64) {
 		for v := lo; v < hi; v++ {
 			ch <- benchEvent{Value: v}
 		}
@@ -52,32 +52,30 @@ func benchMPSCChannel(b *testing.B, producers int) {
 
 func benchMPSCQueue(b *testing.B, producers int) {
 	q := queue.NewRingBuffer(benchRingSize)
-	s := newBenchSink(b.N)
+	s := newBenchQueueSink()
 	b.ReportAllocs()
 	b.ResetTimer()
-	go benchQueueConsumer(q, b.N, &s)
-	benchProducers(b.N, producers, func(lo, hi int64) {
+	go benchQueueConsumer(q, b.N, s)
+	benchProducers(b.N, producers, func(i int, lo, hi int64) {
 		for v := lo; v < hi; v++ {
-			if q.Put(benchQueueValue(v)) != nil {
+			if q.Put(benchQueueValue(i, v-lo)) != nil {
 				return
 			}
 		}
 	})
 	<-s.done
 	b.StopTimer()
-	if s.events != int64(b.N) || s.sum != benchQueueSum(b.N) {
-		b.Fatalf("queue consumer saw %d events summing to %d; want %d summing to %d", s.events, s.sum, b.N, benchQueueSum(b.N))
-	}
+	s.check(b, b.N, producers)
 }
 
 func benchMPSCDisruptor(b *testing.B, producers int, ws disruptor.WaitStrategy, batch bool) {
 	d := newBenchDisruptor(b, benchRingSize, disruptor.MultiProducer, ws)
-	h := newBenchConsumer(b.N, batch)
-	d.HandleEventsWith(h)
+	h := newBenchConsumer(b.N, producers, batch)
+	g := d.HandleEventsWith(h)
 	ring := d.RingBuffer()
 	benchStart(b, d, func() {
-		benchProducers(b.N, producers, func(lo, hi int64) { benchPublishEach(ring, lo, hi) })
+		benchProducers(b.N, producers, func(_ int, lo, hi int64) { benchPublishEach(ring, lo, hi) })
 	}, h.sink().done)
 	h.sink().check(b, b.N)
-	benchReportBatches(b, h.sink())
+	benchReportWakeups(b, g)
 }

@@ -189,6 +189,21 @@ func callHook(f func() error) (err error) {
 // of the batch and, handling event by event, every eighth of the ring
 // within a long one, so that a producer waiting for room goes on while the
 // processor works through a backlog.
+//
+// # Pacing
+//
+// A consumer that is faster than its producer would otherwise fall into
+// lockstep with it: every wait finds one or two events, and every event
+// pays the batch's fixed costs and moves the cursor's and the slot's cache
+// lines between the two cores while the producer is writing them. So when
+// a batch was small (under a quarter of the ring, at most 256 events) and
+// more events are already waiting after it, the processor pauses
+// briefly, without reading anything the producer writes, and looks again,
+// until a batch of that size has formed or about a microsecond has passed;
+// then it takes whatever is there. A consumer that finds nothing more
+// after a batch (it is idle, or answering one event at a time, as in a
+// request and reply) goes straight back to its wait strategy, so pacing
+// adds no latency there.
 type BatchEventProcessor[T any] struct {
 	// sequence is read by producers and downstream consumers; it is padded
 	// by Sequence itself.
@@ -201,11 +216,37 @@ type BatchEventProcessor[T any] struct {
 	// (an eighth of the ring, a power of 2): sequence is stored after each
 	// event whose sequence has all these bits set.
 	releaseMask int64
+	// pace is the batch that pacing waits to form (see above); 0 turns
+	// pacing off (rings under 16 slots).
+	pace int64
 	// current is the sequence being handled, and currentEnd the end of the
-	// slice a BatchHandler is handling, for panic recovery; written and read
-	// only on the processor's goroutine.
+	// slice a BatchHandler is handling, for panic recovery; handling is set
+	// while the handler has the batch (a panic then is the handler's).
+	// events and batches are the running counts behind stats. All are
+	// written and read only on the processor's goroutine.
 	current, currentEnd int64
+	handling            bool
+	events, batches     int64
+	// spin keeps the pause loop's arithmetic from being optimised away.
+	spin uint64
+	// stats is what Stats reports: written by the processor's goroutine
+	// every few batches and when Run returns, read by anyone.
+	stats struct{ events, batches atomic.Int64 }
 	processorCore[T]
+}
+
+// ProcessorStats counts what a [BatchEventProcessor] has handled since it
+// was made: Events is the number of events, Batches the number of waits
+// that returned events (each a batch, whatever the handler type), so
+// Events/Batches is the average batch, or events per wake-up.
+type ProcessorStats struct {
+	Events, Batches int64
+}
+
+// Stats returns the processor's counts. While Run runs they may lag by a
+// few dozen batches; once it has returned they are exact.
+func (p *BatchEventProcessor[T]) Stats() ProcessorStats {
+	return ProcessorStats{Events: p.stats.events.Load(), Batches: p.stats.batches.Load()}
 }
 
 var _ EventProcessor = (*BatchEventProcessor[int])(nil)
@@ -221,6 +262,9 @@ func NewBatchEventProcessor[T any](ring *RingBuffer[T], barrier *SequenceBarrier
 		handler:       h,
 		releaseMask:   max(int64(ring.BufferSize())/8, 1) - 1,
 		processorCore: newProcessorCore[T](barrier, h),
+	}
+	if size := int64(ring.BufferSize()); size >= 16 {
+		p.pace = min(size/4, maxPace)
 	}
 	p.sequence.Set(ring.first - 1)
 	p.batch, _ = h.(BatchHandler[T])
@@ -246,48 +290,118 @@ func (p *BatchEventProcessor[T]) Run() error {
 	return p.processEvents()
 }
 
+// Pacing (see BatchEventProcessor): the largest batch waited for, and how
+// many pauses of paceSpins rounds of arithmetic (about 60 ns each) a
+// batch waits at most.
+const (
+	maxPace    = 256
+	pacePauses = 16
+	paceSpins  = 64
+)
+
 func (p *BatchEventProcessor[T]) processEvents() error {
+	// Counted by the loop and flushed to p.stats now and then; a
+	// restarted processor goes on from its last counts.
+	p.events, p.batches = p.stats.events.Load(), p.stats.batches.Load()
+	defer p.flushStats()
+	for {
+		// A handler's panic ends processBatches, which recovers it; the
+		// next call goes on after the event (or slice) that panicked.
+		if done, err := p.processBatches(); done {
+			return err
+		}
+	}
+}
+
+// processBatches waits for batches and hands them to the handler until
+// the processor halts (done, with Run's result) or a handler panics (not
+// done: the panic went to the exception handler, which said go on). Its
+// one deferred recover covers every batch it handles, so that no batch
+// pays for setting one up.
+func (p *BatchEventProcessor[T]) processBatches() (done bool, halt error) {
+	defer func() {
+		if !p.handling {
+			return // not the handler's panic: let it go on up
+		}
+		r := recover()
+		if r == nil {
+			return // runtime.Goexit: nothing to report
+		}
+		p.handling = false
+		seq := p.current
+		if halt = p.fail(&PanicError{Value: r, Stack: debug.Stack()}, seq, p.ring.Get(seq)); halt != nil {
+			p.sequence.Set(seq - 1)
+			done = true
+			return
+		}
+		end := seq
+		if p.batch != nil {
+			end = p.currentEnd // a slice fails as a whole, as on an error return
+		}
+		p.sequence.Set(end)
+	}()
 	next := p.sequence.Get() + 1
 	for {
 		avail, err := p.barrier.WaitFor(next)
 		if err != nil {
+			p.flushStats()
 			stop, err := p.waitError(err, &p.sequence)
 			if stop || err != nil {
-				return err
+				return true, err
 			}
 			continue
 		}
 		if avail < next {
 			continue
 		}
-		if next, err = p.handleBatch(next, avail); err != nil {
-			return err
+		first := next
+		next, err = p.handleBatch(next, avail)
+		p.events += next - first
+		if err != nil {
+			return true, err
+		}
+		if p.batches++; p.batches&63 == 0 {
+			p.flushStats()
+		}
+		if next-first < p.pace {
+			p.form(next)
 		}
 	}
 }
 
-// handleBatch hands next..avail to the handler and returns the next
-// sequence to wait for. A panic stops the batch at the event that panicked:
-// it goes to the exception handler, and the rest of the batch is handled by
-// the next call.
-func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (resume int64, halt error) {
-	p.current, p.currentEnd = next, next
-	defer func() {
-		if r := recover(); r != nil {
-			seq := p.current
-			halt = p.fail(&PanicError{Value: r, Stack: debug.Stack()}, seq, p.ring.Get(seq))
-			if halt != nil {
-				p.sequence.Set(seq - 1)
-				return
-			}
-			end := seq
-			if p.batch != nil {
-				end = p.currentEnd // a slice fails as a whole, as on an error return
-			}
-			p.sequence.Set(end)
-			resume = end + 1
+// form waits, after a small batch, for the next one to grow (see
+// BatchEventProcessor): if events are already waiting, it pauses and
+// looks again until p.pace of them are there, for at most pacePauses
+// pauses.
+func (p *BatchEventProcessor[T]) form(next int64) {
+	b := p.barrier
+	if b.Dependent() < next {
+		return // nothing more yet: idle, or one request at a time
+	}
+	want := next + p.pace - 1
+	x := p.spin
+	for range pacePauses {
+		for range paceSpins { // a pause that touches nothing shared
+			x = x*6364136223846793005 + 1442695040888963407
 		}
-	}()
+		if b.Dependent() >= want {
+			break
+		}
+	}
+	p.spin = x
+}
+
+// flushStats publishes the loop's running counts.
+func (p *BatchEventProcessor[T]) flushStats() {
+	p.stats.events.Store(p.events)
+	p.stats.batches.Store(p.batches)
+}
+
+// handleBatch hands next..avail to the handler and returns the next
+// sequence to wait for. A panic stops the batch at the event that panicked
+// (processBatches recovers it); the rest of the batch is handled after it.
+func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (int64, error) {
+	p.current, p.currentEnd, p.handling = next, next, true
 	if p.starts != nil { // inside the recover, as LMAX's onBatchStart is inside its try
 		p.starts.OnBatchStart(avail - next + 1)
 	}
@@ -300,6 +414,7 @@ func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (resume int64, h
 		event := ring.Get(seq)
 		if err := h.OnEvent(event, seq, seq == avail); err != nil {
 			if halt := p.fail(err, seq, event); halt != nil {
+				p.handling = false
 				p.sequence.Set(seq - 1)
 				return seq, halt
 			}
@@ -308,6 +423,7 @@ func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (resume int64, h
 			p.sequence.Set(seq) // a long batch: let the producer reuse what is done
 		}
 	}
+	p.handling = false
 	p.sequence.Set(avail)
 	return avail + 1, nil
 }
@@ -322,12 +438,14 @@ func (p *BatchEventProcessor[T]) handleSlices(next, avail int64) (int64, error) 
 		p.current, p.currentEnd = lo, lo+n-1
 		if err := p.batch.OnBatch(entries[i:i+n], lo, lo+n-1 == avail); err != nil {
 			if halt := p.fail(err, lo, &entries[i]); halt != nil {
+				p.handling = false
 				p.sequence.Set(lo - 1)
 				return lo, halt
 			}
 		}
 		lo += n
 	}
+	p.handling = false
 	p.sequence.Set(avail)
 	return avail + 1, nil
 }

@@ -103,9 +103,12 @@ type Sequencer interface {
 type sequencerCore struct {
 	bufferSize  int64
 	ws          WaitStrategy
-	needsSignal bool     // ws parks goroutines, so publishes must wake them
-	cursor      Sequence // published (single) or claimed (multi) high mark
-	gating      sequenceGroup
+	needsSignal bool // ws parks goroutines, so publishes must wake them
+	// parked is ws's parked word (see parking), or nil: a publish calls
+	// SignalAllWhenBlocking only while it is non-zero.
+	parked *atomic.Int32
+	cursor Sequence // published (single) or claimed (multi) high mark
+	gating sequenceGroup
 	// stopErr is set (once, never cleared) when the ring's consumers
 	// stop for good: a claim that would wait for room returns it
 	// instead (see stop). Read only on the slow paths.
@@ -149,6 +152,7 @@ func (c *sequencerCore) init(bufferSize int, ws WaitStrategy, first int64) error
 	c.bufferSize = int64(bufferSize)
 	c.ws = ws
 	c.needsSignal = !isSpinning(ws)
+	c.parked = parkedWord(ws)
 	c.cursor.Set(first - 1)
 	return nil
 }
@@ -195,7 +199,7 @@ func (c *sequencerCore) MinimumSequence() int64 {
 }
 
 func (c *sequencerCore) signal() {
-	if c.needsSignal {
+	if c.needsSignal && (c.parked == nil || c.parked.Load() != 0) {
 		c.ws.SignalAllWhenBlocking()
 	}
 }

@@ -62,7 +62,7 @@ func benchSPSCCeiling(b *testing.B) {
 
 func benchSPSCChannel(b *testing.B) {
 	ch := make(chan benchEvent, benchRingSize)
-	s := newBenchSink(b.N)
+	s := newBenchSink(b.N, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	go benchChanConsumer(ch, &s)
@@ -77,40 +77,24 @@ func benchSPSCChannel(b *testing.B) {
 
 func benchSPSCQueue(b *testing.B) {
 	q := queue.NewRingBuffer(benchRingSize)
-	s := newBenchSink(b.N)
+	s := newBenchQueueSink()
 	b.ReportAllocs()
 	b.ResetTimer()
-	go benchQueueConsumer(q, b.N, &s)
+	go benchQueueConsumer(q, b.N, s)
 	for i := range b.N {
-		if err := q.Put(benchQueueValue(int64(i))); err != nil {
+		if err := q.Put(benchQueueValue(0, int64(i))); err != nil {
 			b.Fatal(err)
 		}
 	}
 	<-s.done
 	b.StopTimer()
-	if s.events != int64(b.N) || s.sum != benchQueueSum(b.N) {
-		b.Fatalf("queue consumer saw %d events summing to %d; want %d summing to %d", s.events, s.sum, b.N, benchQueueSum(b.N))
-	}
-}
-
-// benchQueueConsumer takes n values from q, counting and summing them, and
-// signals done.
-func benchQueueConsumer(q *queue.RingBuffer, n int, s *benchSink) {
-	defer close(s.done)
-	for range n {
-		v, err := q.Get()
-		if err != nil {
-			return
-		}
-		s.events++
-		s.sum += v.(int64)
-	}
+	s.check(b, b.N, 1)
 }
 
 func benchSPSCDisruptor(b *testing.B, ws disruptor.WaitStrategy, claim int, batch bool) {
 	d := newBenchDisruptor(b, benchRingSize, disruptor.SingleProducer, ws)
-	h := newBenchConsumer(b.N, batch)
-	d.HandleEventsWith(h)
+	h := newBenchConsumer(b.N, 1, batch)
+	g := d.HandleEventsWith(h)
 	ring := d.RingBuffer()
 	benchStart(b, d, func() {
 		if claim == 1 {
@@ -120,5 +104,5 @@ func benchSPSCDisruptor(b *testing.B, ws disruptor.WaitStrategy, claim int, batc
 		}
 	}, h.sink().done)
 	h.sink().check(b, b.N)
-	benchReportBatches(b, h.sink())
+	benchReportWakeups(b, g)
 }

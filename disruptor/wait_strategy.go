@@ -32,6 +32,22 @@ func isSpinning(ws WaitStrategy) bool {
 	return ok
 }
 
+// parking is implemented by the blocking strategies: parked returns a
+// word that is non-zero whenever a consumer may be parked, so that a
+// producer can skip SignalAllWhenBlocking's call when it is zero. A
+// consumer makes it non-zero before its last look at the producers, which
+// publish before they read it.
+type parking interface{ parked() *atomic.Int32 }
+
+// parkedWord is ws's parked word, or nil when it has none (the producer
+// then always signals).
+func parkedWord(ws WaitStrategy) *atomic.Int32 {
+	if p, ok := ws.(parking); ok {
+		return p.parked()
+	}
+	return nil
+}
+
 // The config names of the wait strategies, as accepted by
 // [ParseWaitStrategy].
 const (
@@ -206,13 +222,20 @@ func waitDependents(seq int64, b *SequenceBarrier) (int64, error) {
 	}
 }
 
-// BlockingWaitStrategy parks waiting consumers on a condition variable that
-// every publish signals: the least CPU, the highest latency, and a lock
-// taken by the producer on every publish. [LiteBlockingWaitStrategy] takes
-// it only when a consumer is parked.
+// BlockingWaitStrategy parks waiting consumers on a condition variable
+// that publishes signal: the least CPU, the highest latency. It counts the
+// consumers parked (or about to park), and a publish takes the lock and
+// signals only when there are some, so a producer whose consumers are
+// busy pays one load per publish, not a lock. It is the [Disruptor]'s
+// default.
 type BlockingWaitStrategy struct {
 	mu   sync.Mutex
 	cond sync.Cond
+	// waiters counts the consumers between announcing a wait (before
+	// their last look at the producers, under mu) and returning from it.
+	// A producer that publishes after that look sees it non-zero and
+	// broadcasts; one that sees zero has published before the look.
+	waiters atomic.Int32
 }
 
 // NewBlockingWaitStrategy returns a BlockingWaitStrategy.
@@ -226,35 +249,44 @@ func NewBlockingWaitStrategy() *BlockingWaitStrategy {
 func (s *BlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64, error) {
 	if !b.IsPublished(seq) {
 		s.mu.Lock()
+		s.waiters.Add(1)
 		for !b.IsPublished(seq) {
 			if err := b.CheckAlert(); err != nil {
+				s.waiters.Add(-1)
 				s.mu.Unlock()
 				return InitialSequenceValue, err
 			}
 			s.cond.Wait()
 		}
+		s.waiters.Add(-1)
 		s.mu.Unlock()
 	}
 	return waitDependents(seq, b)
 }
 
-// SignalAllWhenBlocking wakes every parked consumer.
+// SignalAllWhenBlocking wakes every parked consumer, if there is one.
 func (s *BlockingWaitStrategy) SignalAllWhenBlocking() {
-	s.mu.Lock()
-	s.cond.Broadcast()
-	s.mu.Unlock()
+	if s.waiters.Load() != 0 {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}
 }
+
+func (s *BlockingWaitStrategy) parked() *atomic.Int32 { return &s.waiters }
 
 func (*BlockingWaitStrategy) String() string { return BlockingName }
 
-// LiteBlockingWaitStrategy is a BlockingWaitStrategy whose producers take
-// the lock only when a consumer has asked to be woken.
+// LiteBlockingWaitStrategy is a blocking strategy whose consumers raise a
+// flag before they park, and whose producers take the lock only when they
+// find the flag raised (LMAX's LiteBlockingWaitStrategy).
 type LiteBlockingWaitStrategy struct {
 	mu   sync.Mutex
 	cond sync.Cond
-	// signalNeeded is set by a consumer before it rechecks the cursor and
-	// parks; a producer that swaps it back to false must broadcast.
-	signalNeeded atomic.Bool
+	// signalNeeded is set to 1 by a consumer before it rechecks the
+	// producers and parks; a producer that swaps it back to 0 must
+	// broadcast.
+	signalNeeded atomic.Int32
 }
 
 // NewLiteBlockingWaitStrategy returns a LiteBlockingWaitStrategy.
@@ -271,7 +303,7 @@ func (s *LiteBlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64
 		for {
 			// Announce the wait before the last look at the producers: a
 			// producer that publishes after that look sees the flag.
-			s.signalNeeded.Store(true)
+			s.signalNeeded.Store(1)
 			if b.IsPublished(seq) {
 				break
 			}
@@ -288,12 +320,14 @@ func (s *LiteBlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64
 
 // SignalAllWhenBlocking wakes the parked consumers, if any asked.
 func (s *LiteBlockingWaitStrategy) SignalAllWhenBlocking() {
-	if s.signalNeeded.Swap(false) {
+	if s.signalNeeded.Load() != 0 && s.signalNeeded.Swap(0) != 0 {
 		s.mu.Lock()
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	}
 }
+
+func (s *LiteBlockingWaitStrategy) parked() *atomic.Int32 { return &s.signalNeeded }
 
 func (*LiteBlockingWaitStrategy) String() string { return LiteBlockingName }
 
@@ -338,7 +372,7 @@ func (s *TimeoutBlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (in
 		s.mu.Lock()
 		var err error
 		for {
-			s.signalNeeded.Store(true)
+			s.signalNeeded.Store(1)
 			if b.IsPublished(seq) {
 				break
 			}
@@ -410,6 +444,8 @@ func (s *PhasedBackoffWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int6
 
 // SignalAllWhenBlocking signals the fallback strategy.
 func (s *PhasedBackoffWaitStrategy) SignalAllWhenBlocking() { s.fallback.SignalAllWhenBlocking() }
+
+func (s *PhasedBackoffWaitStrategy) parked() *atomic.Int32 { return parkedWord(s.fallback) }
 
 func (*PhasedBackoffWaitStrategy) String() string { return PhasedBackoffName }
 
