@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/badbatch/badbatch/disruptor"
 )
@@ -188,4 +189,61 @@ func ExampleParseWaitStrategy() {
 	// Output:
 	// busy_spin <nil>
 	// disruptor: invalid WaitStrategy fast: want one of [busy_spin yielding sleeping blocking lite_blocking timeout_blocking phased_backoff]
+}
+
+// A producer that must not wait forever claims with a context: when the
+// ring stays full (here its only consumer is stuck) the claim gives up
+// with the context's error and publishes nothing; once the Disruptor
+// halts, claims waiting for room return ErrShutdown.
+func ExampleDisruptor_PublishEventCtx() {
+	d, _ := disruptor.NewBuilder(func() Trade { return Trade{} }).BufferSize(4).SingleProducer().Build()
+	stuck, release := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	d.HandleEventsWith(disruptor.EventHandlerFunc[Trade](func(*Trade, int64, bool) error {
+		if once.CompareAndSwap(false, true) {
+			close(stuck)
+			<-release // holds the ring full
+		}
+		return nil
+	}))
+	if err := d.Start(); err != nil {
+		panic(err)
+	}
+	fill := func(e *Trade, _ int64) { e.Qty = 1 }
+	for range 4 {
+		_ = d.PublishEvent(fill)
+	}
+	<-stuck
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	fmt.Println(d.PublishEventCtx(ctx, fill))
+
+	blocked := make(chan error)
+	go func() { blocked <- d.PublishEvent(fill) }() // waits for room
+	go func() { time.Sleep(10 * time.Millisecond); close(release) }()
+	d.Halt()
+	fmt.Println(<-blocked)
+	// Output:
+	// context deadline exceeded
+	// disruptor: shut down
+}
+
+// A processor counts the events it handled and the batches they came in:
+// events per batch is how many events each wake-up found.
+func ExampleBatchEventProcessor_Stats() {
+	d, _ := disruptor.NewBuilder(func() Trade { return Trade{} }).BufferSize(64).SingleProducer().Build()
+	g := d.HandleEventsWith(&totaller{})
+	ring := d.RingBuffer()
+	for i := range int64(10) { // published before Start: the first wait finds all ten
+		disruptor.PublishEvent2(ring, fillTrade, 100+i, 1)
+	}
+	if err := d.Start(); err != nil {
+		panic(err)
+	}
+	if err := d.Shutdown(context.Background()); err != nil {
+		panic(err)
+	}
+	st := g.Processors()[0].(*disruptor.BatchEventProcessor[Trade]).Stats()
+	fmt.Println(st.Events, "events in", st.Batches, "batch")
+	// Output: 10 events in 1 batch
 }
