@@ -36,6 +36,31 @@ type runConfig struct {
 	logw                  io.Writer
 	// sample reads the machine's CPU counters; nil means readCPU(stat).
 	sample func() (cpuTimes, error)
+	// bins, when set, are test binaries built beforehand, to compare (an
+	// A/B of two builds): every case runs once per binary per round, and
+	// each binary's kept runs go to raw-<label>.txt. pkg is not built.
+	bins []labeledBin
+}
+
+// labeledBin is a test binary of -bin label=path.
+type labeledBin struct{ label, path string }
+
+// binFlags collects -bin flags.
+type binFlags []labeledBin
+
+func (b *binFlags) String() string { return fmt.Sprint(*b) }
+
+func (b *binFlags) Set(v string) error {
+	label, path, ok := strings.Cut(v, "=")
+	if !ok || label == "" || path == "" {
+		return fmt.Errorf("want label=path, got %q", v)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	*b = append(*b, labeledBin{label, abs})
+	return nil
 }
 
 func (c *runConfig) readCPU() (cpuTimes, error) {
@@ -59,6 +84,7 @@ func runMain(args []string) {
 	fs.DurationVar(&c.probe, "probe", 2*time.Second, "length of a quiet probe")
 	fs.StringVar(&c.out, "out", "bench-results", "directory for raw.txt (kept runs), noisy.txt (rerun ones) and quiet.txt (the verdict)")
 	fs.StringVar(&c.stat, "proc-stat", "/proc/stat", "the machine's CPU counters")
+	fs.Var((*binFlags)(&c.bins), "bin", "`label=path` of a prebuilt test binary to run instead of building -pkg (repeat to compare builds)")
 	_ = fs.Parse(args)
 	c.logw = os.Stderr
 	quiet, err := c.run()
@@ -111,38 +137,65 @@ func (c *runConfig) run() (bool, error) {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return false, err
 	}
-	bin, err := filepath.Abs(filepath.Join(c.out, "bench.test"))
-	if err != nil {
-		return false, err
+	bins := c.bins
+	if len(bins) == 0 {
+		bin, err := filepath.Abs(filepath.Join(c.out, "bench.test"))
+		if err != nil {
+			return false, err
+		}
+		c.logf("building %s", c.pkg)
+		if out, err := exec.Command("go", "test", "-c", "-o", bin, c.pkg).CombinedOutput(); err != nil {
+			return false, fmt.Errorf("benchdoc: go test -c: %v\n%s", err, out)
+		}
+		bins = []labeledBin{{path: bin}}
 	}
-	c.logf("building %s", c.pkg)
-	if out, err := exec.Command("go", "test", "-c", "-o", bin, c.pkg).CombinedOutput(); err != nil {
-		return false, fmt.Errorf("benchdoc: go test -c: %v\n%s", err, out)
+	// The cases: every binary's, in the first one's order, then the
+	// others' own; each case runs on the binaries that have it.
+	var cases []benchCase
+	var list []byte
+	has := map[string]map[int]bool{}
+	for i, b := range bins {
+		out, err := exec.Command(b.path, "-test.run=^$", "-test.bench="+c.bench, "-test.benchtime=1x").Output()
+		if err != nil {
+			return false, fmt.Errorf("benchdoc: listing the benchmarks of %s: %w", b.path, err)
+		}
+		if i == 0 {
+			list = out
+		}
+		for _, bc := range listCases(out) {
+			if has[bc.name] == nil {
+				has[bc.name] = map[int]bool{}
+				cases = append(cases, bc)
+			}
+			has[bc.name][i] = true
+		}
 	}
-	list, err := exec.Command(bin, "-test.run=^$", "-test.bench="+c.bench, "-test.benchtime=1x").Output()
-	if err != nil {
-		return false, fmt.Errorf("benchdoc: listing the benchmarks: %w", err)
-	}
-	cases := listCases(list)
 	if len(cases) == 0 {
 		return false, fmt.Errorf("benchdoc: no benchmark matches %q", c.bench)
 	}
-	c.logf("%d cases × %d rounds, -benchtime=%s, quiet means < %.3f cores used by others", len(cases), c.count, c.benchtime, c.threshold)
+	c.logf("%d cases × %d rounds × %d binaries, -benchtime=%s, quiet means < %.3f cores used by others",
+		len(cases), c.count, len(bins), c.benchtime, c.threshold)
 
-	raw, err := os.Create(filepath.Join(c.out, "raw.txt"))
-	if err != nil {
-		return false, err
+	raws := make([]*os.File, len(bins))
+	for i, b := range bins {
+		name := "raw.txt"
+		if b.label != "" {
+			name = "raw-" + b.label + ".txt"
+		}
+		f, err := os.Create(filepath.Join(c.out, name))
+		if err != nil {
+			return false, err
+		}
+		defer f.Close()
+		fmt.Fprintf(f, "# benchdoc run: -pkg %s -bench %s -benchtime %s -count %d -threshold %g %s\n", c.pkg, c.bench, c.benchtime, c.count, c.threshold, b.label)
+		fmt.Fprint(f, headerLines(list))
+		raws[i] = f
 	}
-	defer raw.Close()
 	noisy, err := os.Create(filepath.Join(c.out, "noisy.txt"))
 	if err != nil {
 		return false, err
 	}
 	defer noisy.Close()
-	fmt.Fprintf(raw, "# benchdoc run: -pkg %s -bench %s -benchtime %s -count %d -threshold %g\n", c.pkg, c.bench, c.benchtime, c.count, c.threshold)
-	if header := headerLines(list); header != "" {
-		fmt.Fprint(raw, header)
-	}
 
 	if q, err := c.waitQuiet(); err != nil {
 		return false, err
@@ -153,34 +206,39 @@ func (c *runConfig) run() (bool, error) {
 	var worst float64
 	for round := 1; round <= c.count; round++ {
 		for _, bc := range cases {
-			var lines []string
-			var n float64
-			for attempt := 0; ; attempt++ {
-				lines, n, err = c.runCase(bin, bc)
-				if err != nil {
-					return false, err
+			for bi, bin := range bins {
+				if !has[bc.name][bi] {
+					continue
 				}
-				if n <= c.threshold || attempt == c.retries {
-					break
+				var lines []string
+				var n float64
+				for attempt := 0; ; attempt++ {
+					lines, n, err = c.runCase(bin.path, bc)
+					if err != nil {
+						return false, err
+					}
+					if n <= c.threshold || attempt == c.retries {
+						break
+					}
+					reruns++
+					for _, l := range lines {
+						fmt.Fprintf(noisy, "%s\t%.4f noise-cores\t%s\n", l, n, bin.label)
+					}
+					c.logf("round %d %s %s: others used %.3f cores; rerunning (%d/%d)", round, bc.name, bin.label, n, attempt+1, c.retries)
+					if _, err := c.waitQuiet(); err != nil {
+						return false, err
+					}
 				}
-				reruns++
+				noisyMark := 0
+				if n > c.threshold {
+					marked++
+					noisyMark = 1
+				}
+				worst = max(worst, n)
 				for _, l := range lines {
-					fmt.Fprintf(noisy, "%s\t%.4f noise-cores\n", l, n)
+					kept++
+					fmt.Fprintf(raws[bi], "%s\t%.4f noise-cores\t%d noisy\n", l, n, noisyMark)
 				}
-				c.logf("round %d %s: others used %.3f cores; rerunning (%d/%d)", round, bc.name, n, attempt+1, c.retries)
-				if _, err := c.waitQuiet(); err != nil {
-					return false, err
-				}
-			}
-			noisyMark := 0
-			if n > c.threshold {
-				marked++
-				noisyMark = 1
-			}
-			worst = max(worst, n)
-			for _, l := range lines {
-				kept++
-				fmt.Fprintf(raw, "%s\t%.4f noise-cores\t%d noisy\n", l, n, noisyMark)
 			}
 		}
 		c.logf("round %d of %d done", round, c.count)
