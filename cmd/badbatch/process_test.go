@@ -13,7 +13,14 @@ import (
 // the process to serve.
 func startProcess(t *testing.T, bin, id string, env []string, args ...string) *serverProcess {
 	t.Helper()
-	p := &serverProcess{id: id, cmd: exec.Command(bin, args...), logs: &logLines{}, done: make(chan error, 1)}
+	return startCommand(t, id, env, exec.Command(bin, args...))
+}
+
+// startCommand is startProcess for a command made by the caller (one
+// that runs the binary in a network namespace, say).
+func startCommand(t *testing.T, id string, env []string, cmd *exec.Cmd) *serverProcess {
+	t.Helper()
+	p := &serverProcess{id: id, cmd: cmd, logs: &logLines{}, done: make(chan error, 1)}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -44,4 +51,12 @@ func (p *serverProcess) kill() {
 		_ = p.cmd.Process.Kill()
 		p.exit = <-p.done
 	})
+}
+
+// signal sends sig to the process.
+func (p *serverProcess) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to %s: %v", sig, p.id, err)
+	}
 }
