@@ -47,14 +47,23 @@
 //
 // Bodies are JSON, YAML or MessagePack, picked by Content-Type and Accept
 // (the response format is chosen before the handler runs, so a 406 has no
-// side effects), gzipped or not. Most bodies go through encoding/json,
-// go.yaml.in/yaml/v3 and vmihailenco/msgpack with strict decoding.
-// Events, the hot path, do not: publish bodies are read by hand-written
-// JSON and MessagePack readers that validate exactly what the libraries
-// accept and hand payloads on as slices of the request body, and replay
-// and streams write events by hand, so a batch of a thousand events costs
-// a few allocations rather than thousands. Fuzz tests hold the readers to
-// the libraries' behaviour.
+// side effects), gzipped or not. One table (codec.go) holds what differs
+// per format: its reader, its library decoder and encoder, and its writers
+// of events and replay pages. Publish bodies are read by one grammar
+// (decode.go) over a small token reader (tokens.go) that each format
+// implements: hand-written zero-copy readers for JSON and MessagePack,
+// which validate what the libraries accept and hand payloads on as slices
+// of the body, and a reader over yaml.v3's node tree. The other bodies go
+// through the same readers for the strict checks (duplicate and
+// differently-cased fields, UTF-8; document.go), then through
+// encoding/json, yaml.v3 and vmihailenco/msgpack. Replay and streams write
+// events by hand. BenchmarkDecode compares the readers with the libraries,
+// and fuzz tests hold them to the libraries' behaviour, with bodies split
+// as a network delivers them.
+//
+// Reading a body is bounded before memory is spent (body.go): the limit
+// after decompression, the compression ratio, the payload and conversion
+// limits, and a server-wide budget of bodies in flight (503 OVERLOADED).
 //
 // # Errors
 //
