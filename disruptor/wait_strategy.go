@@ -223,19 +223,25 @@ func waitDependents(seq int64, b *SequenceBarrier) (int64, error) {
 }
 
 // BlockingWaitStrategy parks waiting consumers on a condition variable
-// that publishes signal: the least CPU, the highest latency. It counts the
-// consumers parked (or about to park), and a publish takes the lock and
-// signals only when there are some, so a producer whose consumers are
-// busy pays one load per publish, not a lock. It is the [Disruptor]'s
-// default.
+// that publishes signal: the least CPU, the highest latency. It is the
+// [Disruptor]'s default.
+//
+// A consumer about to park raises a flag (under the lock, before its last
+// look at the producers); the first publish that finds the flag raised
+// lowers it and wakes the parked consumers, and later publishes find it
+// lowered and skip the lock. So a producer pays one load per publish while
+// its consumers are busy, and one lock per time a consumer parks, not one
+// per publish while a woken consumer is getting back on a core. (LMAX's
+// BlockingWaitStrategy locks on every publish; its
+// LiteBlockingWaitStrategy raises a flag like this one. Both of ours do
+// now, so the two differ only in name.)
 type BlockingWaitStrategy struct {
 	mu   sync.Mutex
 	cond sync.Cond
-	// waiters counts the consumers between announcing a wait (before
-	// their last look at the producers, under mu) and returning from it.
-	// A producer that publishes after that look sees it non-zero and
-	// broadcasts; one that sees zero has published before the look.
-	waiters atomic.Int32
+	// signalNeeded is set to 1 by a consumer before it rechecks the
+	// producers and parks; a producer that swaps it back to 0 must
+	// broadcast.
+	signalNeeded atomic.Int32
 }
 
 // NewBlockingWaitStrategy returns a BlockingWaitStrategy.
@@ -247,35 +253,50 @@ func NewBlockingWaitStrategy() *BlockingWaitStrategy {
 
 // WaitFor parks until seq is published, then waits for the dependencies.
 func (s *BlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64, error) {
-	if !b.IsPublished(seq) {
-		s.mu.Lock()
-		s.waiters.Add(1)
-		for !b.IsPublished(seq) {
-			if err := b.CheckAlert(); err != nil {
-				s.waiters.Add(-1)
-				s.mu.Unlock()
-				return InitialSequenceValue, err
-			}
-			s.cond.Wait()
-		}
-		s.waiters.Add(-1)
-		s.mu.Unlock()
+	if err := parkUntilPublished(&s.mu, &s.cond, &s.signalNeeded, seq, b); err != nil {
+		return InitialSequenceValue, err
 	}
 	return waitDependents(seq, b)
 }
 
-// SignalAllWhenBlocking wakes every parked consumer, if there is one.
-func (s *BlockingWaitStrategy) SignalAllWhenBlocking() {
-	if s.waiters.Load() != 0 {
-		s.mu.Lock()
-		s.cond.Broadcast()
-		s.mu.Unlock()
+// SignalAllWhenBlocking wakes the parked consumers, if any asked.
+func (s *BlockingWaitStrategy) SignalAllWhenBlocking() { wakeParked(&s.mu, &s.cond, &s.signalNeeded) }
+
+func (s *BlockingWaitStrategy) parked() *atomic.Int32 { return &s.signalNeeded }
+
+func (*BlockingWaitStrategy) String() string { return BlockingName }
+
+// parkUntilPublished is the parking protocol of the blocking strategies:
+// with mu held, raise signalNeeded, look at the producers, and wait on
+// cond until seq is published or the barrier is alerted.
+func parkUntilPublished(mu *sync.Mutex, cond *sync.Cond, signalNeeded *atomic.Int32, seq int64, b *SequenceBarrier) error {
+	if b.IsPublished(seq) {
+		return nil
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for {
+		// Announce the wait before the last look at the producers: a
+		// producer that publishes after that look sees the flag.
+		signalNeeded.Store(1)
+		if b.IsPublished(seq) {
+			return nil
+		}
+		if err := b.CheckAlert(); err != nil {
+			return err
+		}
+		cond.Wait()
 	}
 }
 
-func (s *BlockingWaitStrategy) parked() *atomic.Int32 { return &s.waiters }
-
-func (*BlockingWaitStrategy) String() string { return BlockingName }
+// wakeParked is the producers' side of parkUntilPublished.
+func wakeParked(mu *sync.Mutex, cond *sync.Cond, signalNeeded *atomic.Int32) {
+	if signalNeeded.Load() != 0 && signalNeeded.Swap(0) != 0 {
+		mu.Lock()
+		cond.Broadcast()
+		mu.Unlock()
+	}
+}
 
 // LiteBlockingWaitStrategy is a blocking strategy whose consumers raise a
 // flag before they park, and whose producers take the lock only when they
@@ -298,33 +319,15 @@ func NewLiteBlockingWaitStrategy() *LiteBlockingWaitStrategy {
 
 // WaitFor parks until seq is published, then waits for the dependencies.
 func (s *LiteBlockingWaitStrategy) WaitFor(seq int64, b *SequenceBarrier) (int64, error) {
-	if !b.IsPublished(seq) {
-		s.mu.Lock()
-		for {
-			// Announce the wait before the last look at the producers: a
-			// producer that publishes after that look sees the flag.
-			s.signalNeeded.Store(1)
-			if b.IsPublished(seq) {
-				break
-			}
-			if err := b.CheckAlert(); err != nil {
-				s.mu.Unlock()
-				return InitialSequenceValue, err
-			}
-			s.cond.Wait()
-		}
-		s.mu.Unlock()
+	if err := parkUntilPublished(&s.mu, &s.cond, &s.signalNeeded, seq, b); err != nil {
+		return InitialSequenceValue, err
 	}
 	return waitDependents(seq, b)
 }
 
 // SignalAllWhenBlocking wakes the parked consumers, if any asked.
 func (s *LiteBlockingWaitStrategy) SignalAllWhenBlocking() {
-	if s.signalNeeded.Load() != 0 && s.signalNeeded.Swap(0) != 0 {
-		s.mu.Lock()
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	}
+	wakeParked(&s.mu, &s.cond, &s.signalNeeded)
 }
 
 func (s *LiteBlockingWaitStrategy) parked() *atomic.Int32 { return &s.signalNeeded }
