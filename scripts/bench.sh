@@ -24,6 +24,10 @@
 #   FORCE      set to 1 to write OUT even from a run with noisy runs
 #   REUSE      set to 1 to skip the run and rewrite the document from the
 #              last run's bench-results/ (after editing scripts/bench-notes.md)
+#   INGEST     set to 0 to leave out the HTTP client comparison
+#              (BenchmarkIngestClients in cmd/badbatch: badbatch bench beside a
+#              minimal load generator, INGEST_COUNT rounds of INGEST_BENCHTIME,
+#              default 5 and 2000x batches of 1000 events)
 #
 # Raw output, the rerun runs, the verdict and benchstat's summary are kept
 # in bench-results/ (ignored by git). The whole suite takes about 15
@@ -47,24 +51,38 @@ raw=$results/raw.txt
 stat=$results/benchstat.txt
 shownfile=$results/command.txt
 
+ingest=${INGEST:-1}
 status=0
 if [ "${REUSE:-}" != 1 ]; then
 	echo "GOMAXPROCS=$GOMAXPROCS COUNT=$count BENCHTIME=$benchtime BENCH='$bench' THRESHOLD=$threshold scripts/bench.sh" > "$shownfile"
 	echo "== $(cat "$shownfile")" >&2
-	go run ./internal/benchdoc run -pkg ./disruptor/ -bench "$bench" -benchtime "$benchtime" -count "$count" \
-		-threshold "$threshold" -retries "$retries" -quiet-wait "$quiet_wait" -pause "$pause" -out "$results" || status=$?
+	runner=(go run ./internal/benchdoc run -threshold "$threshold" -retries "$retries" -quiet-wait "$quiet_wait" -pause "$pause")
+	"${runner[@]}" -pkg ./disruptor/ -bench "$bench" -benchtime "$benchtime" -count "$count" -out "$results/disruptor" || status=$?
 	if [ "$status" != 0 ] && [ "$status" != 3 ]; then
 		exit "$status"
 	fi
+	cat "$results/disruptor/raw.txt" > "$raw"
+	cat "$results/disruptor/quiet.txt" > "$results/quiet.txt"
+	if [ "$ingest" != 0 ]; then
+		s=0
+		"${runner[@]}" -pkg ./cmd/badbatch/ -bench BenchmarkIngestClients -benchtime "${INGEST_BENCHTIME:-2000x}" \
+			-count "${INGEST_COUNT:-5}" -out "$results/ingest" || s=$?
+		if [ "$s" != 0 ] && [ "$s" != 3 ]; then
+			exit "$s"
+		fi
+		[ "$s" = 3 ] && status=3
+		grep '^Benchmark' "$results/ingest/raw.txt" >> "$raw"
+		sed 's/^/HTTP clients: /' "$results/ingest/quiet.txt" >> "$results/quiet.txt"
+	fi
 	echo "== go tool benchstat $raw" >&2
 	go tool benchstat "$raw" > "$stat"
-elif [ -f "$results/quiet.txt" ] && ! grep -q " 0 still noisy" "$results/quiet.txt"; then
+elif [ -f "$results/quiet.txt" ] && grep -v " 0 still noisy" "$results/quiet.txt" | grep -q "still noisy"; then
 	status=3
 fi
 shown=$(cat "$shownfile")
 
 if [ "$status" = 3 ] && [ "${FORCE:-}" != 1 ]; then
-	echo "== some runs stayed noisy ($(cat "$results/quiet.txt")): $out is not updated" >&2
+	echo "== some runs stayed noisy ($(tr '\n' ' ' < "$results/quiet.txt")): $out is not updated" >&2
 	out=$results/benchmarks.md
 fi
 cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)

@@ -145,7 +145,7 @@ func parse(r io.Reader) ([]result, error) {
 
 // peerPrefixes start the peer part of a benchmark name; what comes before
 // is the topology.
-var peerPrefixes = []string{"ceiling", "atomic", "channel", "queue", "disruptor", "go-disruptor"}
+var peerPrefixes = []string{"ceiling", "atomic", "channel", "queue", "disruptor", "go-disruptor", "minimal", "bench"}
 
 // split divides a name into topology and peer: "MPSC/P3/disruptor/busy_spin"
 // is ("MPSC/P3", "disruptor/busy_spin"). A name with no known peer is all
@@ -222,10 +222,11 @@ type topology struct {
 	rows []*row
 }
 
-// baseline is the topology's first channel row, or nil.
+// baseline is the topology's first channel row (for the HTTP clients,
+// the minimal load generator), or nil.
 func (t *topology) baseline() *row {
 	for _, r := range t.rows {
-		if strings.HasPrefix(r.peer, "channel") {
+		if strings.HasPrefix(r.peer, "channel") || r.peer == "minimal" {
 			return r
 		}
 	}
@@ -266,7 +267,7 @@ func summarize(results []result) []*topology {
 }
 
 // topologyOrder is the order of the document's sections: the issue's.
-var topologyOrder = []string{"SPSC", "MPSC", "Multicast", "Pipeline", "Diamond", "WorkerPool", "PingPong"}
+var topologyOrder = []string{"SPSC", "MPSC", "Multicast", "Pipeline", "Diamond", "WorkerPool", "PingPong", "IngestClients"}
 
 // order ranks a topology by its first name segment; unknown ones go last.
 func order(name string) int {
@@ -424,7 +425,7 @@ func renderQuiet(w io.Writer, tops []*topology, verdict string) {
 	fmt.Fprintf(w, "| CPU used by other processes during a run | median %s cores, worst %s cores, over %d runs; %d kept noisy |\n",
 		num3(median(all)), num3(slices.Max(all)), runs, noisy)
 	if verdict != "" {
-		fmt.Fprintf(w, "| the run's verdict | %s |\n", verdict)
+		fmt.Fprintf(w, "| the run's verdict | %s |\n", strings.ReplaceAll(strings.TrimSpace(verdict), "\n", "; "))
 	}
 }
 
@@ -434,15 +435,34 @@ func num3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 func renderThroughput(w io.Writer, t *topology) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	base := t.baseline()
-	p("| peer | ns/op | interval | × channel | interval | events/wakeup | allocs/op | runs | noisy | worst noise (cores) |\n")
+	// The HTTP clients report what they achieved (events/s) and have no
+	// processors; the ring topologies report events per wake-up.
+	extra, vs := "events/wakeup", "× channel"
+	if hasUnit(t, "events/s") {
+		extra, vs = "events/s", "× minimal"
+	}
+	p("| peer | ns/op | interval | %s | interval | %s | allocs/op | runs | noisy | worst noise (cores) |\n", vs, extra)
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range t.rows {
 		lo, hi, _ := medianInterval(r.values("ns/op"))
 		k, klo, khi := speedup(base, r)
+		if extra == "events/s" && base != nil {
+			rs := pairedRatios(r, base, "events/s")
+			klo, khi, _ = medianInterval(rs)
+			k = median(rs)
+		}
 		p("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %s |\n", orDash(r.peer), num(r.median("ns/op")), interval(lo, hi),
-			num(k), interval(klo, khi), num(r.median("events/wakeup")), num(r.median("allocs/op")),
+			num(k), interval(klo, khi), rate(r.median(extra), extra), num(r.median("allocs/op")),
 			r.runs(), r.noisy(), worstNoise(r))
 	}
+}
+
+// rate formats an events/s figure in millions, other units with num.
+func rate(v float64, unit string) string {
+	if unit != "events/s" || math.IsNaN(v) {
+		return num(v)
+	}
+	return num(v/1e6) + "M"
 }
 
 func renderLatency(w io.Writer, t *topology) {

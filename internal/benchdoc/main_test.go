@@ -283,3 +283,28 @@ func TestRunInterleavesAndRerunsNoisy(t *testing.T) {
 		t.Errorf("verdict %q (%v)", verdict, err)
 	}
 }
+
+// TestIngestClients: the HTTP client comparison is a table against the
+// minimal generator, by events/s, and a target at 90% of it.
+func TestIngestClients(t *testing.T) {
+	tops := mustSummarize(t, `BenchmarkIngestClients/minimal-2 	2000	400000 ns/op	2500000 events/s	0.01 noise-cores	0 noisy
+BenchmarkIngestClients/bench-2 	2000	450000 ns/op	2400000 events/s	0.01 noise-cores	0 noisy
+BenchmarkIngestClients/minimal-2 	2000	400000 ns/op	2000000 events/s	0.01 noise-cores	0 noisy
+BenchmarkIngestClients/bench-2 	2000	450000 ns/op	1700000 events/s	0.01 noise-cores	0 noisy
+`)
+	var v verdict
+	for _, tg := range targets {
+		if strings.Contains(tg.goal, "badbatch bench") {
+			v = tg.check(tops)[0]
+		}
+	}
+	// Paired: 2.4/2.5 = 0.96, 1.7/2.0 = 0.85; median 0.905.
+	if !v.met || !strings.Contains(v.measured, "90.5% of the generator (85.0–96.0%)") {
+		t.Errorf("ingest verdict %+v", v)
+	}
+	var b strings.Builder
+	renderThroughput(&b, tops[0])
+	if !strings.Contains(b.String(), "| bench | 450000 | 450000–450000 | 0.91 | 0.85–0.96 | 2.05M |") {
+		t.Errorf("ingest table:\n%s", b.String())
+	}
+}

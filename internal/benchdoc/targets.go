@@ -100,6 +100,22 @@ var targets = []target{
 	}},
 	{"PingPong: p50 ≤ 1.3× the atomic floor and below the channel's p50; busy_spin p99.9 < 5 µs", pingPongTarget},
 	{"Zero allocations per event in every topology", allocTarget},
+	{"`badbatch bench` reaches ≥ 90% of a minimal Go load generator against the same server", ingestTarget},
+}
+
+// ingestTarget compares the bench client's events/s with the minimal
+// generator's, paired by round.
+func ingestTarget(tops []*topology) []verdict {
+	t := find(tops, "IngestClients")
+	if t == nil || t.row("minimal") == nil || t.row("bench") == nil {
+		return []verdict{{who: "IngestClients", measured: "not run", unknown: true}}
+	}
+	rs := pairedRatios(t.row("bench"), t.row("minimal"), "events/s")
+	k := median(rs)
+	lo, hi, _ := medianInterval(rs)
+	return []verdict{{who: "batches of 1000, 4 connections", met: k >= 0.9,
+		measured: fmt.Sprintf("%s%% of the generator (%s–%s%%): %s vs %s events/s", num(100*k), num(100*lo), num(100*hi),
+			rate(t.row("bench").median("events/s"), "events/s"), rate(t.row("minimal").median("events/s"), "events/s"))}}
 }
 
 // floorTarget judges every disruptor row of every topology against half
