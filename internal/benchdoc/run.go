@@ -42,8 +42,9 @@ type runConfig struct {
 	bins []labeledBin
 }
 
-// labeledBin is a test binary of -bin label=path.
-type labeledBin struct{ label, path string }
+// labeledBin is a test binary of -bin label=path, and the directory it
+// runs in (its package's, as under go test; "" is the current one).
+type labeledBin struct{ label, path, dir string }
 
 // binFlags collects -bin flags.
 type binFlags []labeledBin
@@ -59,7 +60,7 @@ func (b *binFlags) Set(v string) error {
 	if err != nil {
 		return err
 	}
-	*b = append(*b, labeledBin{label, abs})
+	*b = append(*b, labeledBin{label: label, path: abs})
 	return nil
 }
 
@@ -147,7 +148,13 @@ func (c *runConfig) run() (bool, error) {
 		if out, err := exec.Command("go", "test", "-c", "-o", bin, c.pkg).CombinedOutput(); err != nil {
 			return false, fmt.Errorf("benchdoc: go test -c: %v\n%s", err, out)
 		}
-		bins = []labeledBin{{path: bin}}
+		// Test binaries run in their package's directory, as go test
+		// runs them (tests find their testdata, or build from there).
+		dir, err := exec.Command("go", "list", "-f", "{{.Dir}}", c.pkg).Output()
+		if err != nil {
+			return false, fmt.Errorf("benchdoc: go list %s: %w", c.pkg, err)
+		}
+		bins = []labeledBin{{path: bin, dir: strings.TrimSpace(string(dir))}}
 	}
 	// The cases: every binary's, in the first one's order, then the
 	// others' own; each case runs on the binaries that have it.
@@ -155,7 +162,9 @@ func (c *runConfig) run() (bool, error) {
 	var list []byte
 	has := map[string]map[int]bool{}
 	for i, b := range bins {
-		out, err := exec.Command(b.path, "-test.run=^$", "-test.bench="+c.bench, "-test.benchtime=1x").Output()
+		lc := exec.Command(b.path, "-test.run=^$", "-test.bench="+c.bench, "-test.benchtime=1x")
+		lc.Dir = b.dir
+		out, err := lc.Output()
 		if err != nil {
 			return false, fmt.Errorf("benchdoc: listing the benchmarks of %s: %w", b.path, err)
 		}
@@ -213,7 +222,7 @@ func (c *runConfig) run() (bool, error) {
 				var lines []string
 				var n float64
 				for attempt := 0; ; attempt++ {
-					lines, n, err = c.runCase(bin.path, bc)
+					lines, n, err = c.runCase(bin, bc)
 					if err != nil {
 						return false, err
 					}
@@ -270,8 +279,9 @@ func headerLines(out []byte) string {
 
 // runCase runs one case once and returns its result lines and the noise
 // (others' CPU, in cores) during the run.
-func (c *runConfig) runCase(bin string, bc benchCase) ([]string, float64, error) {
-	cmd := exec.Command(bin, "-test.run=^$", "-test.bench="+bc.pattern, "-test.benchtime="+c.benchtime, "-test.count=1", "-test.benchmem")
+func (c *runConfig) runCase(bin labeledBin, bc benchCase) ([]string, float64, error) {
+	cmd := exec.Command(bin.path, "-test.run=^$", "-test.bench="+bc.pattern, "-test.benchtime="+c.benchtime, "-test.count=1", "-test.benchmem")
+	cmd.Dir = bin.dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	before, err := c.readCPU()
