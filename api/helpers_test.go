@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -321,16 +322,10 @@ func readSSE(r io.Reader, fn func(sseEvent) bool) error {
 	return sc.Err()
 }
 
-// waitFor polls cond until it holds.
+// waitFor is the shared harness's, with the API tests' deadline.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	clustertest.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -211,80 +210,52 @@ func (l *faultLoad) errorCounts() string {
 func (l *faultLoad) verify(t *testing.T, p *serverProcess, name string) int {
 	t.Helper()
 	l.mu.Lock()
-	acks := append([]faultAck(nil), l.acks...)
+	acked := make([]ackedBatch, len(l.acks))
+	for i, a := range l.acks {
+		acked[i] = ackedBatch{Key: a.key, First: a.first, Count: a.count}
+	}
 	l.mu.Unlock()
-	want := 0
-	for _, a := range acks {
-		want += a.count
-	}
-	hc := &http.Client{Timeout: 30 * time.Second}
-	defer hc.CloseIdleConnections()
-	read := func() []string {
-		var ids []string
-		for from := int64(0); ; {
-			var page struct {
-				Events []struct {
-					Sequence int64 `json:"sequence"`
-					Payload  struct {
-						ID string `json:"id"`
-					} `json:"payload"`
-				} `json:"events"`
-				Next int64 `json:"next_sequence"`
-			}
-			res, err := hc.Get(fmt.Sprintf("http://%s/api/v1/disruptors/%s/events?from=%d&limit=5000", p.api, name, from))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if err := json.NewDecoder(bytes.NewReader(b)).Decode(&page); err != nil {
-				t.Fatalf("%s: replay: %v %s", p.id, err, b)
-			}
-			for _, e := range page.Events {
-				if e.Sequence != int64(len(ids)) {
-					t.Fatalf("%s: sequence %d at position %d", p.id, e.Sequence, len(ids))
-				}
-				ids = append(ids, e.Payload.ID)
-			}
-			if len(page.Events) == 0 {
-				return ids
-			}
-			from = page.Next
+	return len(verifyAcked(t, p, name, acked))
+}
+
+// leaderAmong returns the process that says it leads, or nil.
+func leaderAmong(ps ...*serverProcess) *serverProcess {
+	for _, p := range ps {
+		if st, err := getRaft(p); err == nil && st.State == "leader" {
+			return p
 		}
 	}
-	var ids []string
-	poll(t, 60*time.Second, p.id+" to hold every acknowledged event", func() bool { ids = read(); return len(ids) >= want })
-	seen := map[string]int{}
-	for _, id := range ids {
-		seen[id]++
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("%s: event %s present %d times", p.id, id, n)
+	return nil
+}
+
+// groupUnderLoad waits for the leader of the group ps, creates the quorum
+// disruptor q through a follower, starts four publishers through that
+// follower, and logs 5 s of steady publishing.
+func groupUnderLoad(t *testing.T, ps ...*serverProcess) (leader, via *serverProcess, load *faultLoad) {
+	t.Helper()
+	poll(t, 30*time.Second, "a leader", func() bool { leader = leaderAmong(ps...); return leader != nil })
+	for _, p := range ps {
+		if p != leader && via == nil {
+			via = p
 		}
 	}
-	missing, moved := 0, 0
-	for _, a := range acks {
-		for i := range a.count {
-			id := fmt.Sprintf("%s.%d", a.key, i)
-			switch seq := a.first + int64(i); {
-			case seen[id] == 0:
-				missing++
-			case seq >= int64(len(ids)) || ids[seq] != id:
-				moved++
-			}
-		}
+	r := cliRun{env: []string{envEndpoint + "=http://" + via.api}}.run(t, "disruptor", "create", "q", "--replication", "quorum", "--size", "1048576", "--max-event-size", "1024")
+	if r.code != 0 {
+		t.Fatalf("create q: %v", r)
 	}
-	if missing > 0 || moved > 0 {
-		t.Errorf("%s: of %d acknowledged events, %d missing and %d not at their acknowledged sequence", p.id, want, missing, moved)
-	}
-	return len(ids)
+	load = startFaultLoad(t, via, "q", 4)
+	load.waitMore(100, 60*time.Second, "publishing to warm up")
+	steadyFrom := time.Now()
+	time.Sleep(5 * time.Second)
+	t.Logf("steady, through %s, over 5 s: %s", via.id, load.window(steadyFrom, time.Now()))
+	return leader, via, load
 }
 
 // raftStatus is the part of GET /api/v1/cluster/raft the tests read.
 type raftStatus struct {
-	State    string `json:"state"`
-	LeaderID string `json:"leader_id"`
+	State     string `json:"state"`
+	LeaderID  string `json:"leader_id"`
+	LastIndex uint64 `json:"last_index"`
 	Servers  []struct {
 		ID       string `json:"id"`
 		Suffrage string `json:"suffrage"`
@@ -354,31 +325,7 @@ func TestFaultFiguresProcesses(t *testing.T) {
 	n3 := startReplicaProcess(t, bin, "n3", false, n1.gossip)
 	nodes := map[string]*serverProcess{"n1": n1, "n2": n2, "n3": n3}
 	poll(t, 60*time.Second, "three voters", func() bool { return voterIDs(n1) == "n1,n2,n3" })
-	leaderOf := func(ps ...*serverProcess) *serverProcess {
-		for _, p := range ps {
-			if st, err := getRaft(p); err == nil && st.State == "leader" {
-				return p
-			}
-		}
-		return nil
-	}
-	var leader *serverProcess
-	poll(t, 30*time.Second, "a leader", func() bool { leader = leaderOf(n1, n2, n3); return leader != nil })
-	var via *serverProcess
-	for _, p := range []*serverProcess{n1, n2, n3} {
-		if p != leader && via == nil {
-			via = p
-		}
-	}
-	r := cliRun{env: []string{envEndpoint + "=http://" + via.api}}.run(t, "disruptor", "create", "q", "--replication", "quorum", "--size", "1048576", "--max-event-size", "1024")
-	if r.code != 0 {
-		t.Fatalf("create q: %v", r)
-	}
-	load := startFaultLoad(t, via, "q", 4)
-	load.waitMore(100, 60*time.Second, "publishing to warm up")
-	steadyFrom := time.Now()
-	time.Sleep(5 * time.Second)
-	t.Logf("steady, through %s, over 5 s: %s", via.id, load.window(steadyFrom, time.Now()))
+	leader, via, load := groupUnderLoad(t, n1, n2, n3)
 
 	// Pause.
 	stopped := time.Now()
@@ -394,7 +341,7 @@ func TestFaultFiguresProcesses(t *testing.T) {
 	load.waitMore(100, 60*time.Second, "publishing after the pause")
 
 	// Leave.
-	poll(t, 30*time.Second, "one leader", func() bool { leader = leaderOf(n1, n2, n3); return leader != nil })
+	poll(t, 30*time.Second, "one leader", func() bool { leader = leaderAmong(n1, n2, n3); return leader != nil })
 	var rest []string
 	for id := range nodes {
 		if id != leader.id {
@@ -408,7 +355,7 @@ func TestFaultFiguresProcesses(t *testing.T) {
 		load.waitMore(20, 30*time.Second, "publishing through "+via.id)
 	}
 	left := time.Now()
-	r = cliRun{env: []string{envEndpoint + "=http://" + leader.api}}.run(t, "cluster", "leave")
+	r := cliRun{env: []string{envEndpoint + "=http://" + leader.api}}.run(t, "cluster", "leave")
 	if r.code != 0 {
 		t.Fatalf("cluster leave on the leader: %v", r)
 	}
@@ -419,7 +366,7 @@ func TestFaultFiguresProcesses(t *testing.T) {
 	remaining := []*serverProcess{nodes[rest[0]], nodes[rest[1]]}
 	var newLeader *serverProcess
 	poll(t, 30*time.Second, "the two others to drop the node that left from the voters", func() bool {
-		newLeader = leaderOf(remaining...)
+		newLeader = leaderAmong(remaining...)
 		return newLeader != nil && voterIDs(newLeader) == strings.Join(rest, ",")
 	})
 	removed := time.Since(left)
@@ -510,30 +457,7 @@ func TestPartitionProcesses(t *testing.T) {
 		nodes[id] = start(id, nss[id], i == 0, seed)
 	}
 	poll(t, 60*time.Second, "three voters", func() bool { return voterIDs(nodes["n1"]) == "n1,n2,n3" })
-	var leader, via *serverProcess
-	poll(t, 30*time.Second, "a leader", func() bool {
-		for _, p := range nodes {
-			if st, err := getRaft(p); err == nil && st.State == "leader" {
-				leader = p
-				return true
-			}
-		}
-		return false
-	})
-	for _, id := range []string{"n1", "n2", "n3"} {
-		if nodes[id] != leader && via == nil {
-			via = nodes[id]
-		}
-	}
-	r := cliRun{env: []string{envEndpoint + "=http://" + via.api}}.run(t, "disruptor", "create", "q", "--replication", "quorum", "--size", "1048576", "--max-event-size", "1024")
-	if r.code != 0 {
-		t.Fatalf("create q: %v", r)
-	}
-	load := startFaultLoad(t, via, "q", 4)
-	load.waitMore(100, 60*time.Second, "publishing to warm up")
-	steadyFrom := time.Now()
-	time.Sleep(5 * time.Second)
-	t.Logf("steady, through %s, over 5 s: %s", via.id, load.window(steadyFrom, time.Now()))
+	leader, _, load := groupUnderLoad(t, nodes["n1"], nodes["n2"], nodes["n3"])
 
 	cut := time.Now()
 	nss[leader.id].cut()

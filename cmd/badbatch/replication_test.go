@@ -109,16 +109,7 @@ func TestReplicationTLSProcesses(t *testing.T) {
 		return strings.Contains(n1.logs.String(), `"change":"add_nonvoter","node_id":"n4"`)
 	})
 	time.Sleep(3 * time.Second) // heartbeats and appends to n4, all refused
-	var st struct {
-		LastIndex uint64 `json:"last_index"`
-	}
-	resp, err := hc.Get("http://" + rogue.api + "/api/v1/cluster/raft")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
-	if err != nil || st.LastIndex != 0 {
+	if st, err := getRaft(rogue); err != nil || st.LastIndex != 0 {
 		t.Errorf("n4, of another CA, got Raft log entries: last index %d (%v)", st.LastIndex, err)
 	}
 	if strings.Contains(n1.logs.String(), `"change":"promote","node_id":"n4"`) {
@@ -357,66 +348,10 @@ func TestReplicationProcesses(t *testing.T) {
 		t.Errorf("acked file has %d batches, %d events; bench reported %d, %d", len(acked), ackedEvents, res.Requests, res.Events)
 	}
 
-	read := func(p *serverProcess) []string {
-		var ids []string
-		from := int64(0)
-		for {
-			var page struct {
-				Events []struct {
-					Sequence int64 `json:"sequence"`
-					Payload  struct {
-						ID string `json:"id"`
-					} `json:"payload"`
-				} `json:"events"`
-				NextSequence int64 `json:"next_sequence"`
-			}
-			if err := getJSON(fmt.Sprintf("http://%s/api/v1/disruptors/orders/events?from=%d&limit=1000", p.api, from), &page); err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range page.Events {
-				if e.Sequence != int64(len(ids)) {
-					t.Fatalf("%s: sequence %d at position %d", p.id, e.Sequence, len(ids))
-				}
-				ids = append(ids, e.Payload.ID)
-			}
-			if len(page.Events) == 0 {
-				return ids
-			}
-			from = page.NextSequence
-		}
-	}
+	read := func(p *serverProcess) []string { return readIDs(t, p, "orders") }
 	var got [][]string
 	for _, p := range []*serverProcess{via, other} {
-		var ids []string
-		// Followers apply committed entries shortly after the leader.
-		poll(t, 30*time.Second, p.id+" to hold every acknowledged event", func() bool {
-			ids = read(p)
-			return len(ids) >= ackedEvents
-		})
-		seen := map[string]int{}
-		for _, id := range ids {
-			seen[id]++
-		}
-		for id, n := range seen {
-			if n != 1 {
-				t.Errorf("%s: event %s present %d times", p.id, id, n)
-			}
-		}
-		missing, moved := 0, 0
-		for _, b := range acked {
-			for i := range b.Count {
-				id := fmt.Sprintf("%s.%d", b.Key, i)
-				switch seq := b.First + int64(i); {
-				case seen[id] == 0:
-					missing++
-				case seq >= int64(len(ids)) || ids[seq] != id:
-					moved++
-				}
-			}
-		}
-		if missing > 0 || moved > 0 {
-			t.Errorf("%s: of %d acknowledged events, %d missing and %d not at their acknowledged sequence", p.id, ackedEvents, missing, moved)
-		}
+		ids := verifyAcked(t, p, "orders", acked)
 		t.Logf("%s: %d events present, %d acknowledged, none missing, doubled or moved", p.id, len(ids), ackedEvents)
 		got = append(got, ids)
 	}

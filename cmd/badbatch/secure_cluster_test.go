@@ -155,16 +155,7 @@ func TestClusterSecureByDefaultProcesses(t *testing.T) {
 		return strings.Contains(n1.logs.String()+n2.logs.String()+n3.logs.String(), `"change":"add_nonvoter","node_id":"n5"`)
 	})
 	time.Sleep(3 * time.Second) // appends and heartbeats to n5, all refused by TLS
-	var st struct {
-		LastIndex uint64 `json:"last_index"`
-	}
-	resp, err := hc.Get("http://" + rogue.api + "/api/v1/cluster/raft")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
-	if err != nil || st.LastIndex != 0 {
+	if st, err := getRaft(rogue); err != nil || st.LastIndex != 0 {
 		t.Errorf("n5, of another CA, got Raft log entries: last index %d (%v)", st.LastIndex, err)
 	}
 	if strings.Contains(n1.logs.String()+n2.logs.String()+n3.logs.String(), `"change":"promote","node_id":"n5"`) {

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/badbatch/badbatch/internal/clustertest"
 )
 
 // Build builds cmd/badbatch into a temporary directory of t and returns
@@ -252,12 +253,7 @@ func (s *Server) Text(t testing.TB, key, path string) string {
 // FreeAddr returns a loopback address whose port was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return clustertest.FreeAddr(t)
 }
 
 // keysConfig is a configuration file with the API keys.
