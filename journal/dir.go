@@ -122,23 +122,13 @@ func (d *Dir) Streams() ([]string, error) {
 // all: it is prepared in a temporary directory and renamed into place. It
 // returns [ErrExists] if the stream exists.
 func (d *Dir) Create(name string, first int64, meta []byte, o Options) (*Journal, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
 	if first < 0 {
 		return nil, fmt.Errorf("journal: invalid first sequence %d: must not be negative", first)
 	}
-	if err := o.Validate(); err != nil {
+	if err := d.lockFor(name, o); err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	if _, ok := d.open[name]; ok {
-		return nil, fmt.Errorf("%w: %s", ErrBusy, name)
-	}
 	path := d.streamPath(name)
 	if _, err := d.fs.ReadDir(path); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrExists, name)
@@ -175,20 +165,10 @@ func (d *Dir) Create(name string, first int64, meta []byte, o Options) (*Journal
 // unless o.Repair. It returns [ErrNotFound] if the stream does not
 // exist, and [ErrBusy] if it is open already.
 func (d *Dir) Open(name string, o Options) (*Journal, error) {
-	if err := checkName(name); err != nil {
+	if err := d.lockFor(name, o); err != nil {
 		return nil, err
 	}
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	if _, ok := d.open[name]; ok {
-		return nil, fmt.Errorf("%w: %s", ErrBusy, name)
-	}
 	path := d.streamPath(name)
 	meta, err := readMeta(d.fs, path)
 	if err != nil {
@@ -200,6 +180,27 @@ func (d *Dir) Open(name string, o Options) (*Journal, error) {
 	}
 	d.open[name] = j
 	return j, nil
+}
+
+// lockFor checks name and o, and takes d.mu for opening the stream name:
+// on success d.mu is held, the Dir is open and the stream is not.
+func (d *Dir) lockFor(name string, o Options) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := d.open[name]; ok {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrBusy, name)
+	}
+	return nil
 }
 
 func (d *Dir) notFound(name string, err error) error {

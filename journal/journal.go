@@ -519,17 +519,22 @@ func (j *Journal) newSegment(base int64) error {
 // segment's index, closes the files and stops the background flusher.
 // Readers still open return [ErrClosed]. Close returns [ErrSyncFailed] if
 // the last fsync failed; later calls return nil.
-func (j *Journal) Close() error {
+func (j *Journal) Close() error { return j.stop(true) }
+
+// abandon stops the journal as a crash would: no fsync, no index, files
+// left as they are. Tests use it to simulate a crash of the process.
+func (j *Journal) abandon() { _ = j.stop(false) }
+
+// stop closes the journal; clean is Close, else abandon.
+func (j *Journal) stop(clean bool) error {
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
 		return nil
 	}
-	var errs []error
-	if j.failed == nil {
-		if err := j.syncLocked(j.written); err != nil {
-			errs = append(errs, err)
-		}
+	var err error
+	if clean && j.failed == nil {
+		err = j.syncLocked(j.written)
 	}
 	for j.syncing {
 		j.cond.Wait()
@@ -540,11 +545,10 @@ func (j *Journal) Close() error {
 		j.notify = nil
 	}
 	close(j.done)
-	if n := len(j.segs); n > 0 && j.active != nil && j.failed == nil {
-		a := j.segs[n-1]
-		if a.last >= a.base {
-			if err := writeFileAtomic(j.fs, a.indexPath(), encodeIndex(a.base, a.index), false); err != nil {
-				j.log.Warn("journal: writing a segment index (it will be rebuilt on open)", "stream", j.name, "file", a.indexPath(), "err", err)
+	if n := len(j.segs); clean && n > 0 && j.active != nil && j.failed == nil {
+		if a := j.segs[n-1]; a.last >= a.base {
+			if werr := writeFileAtomic(j.fs, a.indexPath(), encodeIndex(a.base, a.index), false); werr != nil {
+				j.log.Warn("journal: writing a segment index (it will be rebuilt on open)", "stream", j.name, "file", a.indexPath(), "err", werr)
 			}
 		}
 	}
@@ -559,29 +563,7 @@ func (j *Journal) Close() error {
 	if j.owner != nil {
 		j.owner.forget(j)
 	}
-	return errors.Join(errs...)
-}
-
-// abandon stops the journal as a crash would: no fsync, no index, files
-// left as they are. Tests use it to simulate a crash of the process.
-func (j *Journal) abandon() {
-	j.mu.Lock()
-	for j.syncing {
-		j.cond.Wait()
-	}
-	j.closed = true
-	close(j.done)
-	if j.active != nil {
-		j.pendingClose = append(j.pendingClose, j.active)
-		j.active = nil
-	}
-	j.closePending()
-	j.cond.Broadcast()
-	j.mu.Unlock()
-	j.wg.Wait()
-	if j.owner != nil {
-		j.owner.forget(j)
-	}
+	return err
 }
 
 // flusher fsyncs in the background (SyncInterval) and applies retention.
