@@ -42,19 +42,24 @@ func (j *Journal) retainLocked(now int64) error {
 	// nothing older is left: the stream is then empty at j.next.
 	a := j.segs[len(j.segs)-1]
 	all := drop == len(j.segs)-1 && r.MaxAge > 0 && a.last >= a.base && a.maxTime < now-int64(r.MaxAge)
-	if drop == 0 && !all {
-		return nil
+	if drop > 0 {
+		// sealed segments first: the files left are the record of the start
+		if err := j.dropSegments(drop); err != nil {
+			return err
+		}
 	}
 	if all {
+		// the start must be recorded before the last file goes, or a crash
+		// would take the numbering back
 		if err := writeManifest(j.fs, j.dir, j.next); err != nil {
 			return fmt.Errorf("%w: writing the manifest of %s: %v", ErrUnavailable, j.name, err)
 		}
 		if err := j.seal(); err != nil {
 			return err
 		}
-		drop = len(j.segs)
+		return j.dropSegments(1)
 	}
-	return j.dropSegments(drop)
+	return nil
 }
 
 // dropSegments removes the n oldest segments, oldest first, so that a
@@ -86,8 +91,14 @@ func (j *Journal) dropSegments(n int) error {
 // Purge drops every event below seq: whole segments are deleted, and the
 // events below seq in the segment that holds it are hidden (Oldest
 // becomes seq). A seq past [Journal.Next] drops everything and makes the
-// next batch start at seq. The new start is recorded durably before any
-// file is removed.
+// next batch start at seq.
+//
+// The segments entirely below seq (but the last) go first: they free
+// room on a full disk, and the files left say where the stream starts.
+// Then the new start is recorded durably in the manifest, and only then,
+// when everything goes, the last segment, so that a crash never takes the
+// numbering back. A crash half way leaves the purge partly done, never a
+// hole.
 func (j *Journal) Purge(seq int64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -100,19 +111,25 @@ func (j *Journal) Purge(seq int64) error {
 	if seq <= j.start {
 		return nil
 	}
+	n := 0
+	for n < len(j.segs)-1 && j.segs[n].last < seq {
+		n++
+	}
+	if err := j.dropSegments(n); err != nil {
+		return err
+	}
 	if err := writeManifest(j.fs, j.dir, seq); err != nil {
 		return fmt.Errorf("%w: writing the manifest of %s: %v", ErrUnavailable, j.name, err)
 	}
 	j.start = seq
-	n := 0
-	for n < len(j.segs) && j.segs[n].last < seq && (n < len(j.segs)-1 || seq >= j.next) {
-		n++
-	}
-	if n == len(j.segs) && n > 0 {
+	if seq >= j.next && len(j.segs) > 0 {
 		if err := j.syncLocked(j.written); err != nil {
 			return err
 		}
 		if err := j.seal(); err != nil {
+			return err
+		}
+		if err := j.dropSegments(len(j.segs)); err != nil {
 			return err
 		}
 	}
@@ -120,5 +137,6 @@ func (j *Journal) Purge(seq int64) error {
 		j.next, j.written, j.synced = seq, seq-1, seq-1
 		j.publish(seq - 1)
 	}
-	return j.dropSegments(n)
+	j.oldest.Store(min(j.start, j.next))
+	return nil
 }
