@@ -55,7 +55,8 @@ type Head struct {
 // producer that must not acknowledge before its events are durable waits
 // with [Journaller.WaitFor] for its last sequence.
 //
-// A failed write is fatal, as in LMAX: OnBatch returns the error (the
+// The journaller must be its journal's only writer while it runs. A
+// failed write is fatal, as in LMAX: OnBatch returns the error (the
 // default exception handler halts the processor, and the logic after it
 // stops there), every later call returns it, and WaitFor returns it to
 // the producers waiting.
