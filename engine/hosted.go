@@ -12,6 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/badbatch/badbatch/disruptor"
+	"github.com/badbatch/badbatch/internal/notify"
 )
 
 // regionSlots is how many consecutive slots share one lock. Writers take a
@@ -115,7 +116,7 @@ type hosted struct {
 	// ended is why subscriptions end at once: 0 while they need not,
 	// else an endCode.
 	ended  atomic.Uint32
-	notify notifier
+	notify notify.Notifier
 
 	_ [pad]byte
 	// ---- cold ----
@@ -264,7 +265,7 @@ func (h *hosted) transition(ctx context.Context, to State) error {
 		}
 	}
 	h.state.Store(uint32(to))
-	h.notify.broadcast()
+	h.notify.Broadcast()
 	if err != nil && h.eng.log != nil {
 		h.eng.log.Warn("disruptor stopped without draining", "disruptor", h.name, "err", err)
 	}
@@ -286,7 +287,7 @@ func (h *hosted) setState(ctx context.Context, to State) (Info, error) {
 // end makes the live subscriptions end at once for the given reason.
 func (h *hosted) end(code uint32) {
 	h.ended.CompareAndSwap(endNone, code)
-	h.notify.broadcast()
+	h.notify.Broadcast()
 }
 
 // validate checks a batch against the limits and the schema, before
@@ -615,38 +616,5 @@ func (f *fanout) OnBatch(events []slot, first int64, _ bool) error {
 
 func (h *hosted) deliver(seq int64) {
 	h.delivered.Store(seq)
-	h.notify.broadcast()
-}
-
-// notifier wakes goroutines waiting for something to change. A broadcast
-// when nobody waits costs one atomic load.
-type notifier struct {
-	waiting atomic.Bool
-	mu      sync.Mutex
-	ch      chan struct{} // closed by the next broadcast; nil when nobody waits
-}
-
-// wait returns a channel closed by the next broadcast. Check the
-// condition again after calling it, then select on the channel.
-func (n *notifier) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-	}
-	n.waiting.Store(true)
-	return n.ch
-}
-
-func (n *notifier) broadcast() {
-	if !n.waiting.Load() {
-		return
-	}
-	n.mu.Lock()
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
-	}
-	n.waiting.Store(false)
-	n.mu.Unlock()
+	h.notify.Broadcast()
 }

@@ -112,7 +112,7 @@ func (s *Subscription) Poll(rec *Records, limit int) (Gap, error) {
 // Wait returns a channel that is closed when Poll may have something new:
 // events, or the end. It is already closed if Poll has something now.
 func (s *Subscription) Wait() <-chan struct{} {
-	c := s.h.notify.wait()
+	c := s.h.notify.Wait()
 	if s.ready() {
 		return closedChan
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/internal/dedup"
+	"github.com/badbatch/badbatch/internal/notify"
 )
 
 // ring is a replicated disruptor as the catalog records it.
@@ -104,11 +105,11 @@ type fsm struct {
 	// once, or after the replay of a restart (see replay).
 	ready chan struct{}
 
-	stalled   atomic.Bool   // a committed entry waits for a local condition
-	restores  atomic.Int64  // snapshots restored
-	restoring atomic.Bool   // a snapshot is being restored: names may be missing a moment
-	applied   atomic.Uint64 // index of the last command entry applied in full (or of the snapshot restored)
-	progress  notifier      // broadcast when applied moves or a restore ends
+	stalled   atomic.Bool     // a committed entry waits for a local condition
+	restores  atomic.Int64    // snapshots restored
+	restoring atomic.Bool     // a snapshot is being restored: names may be missing a moment
+	applied   atomic.Uint64   // index of the last command entry applied in full (or of the snapshot restored)
+	progress  notify.Notifier // broadcast when applied moves or a restore ends
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -171,7 +172,7 @@ func (f *fsm) advance(index uint64) {
 	if index > f.applied.Load() {
 		f.applied.Store(index)
 	}
-	f.progress.broadcast()
+	f.progress.Broadcast()
 }
 
 // apply applies a decoded entry, the log's entry index.
@@ -414,8 +415,12 @@ func (f *fsm) create(c *command, index uint64) result {
 		return result{err: err}
 	}
 	r.local = local
+	// The catalog records the ring once its local copy is in the
+	// replicated state, so a reader of the catalog never sees a started
+	// ring that is not running yet.
+	err = f.converge(r)
 	f.record(c.name, r)
-	if err := f.converge(r); err != nil {
+	if err != nil {
 		return result{err: err}
 	}
 	return result{}
@@ -454,11 +459,13 @@ func (f *fsm) setState(c *command) result {
 
 // precheck refuses, on the leader before anything is proposed, a publish
 // that the state machine would refuse on every node as it stands: to a
-// ring the catalog lacks or that is not running, or a batch the ring's
-// rules refuse. A refused batch so never costs a log entry (fsynced on a
-// majority) nor a place in raft's log cache. The state may change before
-// the entry is applied; the state machine decides again then.
-func (f *fsm) precheck(name string, events []engine.Event) error {
+// ring the catalog lacks or (without an idempotency key, whose retry is
+// answered even by a paused ring) that is not running, or a batch the
+// ring's rules refuse. A refused batch so never costs a log entry
+// (fsynced on a majority) nor a place in raft's log cache. The state may
+// change before the entry is applied; the state machine decides again
+// then.
+func (f *fsm) precheck(name string, events []engine.Event, keyed bool) error {
 	f.mu.RLock()
 	r := f.rings[name]
 	var st engine.State
@@ -470,7 +477,7 @@ func (f *fsm) precheck(name string, events []engine.Event) error {
 	switch {
 	case r == nil:
 		return notReplicated(name)
-	case st != engine.StateRunning:
+	case st != engine.StateRunning && !keyed:
 		return &engine.StateError{Disruptor: name, State: st}
 	}
 	return local.Validate(events)
@@ -525,37 +532,4 @@ func (f *fsm) catalog() []RingInfo {
 	f.mu.RUnlock()
 	slices.SortFunc(out, func(a, b RingInfo) int { return strings.Compare(a.Config.Name, b.Config.Name) })
 	return out
-}
-
-// notifier wakes goroutines waiting for the FSM to move. A broadcast when
-// nobody waits costs one atomic load.
-type notifier struct {
-	waiting atomic.Bool
-	mu      sync.Mutex
-	ch      chan struct{} // closed by the next broadcast; nil when nobody waits
-}
-
-// wait returns a channel closed by the next broadcast. Check the
-// condition again after calling it, then select on the channel.
-func (n *notifier) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch == nil {
-		n.ch = make(chan struct{})
-	}
-	n.waiting.Store(true)
-	return n.ch
-}
-
-func (n *notifier) broadcast() {
-	if !n.waiting.Load() {
-		return
-	}
-	n.mu.Lock()
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
-	}
-	n.waiting.Store(false)
-	n.mu.Unlock()
 }

@@ -464,7 +464,7 @@ func (n *Node) Publish(ctx context.Context, name string, b *engine.Batch) (int64
 	if err := n.checkLeader(); err != nil {
 		return 0, err
 	}
-	if err := n.fsm.precheck(name, b.Events); err != nil {
+	if err := n.fsm.precheck(name, b.Events, b.IdempotencyKey != ""); err != nil {
 		return 0, err
 	}
 	cmd := appendPublish(make([]byte, 0, publishSize(name, b.IdempotencyKey, b.Events)), name, b.IdempotencyKey, b.Events)

@@ -83,7 +83,7 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
-		ch := n.fsm.progress.wait()
+		ch := n.fsm.progress.Wait()
 		if n.AppliedIndex() >= index {
 			return nil
 		}
@@ -156,7 +156,7 @@ func (n *Node) Settle(ctx context.Context) error {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
-		ch := n.fsm.progress.wait()
+		ch := n.fsm.progress.Wait()
 		if !n.fsm.restoring.Load() && n.AppliedIndex() >= index {
 			return nil
 		}

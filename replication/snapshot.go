@@ -253,7 +253,7 @@ func (f *fsm) install(s *snapshotState) {
 	f.restoring.Store(true)
 	defer func() {
 		f.restoring.Store(false)
-		f.progress.broadcast()
+		f.progress.Broadcast()
 	}()
 	keep := make(map[string]bool, len(s.rings))
 	for i := range s.rings {
