@@ -253,7 +253,29 @@ func New(cfg Config, eng *engine.Engine, opts ...Option) (n *Node, err error) {
 	prog.watch(r, n.stop)
 	go n.runBatcher()
 	go n.runCompleter()
+	n.awaitReplay()
 	return n, nil
+}
+
+// awaitReplay waits for the replay of a restart (see replay), so that the
+// node serves its replicated rings as they were from the moment New
+// returns, unless the replay is held up by a local condition it waits out
+// (a local disruptor holding a replicated one's name): then the node goes
+// on and the replay finishes when the condition clears.
+func (n *Node) awaitReplay() {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.replayed:
+			return
+		case <-t.C:
+			if n.fsm.stalled.Load() {
+				n.log.Warn("replication: serving while the replay of the log this node had applied is held up")
+				return
+			}
+		}
+	}
 }
 
 // observe counts and logs leader changes.

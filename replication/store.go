@@ -32,10 +32,13 @@ import (
 // and the rest come from raft as before. An entry this node applied only
 // in part (it was closing) is not counted as applied.
 //
-// The replay runs on its own goroutine, so that a local condition it has
-// to wait out (a local disruptor holding a replicated one's name, as at
-// any other time) does not keep the server from starting; the state
-// machine takes raft's entries once it is done.
+// The replay runs on its own goroutine and New waits for it, so that the
+// node serves its rings as they were once New returns; but a local
+// condition the replay has to wait out (a local disruptor holding a
+// replicated one's name, as at any other time) does not keep the server
+// from starting: New returns once the state machine says it is stalled,
+// and the replay finishes when the condition clears. The state machine
+// takes raft's entries once the replay is done.
 //
 // Raft v1.8's own way (RestoreCommittedLogs, with a commit-tracking log
 // store) is not used: it replays inside NewRaft into a channel nothing
