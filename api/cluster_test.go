@@ -26,22 +26,13 @@ type clusterServer struct {
 	reg  *prometheus.Registry
 }
 
-// newClusterServer starts a node with fast failure detection (probe every
-// 200 ms, 1 s suspicion) joined to seeds, and a server on it. The node
-// advertises the server's address once it listens.
+// newClusterServer starts a node with the loopback preset's fast failure
+// detection (probe every 200 ms, 1 s suspicion) joined to seeds, and a
+// server on it. The node advertises the server's address once it listens.
 func newClusterServer(t *testing.T, id string, seeds []string, opts ...serverOpt) *clusterServer {
 	t.Helper()
-	cfg := cluster.DefaultConfig()
-	cfg.NodeID = id
-	cfg.BindAddr = "127.0.0.1:0"
+	cfg := cluster.LoopbackConfig(id)
 	cfg.SeedNodes = seeds
-	cfg.GossipInterval = 50 * time.Millisecond
-	cfg.ProbeInterval = 200 * time.Millisecond
-	cfg.ProbeTimeout = 100 * time.Millisecond
-	cfg.SuspicionTimeout = time.Second
-	cfg.DeadTimeout = 20 * time.Second
-	cfg.PushPullInterval = time.Second
-	cfg.RejoinInterval = 500 * time.Millisecond
 	cfg.EncryptionKey = clusterKey
 	cfg.Label = "badbatch-api-test"
 	reg := prometheus.NewRegistry()
