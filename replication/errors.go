@@ -6,13 +6,12 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/internal/errwalk"
 )
 
 // Sentinel errors. Match them with [errors.Is]; the typed errors below wrap
 // them and carry the details. Each is documented with the calls that
-// return it, and [Code] gives the stable API code of each.
+// return it; the API maps them to its error codes (api/errors.go).
 var (
 	// ErrInvalidConfig is returned by [New] and [Config.Validate] for bad
 	// settings; the [*ConfigError]s joined with it name each problem by its
@@ -54,31 +53,6 @@ var (
 	// decoded. The FSM refuses to apply such an entry rather than guess.
 	ErrCorrupt = errors.New("replication: corrupt log entry or snapshot")
 )
-
-// The stable codes of the package's errors, as the REST API reports them.
-// Errors of the engine keep the engine's codes ([engine.Code]).
-const (
-	CodeNotLeader      = "NOT_LEADER"      // 307/421 or forwarded: send to the leader
-	CodeNoQuorum       = "NO_QUORUM"       // 503: minority side or election
-	CodeOutcomeUnknown = "OUTCOME_UNKNOWN" // 503/504: retry with the same idempotency key
-)
-
-// Code returns the stable API code of err: one of the codes above for this
-// package's errors, else what [engine.Code] says (CodeInternal for an
-// unknown error, SHUTTING_DOWN for [ErrClosed]).
-func Code(err error) string {
-	switch {
-	case errors.Is(err, ErrOutcomeUnknown):
-		return CodeOutcomeUnknown
-	case errors.Is(err, ErrNoQuorum):
-		return CodeNoQuorum
-	case errors.Is(err, ErrNotLeader):
-		return CodeNotLeader
-	case errors.Is(err, ErrClosed):
-		return engine.CodeShuttingDown
-	}
-	return engine.Code(err)
-}
 
 // LeaderError is an [ErrNotLeader] or [ErrNoQuorum] with what this node
 // knows of the leader. LeaderID and LeaderAddr (the leader's Raft address,

@@ -44,20 +44,18 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestCode(t *testing.T) {
+func TestSentinels(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
-		want string
+		want error
 	}{
-		{&LeaderError{Err: ErrNotLeader, LeaderID: "n2"}, CodeNotLeader},
-		{&LeaderError{Err: ErrNoQuorum}, CodeNoQuorum},
-		{&OutcomeError{Cause: context.DeadlineExceeded}, CodeOutcomeUnknown},
-		{ErrClosed, engine.CodeShuttingDown},
-		{engine.ErrKeyReused, engine.CodeKeyReused},
-		{notReplicated("x"), engine.CodeNotFound},
+		{&LeaderError{Err: ErrNotLeader, LeaderID: "n2"}, ErrNotLeader},
+		{&LeaderError{Err: ErrNoQuorum}, ErrNoQuorum},
+		{&OutcomeError{Cause: context.DeadlineExceeded}, ErrOutcomeUnknown},
+		{notReplicated("x"), engine.ErrNotFound},
 	} {
-		if got := Code(tc.err); got != tc.want {
-			t.Errorf("Code(%v) = %s, want %s", tc.err, got, tc.want)
+		if !errors.Is(tc.err, tc.want) {
+			t.Errorf("%v is not %v", tc.err, tc.want)
 		}
 	}
 	oe := &OutcomeError{Cause: context.DeadlineExceeded}
