@@ -254,46 +254,33 @@ func (d *eventDecoder) document(r tokenReader, multi bool) error {
 	if r.kind() == kindEnd {
 		return malformed("the request body is empty")
 	}
-	if err := r.mapStart(); err != nil {
-		return err
-	}
 	var ev *engine.Event
 	have, top := 0, 0
-	for {
-		key, more, err := r.mapKey()
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	err := eachKey(r, "the body", func(key []byte) error {
+		var err error
 		switch {
 		case multi && string(key) == "batches":
 			if err := fieldSeen(&top, 1, "batches"); err != nil {
 				return err
 			}
-			if err := d.batchList(r); err != nil {
-				return err
-			}
+			return d.batchList(r)
 		case !multi && string(key) == "events":
 			if err := fieldSeen(&top, 1, "events"); err != nil {
 				return err
 			}
-			if err := d.eventList(r); err != nil {
-				return err
-			}
+			return d.eventList(r)
 		case !multi && isEventField(key):
 			if ev == nil {
 				if ev, err = d.addEvent(); err != nil {
 					return err
 				}
 			}
-			if err := d.eventField(r, ev, key, &have); err != nil {
-				return err
-			}
-		default:
-			return malformed("unknown field %q", key)
+			return d.eventField(r, ev, key, &have)
 		}
+		return malformed("unknown field %q", key)
+	})
+	if err != nil {
+		return err
 	}
 	if err := r.end(); err != nil {
 		return err
@@ -317,49 +304,26 @@ func (d *eventDecoder) eventList(r tokenReader) error {
 	if r.null() {
 		return nil
 	}
-	if r.kind() != kindArray {
-		return malformed("events must be an array")
-	}
-	if err := r.arrayStart(); err != nil {
-		return err
-	}
-	for {
-		more, err := r.arrayNext()
-		if err != nil || !more {
-			return err
-		}
-		if err := d.event(r); err != nil {
-			return err
-		}
-	}
+	return eachElem(r, "events", func() error { return d.event(r) })
 }
 
 func (d *eventDecoder) event(r tokenReader) error {
 	if r.kind() != kindMap {
 		return malformed("event %d must be a map", len(d.events))
 	}
-	if err := r.mapStart(); err != nil {
-		return err
-	}
 	ev, err := d.addEvent()
 	if err != nil {
 		return err
 	}
 	have := 0
-	for {
-		key, more, err := r.mapKey()
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	err = eachKey(r, "an event", func(key []byte) error {
 		if !isEventField(key) {
 			return malformed("unknown field %q in event %d", key, len(d.events)-1)
 		}
-		if err := d.eventField(r, ev, key, &have); err != nil {
-			return err
-		}
+		return d.eventField(r, ev, key, &have)
+	})
+	if err != nil {
+		return err
 	}
 	return d.checkEvent(have)
 }
@@ -402,17 +366,7 @@ func (d *eventDecoder) eventField(r tokenReader, ev *engine.Event, key []byte, h
 		if r.null() {
 			return nil
 		}
-		if r.kind() != kindMap {
-			return malformed("metadata must be a map of strings")
-		}
-		if err := r.mapStart(); err != nil {
-			return err
-		}
-		for {
-			k, more, err := r.mapKey()
-			if err != nil || !more {
-				return err
-			}
+		return eachKey(r, "metadata", func(k []byte) error {
 			key := string(k)
 			if r.kind() != kindString {
 				return malformed("metadata value of %q must be a string", key)
@@ -421,79 +375,54 @@ func (d *eventDecoder) eventField(r tokenReader, ev *engine.Event, key []byte, h
 			if err != nil {
 				return err
 			}
-			if err := d.addMeta(ev, key, string(v)); err != nil {
-				return err
-			}
-		}
+			return d.addMeta(ev, key, string(v))
+		})
 	}
 	return nil
 }
 
 // batchList reads the batches of a multi-publish.
 func (d *eventDecoder) batchList(r tokenReader) error {
-	if r.kind() != kindArray {
-		return malformed("batches must be an array")
-	}
-	if err := r.arrayStart(); err != nil {
-		return err
-	}
-	for {
-		more, err := r.arrayNext()
-		if err != nil || !more {
-			return err
-		}
+	return eachElem(r, "batches", func() error {
 		if r.kind() != kindMap {
 			return malformed("batch %d must be a map", len(d.batches))
-		}
-		if err := r.mapStart(); err != nil {
-			return err
 		}
 		b, err := d.addBatch()
 		if err != nil {
 			return err
 		}
 		have := 0
-		for {
-			key, more, err := r.mapKey()
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
+		err = eachKey(r, "a batch", func(key []byte) error {
+			var err error
 			switch string(key) {
 			case "disruptor":
 				if err := fieldSeen(&have, 1, "disruptor"); err != nil {
 					return err
 				}
-				if b.disruptor, err = stringField(r, "disruptor"); err != nil {
-					return err
-				}
+				b.disruptor, err = stringField(r, "disruptor")
+				return err
 			case "idempotency_key":
 				if err := fieldSeen(&have, 2, "idempotency_key"); err != nil {
 					return err
 				}
 				if r.null() {
-					continue
+					return nil
 				}
-				if b.key, err = stringField(r, "idempotency_key"); err != nil {
-					return err
-				}
+				b.key, err = stringField(r, "idempotency_key")
+				return err
 			case "events":
 				if err := fieldSeen(&have, 4, "events"); err != nil {
 					return err
 				}
-				if err := d.eventList(r); err != nil {
-					return err
-				}
-			default:
-				return malformed("unknown field %q in batch %d", key, len(d.batches)-1)
+				return d.eventList(r)
 			}
-		}
-		if err := d.checkBatch(b, have); err != nil {
+			return malformed("unknown field %q in batch %d", key, len(d.batches)-1)
+		})
+		if err != nil {
 			return err
 		}
-	}
+		return d.checkBatch(b, have)
+	})
 }
 
 // stringField reads the string value of the field what.

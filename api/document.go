@@ -76,40 +76,27 @@ func decodeDocument(f format, body []byte, v any) *Error {
 // rules refuse, and returns the top-level fields given a value other than
 // null.
 func checkDocument(r tokenReader, spec *docSpec) (map[string]bool, error) {
-	switch r.kind() {
-	case kindEnd:
+	if r.kind() == kindEnd {
 		return nil, malformed("the request body is empty")
-	case kindMap:
-	default:
-		return nil, malformed("the body must be a map of fields")
-	}
-	if err := r.mapStart(); err != nil {
-		return nil, err
 	}
 	present := map[string]bool{}
 	values := 0
-	for {
-		k, more, err := r.mapKey()
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			break
-		}
+	err := eachKey(r, "the body", func(k []byte) error {
 		key := string(k)
 		if _, dup := present[key]; dup {
-			return nil, malformed("duplicate field %q", key)
+			return malformed("duplicate field %q", key)
 		}
 		if !slices.Contains(spec.names, key) {
 			if i := slices.IndexFunc(spec.names, func(n string) bool { return strings.EqualFold(n, key) }); i >= 0 {
-				return nil, malformed("unknown field %q: field names are case-sensitive (%q)", key, spec.names[i])
+				return malformed("unknown field %q: field names are case-sensitive (%q)", key, spec.names[i])
 			}
-			return nil, malformed("unknown field %q", key)
+			return malformed("unknown field %q", key)
 		}
 		present[key] = r.kind() != kindNull
-		if err := walkValue(r, 1, &values); err != nil {
-			return nil, err
-		}
+		return walkValue(r, 1, &values)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return present, r.end()
 }
@@ -120,44 +107,30 @@ func walkValue(r tokenReader, depth int, values *int) error {
 	if depth > maxNestingDepth {
 		return malformed("the document nests more than %d deep", maxNestingDepth)
 	}
-	if *values++; *values > maxDocumentValues {
-		return malformed("the document holds more than %d values", maxDocumentValues)
+	count := func() error {
+		if *values++; *values > maxDocumentValues {
+			return malformed("the document holds more than %d values", maxDocumentValues)
+		}
+		return nil
+	}
+	if err := count(); err != nil {
+		return err
 	}
 	switch r.kind() {
 	case kindMap:
-		if err := r.mapStart(); err != nil {
-			return err
-		}
 		seen := map[string]struct{}{}
-		for {
-			k, more, err := r.mapKey()
-			if err != nil || !more {
-				return err
-			}
+		return eachKey(r, "a map", func(k []byte) error {
 			if _, dup := seen[string(k)]; dup {
 				return malformed("duplicate key %q", k)
 			}
 			seen[string(k)] = struct{}{}
-			if *values++; *values > maxDocumentValues {
-				return malformed("the document holds more than %d values", maxDocumentValues)
-			}
-			if err := walkValue(r, depth+1, values); err != nil {
+			if err := count(); err != nil {
 				return err
 			}
-		}
+			return walkValue(r, depth+1, values)
+		})
 	case kindArray:
-		if err := r.arrayStart(); err != nil {
-			return err
-		}
-		for {
-			more, err := r.arrayNext()
-			if err != nil || !more {
-				return err
-			}
-			if err := walkValue(r, depth+1, values); err != nil {
-				return err
-			}
-		}
+		return eachElem(r, "an array", func() error { return walkValue(r, depth+1, values) })
 	}
 	return r.skip()
 }

@@ -56,3 +56,43 @@ var (
 	_ tokenReader = (*mpReader)(nil)
 	_ tokenReader = (*yamlReader)(nil)
 )
+
+// eachKey reads the map that comes next, what in messages, calling fn with
+// each key; fn reads the key's value.
+func eachKey(r tokenReader, what string, fn func(key []byte) error) error {
+	if r.kind() != kindMap {
+		return malformed("%s must be a map", what)
+	}
+	if err := r.mapStart(); err != nil {
+		return err
+	}
+	for {
+		k, more, err := r.mapKey()
+		if err != nil || !more {
+			return err
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+}
+
+// eachElem reads the array that comes next, what in messages, calling fn
+// to read each element.
+func eachElem(r tokenReader, what string, fn func() error) error {
+	if r.kind() != kindArray {
+		return malformed("%s must be an array", what)
+	}
+	if err := r.arrayStart(); err != nil {
+		return err
+	}
+	for {
+		more, err := r.arrayNext()
+		if err != nil || !more {
+			return err
+		}
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+}
