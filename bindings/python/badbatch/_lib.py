@@ -1,0 +1,82 @@
+"""Loading libbadbatch and declaring its functions (see bindings/c/badbatch.h).
+
+ctypes releases the GIL for the length of every call into the library,
+so a producer waiting for room, a poller waiting for events and a
+shutdown waiting for the consumers all let other Python threads run.
+"""
+
+import ctypes
+import ctypes.util
+import os
+
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int64,
+                    c_size_t, c_uint32, c_void_p)
+
+c_handle = ctypes.c_size_t  # uintptr_t
+
+HANDLER = CFUNCTYPE(c_int, c_void_p, c_int64, c_size_t, c_void_p,
+                    POINTER(c_uint32), c_size_t)
+
+
+class RingInfo(Structure):
+    _fields_ = [("events", c_void_p), ("lengths", POINTER(c_uint32)),
+                ("slots", c_size_t), ("event_size", c_size_t)]
+
+
+def _find():
+    path = os.environ.get("BADBATCH_LIBRARY")
+    if path:
+        return path
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libbadbatch.so")
+    if os.path.exists(here):
+        return here
+    found = ctypes.util.find_library("badbatch")
+    if found:
+        return found
+    raise ImportError(
+        "libbadbatch not found: build it with "
+        "`go build -buildmode=c-shared -o libbadbatch.so ./bindings/c` "
+        "and set BADBATCH_LIBRARY to its path (or put it beside this package)")
+
+
+lib = ctypes.CDLL(_find())
+
+_P_I64 = POINTER(c_int64)
+_P_SIZE = POINTER(c_size_t)
+_P_U32 = POINTER(c_uint32)
+
+_PROTOTYPES = {
+    "bb_new": [c_size_t, c_size_t, c_char_p, c_char_p, POINTER(c_handle), c_char_p, c_size_t],
+    "bb_handle_events": [c_handle, HANDLER, c_void_p],
+    "bb_poller_new": [c_handle, POINTER(c_handle)],
+    "bb_start": [c_handle],
+    "bb_shutdown": [c_handle, c_int64],
+    "bb_halt": [c_handle],
+    "bb_free": [c_handle],
+    "bb_next": [c_handle, _P_I64],
+    "bb_next_n": [c_handle, c_size_t, _P_I64],
+    "bb_try_next": [c_handle, _P_I64],
+    "bb_try_next_n": [c_handle, c_size_t, _P_I64],
+    "bb_ring": [c_handle, POINTER(RingInfo)],
+    "bb_get": [c_handle, c_int64, POINTER(c_void_p)],
+    "bb_set_length": [c_handle, c_int64, c_size_t],
+    "bb_write": [c_handle, c_int64, c_void_p, c_size_t],
+    "bb_publish": [c_handle, c_int64],
+    "bb_publish_range": [c_handle, c_int64, c_int64],
+    "bb_publish_copy": [c_handle, c_void_p, c_size_t, _P_I64],
+    "bb_try_publish_copy": [c_handle, c_void_p, c_size_t, _P_I64],
+    "bb_publish_many": [c_handle, c_void_p, c_void_p, c_size_t, _P_I64],
+    "bb_try_publish_many": [c_handle, c_void_p, c_void_p, c_size_t, _P_I64],
+    "bb_poll": [c_handle, c_void_p, c_size_t, c_void_p, c_size_t, c_int64, _P_SIZE, _P_I64],
+    "bb_poller_free": [c_handle],
+}
+
+for _name, _args in _PROTOTYPES.items():
+    _f = getattr(lib, _name)
+    _f.argtypes = _args
+    _f.restype = c_int
+
+lib.bb_strerror.argtypes = [c_int]
+lib.bb_strerror.restype = c_char_p
+lib.bb_error_name.argtypes = [c_int]
+lib.bb_error_name.restype = c_char_p

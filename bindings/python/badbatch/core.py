@@ -1,0 +1,400 @@
+"""The disruptor from Python, over libbadbatch with ctypes."""
+
+import array
+import atexit
+import ctypes
+import struct
+import threading
+import time
+import weakref
+
+from ctypes import byref, c_int64, c_size_t, c_uint32, c_void_p
+
+from . import errors
+from ._lib import HANDLER, RingInfo, c_handle, lib
+from .errors import check
+
+__all__ = ["Disruptor", "Claim", "Poller"]
+
+_live = weakref.WeakSet()  # disruptors not yet closed, halted at exit
+_in_handler = threading.local()  # set while a handler runs on this thread
+
+
+def _ns(timeout):
+    return -1 if timeout is None else max(0, int(timeout * 1e9))
+
+
+# Splitting a run of fixed-size slots into one bytes object per event.
+# When every event has the same length (the common case) one struct
+# unpack does it in C; otherwise a comprehension slices each.
+_unpackers = {}
+
+
+def _split(data, lens, count, size):
+    first = lens[0]
+    if lens.count(first) == count:
+        key = (first, size, count)
+        unpack = _unpackers.get(key)
+        if unpack is None:
+            if len(_unpackers) > 512:
+                _unpackers.clear()
+            unpack = struct.Struct(("%ds%dx" % (first, size - first)) * count).unpack
+            _unpackers[key] = unpack
+        return list(unpack(data))
+    return [data[o:o + n] for o, n in zip(range(0, count * size, size), lens)]
+
+
+class Disruptor:
+    """A ring of ``size`` slots (a power of 2) of byte events of at most
+    ``event_size`` bytes, published from any thread (``producer="multi"``)
+    or one at a time (``"single"``), with consumers waiting by ``wait``:
+    busy_spin, yielding, sleeping, blocking, lite_blocking,
+    timeout_blocking or phased_backoff.
+
+    Add consumers before starting it: :meth:`handle_events` (a callable
+    called with each batch on a thread of its own) and :meth:`poller` (an
+    iterator for a thread of yours). ``with d:`` starts it and, at the end
+    of the block, shuts it down (every published event handled by every
+    handler) and frees it::
+
+        d = Disruptor(size=1024, event_size=64, wait="yielding")
+        d.handle_events(lambda events, first: print(first, events))
+        with d:
+            d.publish(b"hello")
+            with d.claim(2) as batch:
+                batch[0] = b"one"
+                batch[1] = b"two"
+
+    Waiting calls (publishing into a full ring, polling, shutting down)
+    release the GIL while they wait.
+    """
+
+    def __init__(self, size=1024, event_size=256, producer="multi", wait="blocking", handlers=()):
+        h = c_handle()
+        errbuf = ctypes.create_string_buffer(1024)
+        rc = lib.bb_new(size, event_size, producer.encode(), wait.encode(), byref(h), errbuf, len(errbuf))
+        check(rc, errbuf.value.decode() or None)
+        self._h = h.value
+        self.size = size
+        self.event_size = event_size
+        self.producer = producer
+        self.wait = wait
+        self._callbacks = []  # the ctypes callbacks, alive until freed
+        self._failures = []  # what handlers raised
+        self._pollers = []
+        self._started = False
+        self._freed = False
+        self._lock = threading.Lock()
+        self._undrained = set()  # pollers close waits for: not yet at the end, not closed
+        self._drained = threading.Condition(self._lock)
+        info = RingInfo()
+        check(lib.bb_ring(self._h, byref(info)))
+        self._events = info.events
+        _live.add(self)
+        for fn in handlers:
+            self.handle_events(fn)
+
+    # Consumers.
+
+    def handle_events(self, fn):
+        """Adds a consumer: ``fn(events, first_sequence)`` is called with
+        each batch (a list of bytes, in order) on a thread of the
+        library's, one batch at a time. If fn raises, this consumer stops;
+        the disruptor then raises HaltedError, from fn's exception. Call
+        before start."""
+        size = self.event_size
+        failures = self._failures
+
+        def trampoline(_ctx, first, count, events, lengths, _size):
+            _in_handler.active = True
+            try:
+                fn(_split(ctypes.string_at(events, count * size), lengths[:count], count, size), first)
+                return 0
+            except BaseException as e:  # reported by shutdown, never lost
+                failures.append(e)
+                return 1
+            finally:
+                _in_handler.active = False
+
+        cb = HANDLER(trampoline)
+        check(lib.bb_handle_events(self._h, cb, None))
+        self._callbacks.append(cb)
+        return fn
+
+    def poller(self, max_events=1024):
+        """Adds and returns a :class:`Poller`. Call before start. close
+        (and the end of ``with d:``) waits for it to poll every event, or
+        to be closed."""
+        p = Poller(self, max_events)
+        self._pollers.append(p)
+        with self._lock:
+            self._undrained.add(p)
+        return p
+
+    # Lifecycle.
+
+    def start(self):
+        """Starts the consumers; publishing may begin."""
+        check(lib.bb_start(self._h))
+        self._started = True
+
+    def __enter__(self):
+        if not self._started:
+            self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                self.close()
+            except errors.BadBatchError:
+                pass  # the body's exception is the one to see
+        return False
+
+    def close(self, timeout=None):
+        """Shuts down (see :meth:`shutdown`), waits until every poller has
+        polled every event (its iterator ended) or was closed, and frees
+        the ring; ``with d:`` ends with it. With a timeout (seconds, for
+        each wait) it frees the ring when the time is up and raises
+        ShutdownTimeoutError."""
+        try:
+            self.shutdown(timeout)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            with self._lock:
+                while self._undrained:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise errors.ShutdownTimeoutError("%d pollers were not drained" % len(self._undrained))
+                    self._drained.wait(left)
+        finally:
+            self.free()
+
+    def shutdown(self, timeout=None):
+        """Stops new publishes (they raise ShutdownError), waits for the
+        claims in progress and for every handler to handle every event,
+        then stops the handlers. Pollers read on until they have every
+        event. Raises HaltedError if a handler had failed and
+        ShutdownTimeoutError (halting without draining) when ``timeout``
+        seconds pass first."""
+        if getattr(_in_handler, "active", False):
+            raise RuntimeError("shutdown from inside a handler would wait for the handler itself")
+        rc = lib.bb_shutdown(self._h, _ns(timeout))
+        if rc == errors.EHALTED and self._failures:
+            raise errors.HaltedError(repr(self._failures[0])) from self._failures[0]
+        check(rc)
+
+    def halt(self):
+        """Stops the handlers now, without draining."""
+        check(lib.bb_halt(self._h))
+
+    def free(self):
+        """Halts if still running and frees the ring now. A poll in
+        progress finishes first; later calls on the disruptor, its claims
+        or its pollers raise HandleError."""
+        if getattr(_in_handler, "active", False):
+            raise RuntimeError("free from inside a handler would wait for the handler itself")
+        with self._lock:
+            if self._freed:
+                return
+            self._freed = True
+        lib.bb_free(self._h)
+        for p in self._pollers:
+            p._freed = True
+        _live.discard(self)
+        self._callbacks = []
+
+    @property
+    def failures(self):
+        """The exceptions the handlers raised, in order."""
+        return list(self._failures)
+
+    # Publishing.
+
+    def publish(self, data, block=True):
+        """Publishes one event (bytes-like, at most event_size bytes).
+        Waits for room unless block is False (RingFullError then)."""
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        fn = lib.bb_publish_copy if block else lib.bb_try_publish_copy
+        rc = fn(self._h, data, len(data), None)
+        if rc:
+            self._raise(rc)
+
+    def publish_many(self, events, block=True):
+        """Publishes a list of events (bytes-like) in order, in claims of at
+        most the ring's size: a batch that fits is one claim, seen whole or
+        not at all by the consumers. Nothing of a claim is published unless
+        every event in it is valid."""
+        n = len(events)
+        if n == 0:
+            return
+        fn = lib.bb_publish_many if block else lib.bb_try_publish_many
+        for lo in range(0, n, self.size):
+            part = events if n <= self.size else events[lo:lo + self.size]
+            data = b"".join(part)
+            lens = array.array("I", map(len, part))
+            rc = fn(self._h, data, lens.buffer_info()[0], len(part), None)
+            if rc:
+                self._raise(rc)
+
+    def claim(self, n=1, block=True):
+        """Claims n consecutive slots, to fill in place and publish: use as
+        ``with d.claim(n) as batch: batch[i] = b"..."``. The claim is
+        published when the block ends, even if it raised (a claim must be
+        published or the ring stops); slots not written are published
+        empty."""
+        return Claim(self, n, block)
+
+    def _raise(self, rc):
+        if rc == errors.EHALTED and self._failures:
+            raise errors.HaltedError(repr(self._failures[0])) from self._failures[0]
+        check(rc)
+
+
+class Claim:
+    """Slots claimed with :meth:`Disruptor.claim`: ``sequences`` is their
+    range; ``batch[k] = data`` copies event k in, ``batch.view(k)`` is a
+    writable memoryview of its slot (set its length with
+    ``set_length``). Use it from the claiming thread, and not after it is
+    published."""
+
+    def __init__(self, d, n, block):
+        hi = c_int64()
+        rc = (lib.bb_next_n if block else lib.bb_try_next_n)(d._h, n, byref(hi))
+        if rc:
+            d._raise(rc)
+        self._d = d
+        self.lo = hi.value - n + 1
+        self.hi = hi.value
+        self._written = bytearray(n)
+        self._published = False
+
+    @property
+    def sequences(self):
+        return range(self.lo, self.hi + 1)
+
+    def __len__(self):
+        return self.hi - self.lo + 1
+
+    def _seq(self, k):
+        if not 0 <= k < len(self):
+            raise IndexError("claim index %d out of range 0..%d" % (k, len(self) - 1))
+        if self._published:
+            raise errors.InvalidArgumentError("the claim is published already")
+        return self.lo + k
+
+    def __setitem__(self, k, data):
+        seq = self._seq(k)
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        check(lib.bb_write(self._d._h, seq, data, len(data)))
+        self._written[k] = 1
+
+    def view(self, k):
+        """The slot of event k as a writable memoryview of event_size
+        bytes, its length set to event_size."""
+        seq = self._seq(k)
+        p = c_void_p()
+        check(lib.bb_get(self._d._h, seq, byref(p)))
+        self._written[k] = 1
+        return memoryview((ctypes.c_char * self._d.event_size).from_address(p.value)).cast("B")
+
+    def set_length(self, k, n):
+        check(lib.bb_set_length(self._d._h, self._seq(k), n))
+
+    def publish(self):
+        """Publishes the claim (the end of the with block does it)."""
+        if self._published:
+            return
+        for k, w in enumerate(self._written):
+            if not w:
+                lib.bb_set_length(self._d._h, self.lo + k, 0)
+        self._published = True
+        check(lib.bb_publish_range(self._d._h, self.lo, self.hi))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.publish()
+        return False
+
+
+class Poller:
+    """A consumer you poll from a thread of yours (one at a time): every
+    event published after start, in order. ``for event in poller`` yields
+    events (bytes) until the disruptor is shut down and the poller has them
+    all; :meth:`batches` yields lists; :meth:`poll` returns one list.
+    Producers wait for a poller that falls a ring behind."""
+
+    def __init__(self, d, max_events=1024):
+        h = c_handle()
+        check(lib.bb_poller_new(d._h, byref(h)))
+        self._p = h.value
+        self._d = d
+        self._freed = False
+        self.max_events = max_events
+        self._buf = ctypes.create_string_buffer(max_events * d.event_size)
+        self._addr = ctypes.addressof(self._buf)
+        self._lens = (c_uint32 * max_events)()
+        self._n = c_size_t()
+        self._first = c_int64()
+        self.first = None  # the sequence of the first event of the last poll
+
+    def poll(self, timeout=None):
+        """Returns the events available, up to max_events, waiting up to
+        timeout seconds (None: for ever) when there are none: [] when none
+        came. Raises ShutdownError once the disruptor is shut down and
+        every event is polled."""
+        rc = lib.bb_poll(self._p, self._addr, len(self._buf), self._lens, self.max_events,
+                         _ns(timeout), byref(self._n), byref(self._first))
+        if rc:
+            if rc == errors.ESHUTDOWN:
+                self._done()
+            check(rc)
+        n = self._n.value
+        if n == 0:
+            return []
+        self.first = self._first.value
+        size = self._d.event_size
+        return _split(ctypes.string_at(self._addr, n * size), self._lens[:n], n, size)
+
+    def batches(self, timeout=None):
+        """Yields each poll's events until the end; with a timeout, also
+        an empty list each time it passes with none. Disruptor.close (and
+        the end of ``with d:``) waits for it to end."""
+        while True:
+            try:
+                yield self.poll(timeout)
+            except errors.ShutdownError:
+                return
+
+    def __iter__(self):
+        for batch in self.batches():
+            yield from batch
+
+    def _done(self):
+        d = self._d
+        with d._lock:
+            d._undrained.discard(self)
+            d._drained.notify_all()
+
+    def close(self):
+        """Stops this poller gating the producers (and Disruptor.close
+        waiting for it)."""
+        self._done()
+        if not self._freed:
+            self._freed = True
+            check(lib.bb_poller_free(self._p))
+
+
+@atexit.register
+def _halt_all():
+    # A library thread must not call into an interpreter that is gone.
+    for d in list(_live):
+        try:
+            d.free()
+        except Exception:
+            pass
