@@ -100,6 +100,19 @@ func Run(tb testing.TB, timeout time.Duration, env []string, name string, args .
 	return string(out)
 }
 
+// Output runs a command and returns its standard output, failing the
+// test when it fails.
+func Output(tb testing.TB, name string, args ...string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	if err != nil {
+		tb.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
 // Python returns a python3 that has pytest: the first python3 on PATH,
 // else Debian's /usr/bin/python3. It skips the test when neither has it.
 func Python(tb testing.TB) string {
