@@ -233,3 +233,30 @@ func keys(m map[string]string) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// TestDocsQuickStart compiles and runs the C quick start of
+// docs/bindings.md, so that it cannot rot.
+func TestDocsQuickStart(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "bindings.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```c\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/bindings.md has no ```c block")
+	}
+	lib := built(t, "header", func(dir string) string {
+		return bindingtest.Library(t, dir, "c-shared", nil, nil)
+	})
+	dir := filepath.Dir(lib)
+	src := filepath.Join(t.TempDir(), "quickstart.c")
+	if err := os.WriteFile(src, m[1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := strings.TrimSuffix(src, ".c")
+	bindingtest.Run(t, 5*time.Minute, nil, bindingtest.CC(t), "-Wall", "-Wextra", "-Werror", "-I.", "-o", exe, src,
+		"-L"+dir, "-lbadbatch", "-Wl,-rpath,"+dir, "-lpthread")
+	if out := bindingtest.Run(t, time.Minute, cgocheck, exe); out != "0: hello\n1: from\n2: C\n" {
+		t.Errorf("the quick start printed %q", out)
+	}
+}

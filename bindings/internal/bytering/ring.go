@@ -26,8 +26,8 @@
 // every published event, then stops the handlers. A producer waiting for
 // room gives up with [ErrShutdown] rather than holding the shutdown, and
 // with [ErrHalted] when a handler has failed, since its events can then
-// never drain; this is why claims wait by retrying [disruptor.RingBuffer.TryNextN]
-// rather than in [disruptor.RingBuffer.NextN], which never gives up.
+// never drain: claims wait in [disruptor.RingBuffer.NextNCtx], with a
+// context that Shutdown cancels.
 // Pollers read on after Shutdown until they have every event published,
 // then report ErrShutdown.
 //
@@ -120,6 +120,10 @@ type Ring struct {
 	_        [56]byte
 	state    atomic.Int32
 	halted   atomic.Bool // a handler failed and its consumer stopped
+	// stop ends the waits of claims: canceled when Shutdown begins, and
+	// by Halt and Free.
+	stop       context.Context
+	cancelStop context.CancelFunc
 	// polling counts the Polls in progress, freed is set by Free: a Poll
 	// adds before it checks freed, Free sets freed before it waits for
 	// zero, so no Poll reads the memory once Free releases it.
@@ -198,6 +202,7 @@ func New(cfg Config) (*Ring, error) {
 		cfg:   cfg,
 		mem:   mem,
 	}
+	r.stop, r.cancelStop = context.WithCancel(context.Background())
 	d.SetDefaultExceptionHandler(haltHandler{r})
 	return r, nil
 }
@@ -294,33 +299,33 @@ func (r *Ring) claim(n int, wait bool) (int64, error) {
 		r.inflight.Add(-int64(n))
 		return 0, stateErr(s)
 	}
-	// fast path
-	if hi, err := r.rb.TryNextN(n); err == nil {
-		return hi, nil
+	var hi int64
+	var err error
+	if wait {
+		hi, err = r.rb.NextNCtx(r.stop, n)
+	} else {
+		hi, err = r.rb.TryNextN(n)
 	}
-	return r.claimSlow(n, wait)
+	if err != nil {
+		r.inflight.Add(-int64(n))
+		return 0, claimErr(err)
+	}
+	return hi, nil
 }
 
-// claimSlow waits for room, backing off from retrying to yielding to
-// sleeping, and gives up when the ring stops.
-func (r *Ring) claimSlow(n int, wait bool) (int64, error) {
-	for i := 0; ; i++ {
-		switch {
-		case !wait:
-			r.inflight.Add(-int64(n))
-			return 0, ErrFull
-		case r.halted.Load():
-			r.inflight.Add(-int64(n))
-			return 0, ErrHalted
-		case r.state.Load() != running:
-			r.inflight.Add(-int64(n))
-			return 0, ErrShutdown
-		}
-		backoff(i)
-		if hi, err := r.rb.TryNextN(n); err == nil {
-			return hi, nil
-		}
+// claimErr maps the disruptor's claim errors to codes.
+func claimErr(err error) error {
+	switch {
+	case errors.Is(err, disruptor.ErrInsufficientCapacity):
+		return ErrFull
+	case errors.Is(err, disruptor.ErrHalted):
+		return ErrHalted
+	case errors.Is(err, disruptor.ErrShutdown), errors.Is(err, context.Canceled):
+		return ErrShutdown
+	case errors.Is(err, disruptor.ErrInvalidClaim):
+		return ErrClaim
 	}
+	return CodeInternal.wrap(err)
 }
 
 // backoff waits a little longer with every try: spinning, then yielding,
@@ -465,11 +470,13 @@ func (r *Ring) Shutdown(ctx context.Context) error {
 		return r.shutErr
 	case declaring:
 		r.state.Store(closed)
+		r.cancelStop()
 		r.d.Halt()
 		r.alertPollers()
 		return nil
 	}
 	r.state.Store(closing)
+	r.cancelStop()
 	r.alertPollers()
 	var err error
 	for i := 0; r.inflight.Load() > 0; i++ {
@@ -526,6 +533,7 @@ func (r *Ring) haltLocked() {
 		return
 	}
 	r.state.Store(closed)
+	r.cancelStop()
 	r.d.Halt()
 	r.alertPollers()
 }
