@@ -72,6 +72,7 @@ func program(t testing.TB, src, mode string, flags, env, cflags []string) string
 	t.Helper()
 	key := fmt.Sprintf("%s-%s-%s-%s-%s", strings.TrimSuffix(src, ".c"), mode, strings.Join(flags, ""), strings.Join(env, ""), strings.Join(cflags, ""))
 	key = regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(key, "_")
+	bindingtest.Track(t, "bindings/c/testdata")
 	return built(t, key, func(dir string) string {
 		lib := bindingtest.Library(t, dir, mode, flags, env)
 		exe := filepath.Join(dir, strings.TrimSuffix(src, ".c"))

@@ -12,6 +12,11 @@ import (
 	"time"
 
 	"github.com/badbatch/badbatch/bindings/internal/bindingtest"
+
+	// What the library and the server are built from, so that go test's
+	// cache sees their changes (bindingtest.Track covers the main packages).
+	_ "github.com/badbatch/badbatch/api"
+	_ "github.com/badbatch/badbatch/bindings/internal/bytering"
 )
 
 // lib builds libbadbatch once per test binary.
@@ -55,6 +60,7 @@ func pythonEnv(tb testing.TB) []string {
 func TestPytest(t *testing.T) {
 	py := bindingtest.Python(t)
 	env := pythonEnv(t)
+	bindingtest.Track(t, "bindings/python/badbatch", "bindings/python/tests", "docs")
 	srv := bindingtest.StartServer(t, bindingtest.Binary(t, t.TempDir()))
 	env = append(env, "BADBATCH_URL="+srv.URL)
 	out := bindingtest.Run(t, 10*time.Minute, env, py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "tests")
@@ -74,6 +80,7 @@ func TestPytest(t *testing.T) {
 func BenchmarkPython(b *testing.B) {
 	py := bindingtest.Python(b)
 	env := pythonEnv(b)
+	bindingtest.Track(b, "bindings/python/badbatch")
 	out := regexp.MustCompile(`ns=(\d+) wakeups=(\d+)`)
 	for _, batch := range []int{1, 64} {
 		for _, v := range []string{"disruptor-callback", "disruptor-poller", "simplequeue", "simplequeue-lists", "deque"} {

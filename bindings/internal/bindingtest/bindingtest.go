@@ -51,6 +51,7 @@ func Library(tb testing.TB, dir, mode string, flags, env []string) string {
 		tb.Fatalf("build mode %q", mode)
 	}
 	out := filepath.Join(dir, name)
+	Track(tb, "bindings/c")
 	args := append([]string{"build", "-buildmode=" + mode}, flags...)
 	args = append(args, "-o", out, "github.com/badbatch/badbatch/bindings/c")
 	Go(tb, env, args...)
@@ -61,8 +62,52 @@ func Library(tb testing.TB, dir, mode string, flags, env []string) string {
 func Binary(tb testing.TB, dir string) string {
 	tb.Helper()
 	out := filepath.Join(dir, "badbatch")
+	Track(tb, "cmd/badbatch")
 	Go(tb, nil, "build", "-o", out, "github.com/badbatch/badbatch/cmd/badbatch")
 	return out
+}
+
+// Track reads every file in dirs (relative to the module's root, not
+// recursively), so that go test's cache, which notes the files a test
+// opens, reruns the test when one of them changes: the programs a test
+// builds with go build, or feeds to pytest or node, are inputs the test
+// binary's own dependencies do not cover. (The packages they import are
+// covered by importing them into the test.)
+func Track(tb testing.TB, dirs ...string) {
+	tb.Helper()
+	root := ModuleRoot(tb)
+	for _, d := range dirs {
+		entries, err := os.ReadDir(filepath.Join(root, d))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				if _, err := os.ReadFile(filepath.Join(root, d, e.Name())); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}
+	}
+}
+
+// ModuleRoot is the directory of the go.mod above the test's directory.
+func ModuleRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
 }
 
 // Go runs the go command with args, and env added to the environment.
