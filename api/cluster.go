@@ -215,8 +215,8 @@ func leaderForwardError(r *http.Request, err error, e *Error) *Error {
 	if sent && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return newError(CodeOutcomeUnknown, "the Raft leader did not answer a change forwarded to it; retry with the same idempotency key", e.Details)
 	}
-	if errors.Is(err, cluster.ErrForwardLoop) {
-		return e
+	if errors.Is(err, cluster.ErrForwardLoop) || errors.Is(err, cluster.ErrInsecurePeer) {
+		return e // nothing was sent, for a reason the error says
 	}
 	return newError(CodeNoQuorum, "the Raft leader cannot be reached from this node", e.Details)
 }

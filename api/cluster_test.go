@@ -351,11 +351,27 @@ func TestForwardErrors(t *testing.T) {
 		{&cluster.ForwardError{Status: 504, Disruptor: "d", Peer: "p", Err: cluster.ErrPeerUnavailable}, CodePeerTimeout},
 		{&cluster.ForwardError{Status: 508, Disruptor: "d", Err: cluster.ErrForwardLoop}, CodeForwardLoop},
 		{&cluster.ForwardError{Status: 400, Disruptor: "d", Err: cluster.ErrPeerUnavailable}, CodeMalformedBody},
+		{&cluster.ForwardError{Status: 502, Disruptor: "d", Peer: "p", Err: cluster.ErrInsecurePeer}, CodePeerUnavailable},
 	}
 	for _, c := range cases {
 		e := forwardError(c.fe)
 		if e.Code != c.code || e.Status() != c.fe.Status {
 			t.Errorf("%v: %s %d, want %s %d", c.fe, e.Code, e.Status(), c.code, c.fe.Status)
+		}
+	}
+	// A change the leader may have committed is OUTCOME_UNKNOWN; one that
+	// was never sent says why.
+	post := httptest.NewRequest("POST", "/api/v1/disruptors/d/events", nil)
+	for _, c := range []struct {
+		err  error
+		code string
+	}{
+		{&cluster.ForwardError{Status: 504, Disruptor: "d", Peer: "p", Err: cluster.ErrPeerUnavailable}, CodeOutcomeUnknown},
+		{&cluster.ForwardError{Status: 503, Disruptor: "d", Peer: "p", Err: cluster.ErrCircuitOpen}, CodeNoQuorum},
+		{&cluster.ForwardError{Status: 502, Disruptor: "d", Peer: "p", Err: cluster.ErrInsecurePeer}, CodePeerUnavailable},
+	} {
+		if e := leaderForwardError(post, c.err, forwardError(c.err)); e.Code != c.code {
+			t.Errorf("leader forward %v: %s, want %s", c.err, e.Code, c.code)
 		}
 	}
 	// Outside a server, the envelope in JSON.
