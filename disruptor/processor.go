@@ -420,11 +420,11 @@ func (p *BatchEventProcessor[T]) handleBatch(next, avail int64) (int64, error) {
 			}
 		}
 		if seq&release == release && seq != avail {
-			p.sequence.Set(seq) // a long batch: let the producer reuse what is done
+			p.sequence.setRelease(seq) // a long batch: let the producer reuse what is done
 		}
 	}
 	p.handling = false
-	p.sequence.Set(avail)
+	p.sequence.setRelease(avail)
 	return avail + 1, nil
 }
 
@@ -446,6 +446,6 @@ func (p *BatchEventProcessor[T]) handleSlices(next, avail int64) (int64, error) 
 		lo += n
 	}
 	p.handling = false
-	p.sequence.Set(avail)
+	p.sequence.setRelease(avail)
 	return avail + 1, nil
 }

@@ -208,12 +208,12 @@ func (r *RingBuffer[T]) TryNextN(n int) (int64, error) {
 
 // Publish hands the slot at seq to the consumers.
 func (r *RingBuffer[T]) Publish(seq int64) {
-	// A single producer whose consumers never park needs only the store:
-	// that fast path is the else branch, written so as to inline.
+	// A single producer whose consumers never park needs only a release
+	// store: that fast path is the else branch.
 	if r.sp.needsSignal {
 		r.sequencer.Publish(seq)
 	} else {
-		r.sp.cursor.value.Store(seq)
+		r.sp.cursor.setRelease(seq)
 	}
 }
 
@@ -224,7 +224,7 @@ func (r *RingBuffer[T]) PublishRange(lo, hi int64) {
 	if r.sp.needsSignal {
 		r.sequencer.PublishRange(lo, hi)
 	} else {
-		r.sp.cursor.value.Store(hi)
+		r.sp.cursor.setRelease(hi)
 	}
 }
 

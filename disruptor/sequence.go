@@ -3,6 +3,7 @@ package disruptor
 import (
 	"math"
 	"sync/atomic"
+	"unsafe"
 )
 
 // InitialSequenceValue is the value of a new [Sequence]: nothing has been
@@ -48,6 +49,12 @@ func (s *Sequence) Get() int64 { return s.value.Load() }
 
 // Set stores v with release semantics.
 func (s *Sequence) Set(v int64) { s.value.Store(v) }
+
+// setRelease stores v with release semantics only, cheaper than Set on
+// amd64 (see storeRelease). It is for stores that no load of the same
+// goroutine must be ordered after: a consumer's own sequence, and the
+// cursor of a producer whose consumers never park.
+func (s *Sequence) setRelease(v int64) { storeRelease((*int64)(unsafe.Pointer(&s.value)), v) }
 
 // CompareAndSet sets the value to next if it is old, and reports whether it
 // did.

@@ -107,6 +107,10 @@ type sequencerCore struct {
 	// parked is ws's parked word (see parking), or nil: a publish calls
 	// SignalAllWhenBlocking only while it is non-zero.
 	parked *atomic.Int32
+	// asym is set when the parking consumers pay for the fence between a
+	// publish and the look at parked (see asymmetricFence): then a single
+	// producer publishes with a release store.
+	asym   bool
 	cursor Sequence // published (single) or claimed (multi) high mark
 	gating sequenceGroup
 	// stopErr is set (once, never cleared) when the ring's consumers
@@ -153,6 +157,7 @@ func (c *sequencerCore) init(bufferSize int, ws WaitStrategy, first int64) error
 	c.ws = ws
 	c.needsSignal = !isSpinning(ws)
 	c.parked = parkedWord(ws)
+	c.asym = c.parked != nil && asymmetricFence()
 	c.cursor.Set(first - 1)
 	return nil
 }
@@ -385,6 +390,13 @@ func (s *SingleProducerSequencer) RemainingCapacity() int64 {
 
 // Publish makes seq, and every sequence before it, visible to consumers.
 func (s *SingleProducerSequencer) Publish(seq int64) {
+	if s.asym { // a release store; parking consumers fence for us
+		s.cursor.setRelease(seq)
+		if s.parked.Load() != 0 {
+			s.ws.SignalAllWhenBlocking()
+		}
+		return
+	}
 	s.cursor.Set(seq)
 	s.signal()
 }

@@ -2,6 +2,7 @@ package disruptor
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -132,5 +133,53 @@ func TestTimeoutBlockingTimesOut(t *testing.T) {
 	}
 	if elapsed := time.Since(start); elapsed < 10*time.Millisecond {
 		t.Errorf("timed out after %v, before the 10ms timeout", elapsed)
+	}
+}
+
+// TestBlockingStrategiesLoseNoWakeup: a producer publishes bursts of one
+// to three events and waits, each time, until its consumer has handled
+// them, so that the consumer parks between bursts and every burst's
+// publish must wake it. A wake-up lost in the race between a consumer
+// about to park and a publish (the store-then-load pattern, with its
+// fence on the producer's side or, where the parking consumer pays for
+// it, on the consumer's) leaves the consumer parked and the wait fails.
+func TestBlockingStrategiesLoseNoWakeup(t *testing.T) {
+	bursts := int(scale(3000, 300))
+	for _, name := range []string{BlockingName, LiteBlockingName, PhasedBackoffName} {
+		for _, pt := range []ProducerType{SingleProducer, MultiProducer} {
+			t.Run(name+"/"+pt.String(), func(t *testing.T) {
+				ws := mustParse(t, name)
+				if name == PhasedBackoffName { // park at once rather than after a millisecond
+					ws = NewPhasedBackoffWaitStrategy(0, 0, NewLiteBlockingWaitStrategy())
+				}
+				d, err := New(newTestEvent, Config{BufferSize: 64, ProducerType: pt, WaitStrategy: ws})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := newOrderChecker(t, 1)
+				seq := d.HandleEventsWith(c).Sequences()[0]
+				if err := d.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer d.Halt()
+				ring := d.RingBuffer()
+				v := int64(0)
+				for i := range bursts {
+					for range 1 + i%3 {
+						PublishEvent2(ring, func(e *testEvent, _ int64, p int, x int64) { e.producer, e.value = p, x }, 0, v)
+						v++
+					}
+					deadline := time.Now().Add(10 * time.Second)
+					for seq.Get() != v-1 {
+						if time.Now().After(deadline) {
+							t.Fatalf("burst %d: the consumer is at %d, the producer published up to %d 10s ago: a wake-up was lost", i, seq.Get(), v-1)
+						}
+						runtime.Gosched()
+					}
+				}
+				shutdown(t, d)
+				c.check(t, 1, v)
+			})
+		}
 	}
 }
