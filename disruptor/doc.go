@@ -67,12 +67,18 @@
 //
 // # Memory model
 //
-// Every sequence is read and written with sync/atomic, whose operations are
-// sequentially consistent. A producer's writes to an event happen before its
-// Publish; a consumer's barrier observes the publish before it reads the
-// event; the consumer's writes happen before it moves its sequence, which
-// the next stage (or the producer reusing the slot) observes. Events are
-// plain values: no field of T needs to be atomic.
+// Every sequence is read with sync/atomic (an acquire) and written with
+// release semantics: sync/atomic's sequentially consistent stores, or, on
+// the hot paths on amd64 outside the race detector, a plain store, which
+// x86 never reorders with the loads and stores before it. A producer's
+// writes to an event happen before its Publish; a consumer's barrier
+// observes the publish before it reads the event; the consumer's writes
+// happen before it moves its sequence, which the next stage (or the
+// producer reusing the slot) observes. Where a store must also be ordered
+// before a later load (a publish, then the look at whether a consumer is
+// parked), the producer uses the full fence, or, on Linux, the parking
+// consumer runs membarrier(2) for it. Events are plain values: no field
+// of T needs to be atomic.
 //
 // # Errors
 //

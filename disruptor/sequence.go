@@ -27,7 +27,9 @@ const cacheLinePad = 128
 // consistent: a [Sequence.Set] is a release (every write made before it is
 // visible to a goroutine whose [Sequence.Get] observes the new value) and a
 // Get is an acquire. That is what lets a producer publish plain writes to an
-// event by storing a sequence.
+// event by storing a sequence. (The library's own hot paths also store
+// with release semantics only, where nothing needs more; see the package
+// documentation's memory model.)
 //
 // A Sequence must not be copied after first use. Its zero value holds 0, not
 // [InitialSequenceValue]; use [NewSequence] to get one that starts at -1.
