@@ -115,25 +115,15 @@ func putBuf(b []byte) {
 
 var gzipReaders sync.Pool
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // readBody reads the request body of format f, gunzipping it when
 // Content-Encoding says so, under the limits above; limit is the body
 // limit before the format's share. The bytes are the call's until the
 // handler returns.
 func (c *call) readBody(f format, limit int64) ([]byte, *Error) {
 	limit /= codecs[f].maxBody
-	raw := &countingReader{r: http.MaxBytesReader(c.w, c.r.Body, limit)}
+	// raw counts down what is read of the body (MaxBytesReader stops it at
+	// the limit first), for the compression ratio.
+	raw := &io.LimitedReader{R: http.MaxBytesReader(c.w, c.r.Body, limit), N: limit + 1}
 	var src io.Reader = raw
 	var zr *gzip.Reader
 	switch enc := strings.ToLower(strings.TrimSpace(c.r.Header.Get("Content-Encoding"))); enc {
@@ -185,7 +175,7 @@ func (c *call) readBody(f format, limit int64) ([]byte, *Error) {
 		if int64(len(b)) > limit {
 			return nil, tooLargeBody(limit)
 		}
-		if zr != nil && ratio > 0 && int64(len(b)) > ratio*raw.n+ratioSlack {
+		if zr != nil && ratio > 0 && int64(len(b)) > ratio*(limit+1-raw.N)+ratioSlack {
 			return nil, newError(CodeBodyTooLarge, fmt.Sprintf("the gzip body decompresses to more than %d times its size", ratio),
 				map[string]any{"limit": limit, "max_ratio": ratio})
 		}
