@@ -46,6 +46,8 @@ type codec struct {
 	// JSON and MessagePack: they are hot).
 	event func(dst []byte, ev *engine.Event) ([]byte, error)
 	page  func(dst []byte, p *replayPage) ([]byte, error)
+	// result writes a publish result.
+	result func(dst []byte, r *PublishResult) ([]byte, error)
 	// document writes a JSON document (the OpenAPI description).
 	document func(dst, json []byte) ([]byte, error)
 	// maxBody makes the format's body limit 1/maxBody of the limit.
@@ -93,6 +95,7 @@ var codecs = [...]codec{
 			return append(appendEventJSON(dst, ev), '\n'), nil
 		},
 		page:      func(dst []byte, p *replayPage) ([]byte, error) { return p.appendJSON(dst), nil },
+		result:    func(dst []byte, r *PublishResult) ([]byte, error) { return appendResultJSON(dst, r), nil },
 		document:  func(dst, doc []byte) ([]byte, error) { return append(dst, doc...), nil },
 		maxBody:   1,
 		expansion: 1, // compacting payloads
@@ -113,7 +116,8 @@ var codecs = [...]codec{
 		event: func(dst []byte, ev *engine.Event) ([]byte, error) {
 			return appendYAML(dst, toYAMLEvent(ev))
 		},
-		page: func(dst []byte, p *replayPage) ([]byte, error) { return appendYAML(dst, p.yaml()) },
+		page:   func(dst []byte, p *replayPage) ([]byte, error) { return appendYAML(dst, p.yaml()) },
+		result: func(dst []byte, r *PublishResult) ([]byte, error) { return appendYAML(dst, r) },
 		document: func(dst, doc []byte) ([]byte, error) {
 			n, err := jsonToYAML(doc)
 			if err != nil {
@@ -147,8 +151,9 @@ var codecs = [...]codec{
 			e.SetOmitEmpty(false)
 			return e.Encode(v)
 		},
-		event: func(dst []byte, ev *engine.Event) ([]byte, error) { return appendEventMsgpack(dst, ev), nil },
-		page:  func(dst []byte, p *replayPage) ([]byte, error) { return p.appendMsgpack(dst), nil },
+		event:  func(dst []byte, ev *engine.Event) ([]byte, error) { return appendEventMsgpack(dst, ev), nil },
+		page:   func(dst []byte, p *replayPage) ([]byte, error) { return p.appendMsgpack(dst), nil },
+		result: func(dst []byte, r *PublishResult) ([]byte, error) { return appendResultMsgpack(dst, r), nil },
 		document: func(dst, doc []byte) ([]byte, error) {
 			return jsonToMsgpack(dst, doc)
 		},

@@ -1,9 +1,13 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/badbatch/badbatch/disruptor"
 	"github.com/badbatch/badbatch/engine"
@@ -53,6 +57,26 @@ func TestWireRulesMatchEngine(t *testing.T) {
 	for _, o := range oneof(wire.CreateRequest{}, "overflow") {
 		if p, err := engine.ParseOverflowPolicy(o); err != nil || p.String() != o {
 			t.Errorf("overflow %q: %v %v", o, p, err)
+		}
+	}
+}
+
+// TestHandWrittenResults: the publish results written by hand decode, with
+// the libraries, to the result written.
+func TestHandWrittenResults(t *testing.T) {
+	for _, want := range []PublishResult{
+		{Disruptor: "orders", FirstSequence: 7, LastSequence: 1006, Count: 1000},
+		{Disruptor: "é\"x\u2028", FirstSequence: -1 << 40, LastSequence: 1 << 62, Count: 1, Duplicate: true},
+	} {
+		var fromJSON, fromMsgpack PublishResult
+		if err := json.Unmarshal(appendResultJSON(nil, &want), &fromJSON); err != nil || fromJSON != want {
+			t.Errorf("JSON: %+v %v, want %+v", fromJSON, err, want)
+		}
+		d := msgpack.NewDecoder(bytes.NewReader(appendResultMsgpack(nil, &want)))
+		d.SetCustomStructTag("json")
+		d.DisallowUnknownFields(true)
+		if err := d.Decode(&fromMsgpack); err != nil || fromMsgpack != want {
+			t.Errorf("MessagePack: %+v %v, want %+v", fromMsgpack, err, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -192,4 +193,34 @@ func (p *replayPage) yaml() yamlReplay {
 		y.Events[i] = toYAMLEvent(&p.Events[i])
 	}
 	return y
+}
+
+// appendResultJSON appends a publish result as JSON.
+func appendResultJSON(dst []byte, r *PublishResult) []byte {
+	dst = append(dst, `{"disruptor":`...)
+	dst = appendString(dst, r.Disruptor)
+	dst = append(dst, `,"first_sequence":`...)
+	dst = appendInt(dst, r.FirstSequence)
+	dst = append(dst, `,"last_sequence":`...)
+	dst = appendInt(dst, r.LastSequence)
+	dst = append(dst, `,"count":`...)
+	dst = appendInt(dst, int64(r.Count))
+	dst = append(dst, `,"duplicate":`...)
+	dst = strconv.AppendBool(dst, r.Duplicate)
+	return append(dst, "}\n"...)
+}
+
+// appendResultMsgpack appends a publish result as a MessagePack map.
+func appendResultMsgpack(dst []byte, r *PublishResult) []byte {
+	dst = mpMapLen(dst, 5)
+	dst = mpStr(dst, "disruptor")
+	dst = mpStr(dst, r.Disruptor)
+	dst = mpStr(dst, "first_sequence")
+	dst = mpInt(dst, r.FirstSequence)
+	dst = mpStr(dst, "last_sequence")
+	dst = mpInt(dst, r.LastSequence)
+	dst = mpStr(dst, "count")
+	dst = mpInt(dst, int64(r.Count))
+	dst = mpStr(dst, "duplicate")
+	return mpBool(dst, r.Duplicate)
 }

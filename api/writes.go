@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -350,27 +349,10 @@ func (c *call) publish() {
 	c.respondPublish(toPublishResult(name, first, len(b.Events), b.Duplicate))
 }
 
-// respondPublish writes a publish result; JSON by hand, as it is on the
-// hot path.
+// respondPublish writes a publish result (by hand in JSON and
+// MessagePack: it is on the hot path).
 func (c *call) respondPublish(r PublishResult) {
-	if c.out != formatJSON {
-		c.respond(http.StatusOK, r)
-		return
-	}
-	buf := outPool.Get().(*bytes.Buffer)
-	b := append(buf.Bytes()[:0], `{"disruptor":`...)
-	b = appendString(b, r.Disruptor)
-	b = append(b, `,"first_sequence":`...)
-	b = appendInt(b, r.FirstSequence)
-	b = append(b, `,"last_sequence":`...)
-	b = appendInt(b, r.LastSequence)
-	b = append(b, `,"count":`...)
-	b = appendInt(b, int64(r.Count))
-	b = append(b, `,"duplicate":`...)
-	b = strconv.AppendBool(b, r.Duplicate)
-	b = append(b, "}\n"...)
-	c.send(http.StatusOK, b)
-	c.recycle(buf, b)
+	c.sendEncoded(func(dst []byte) ([]byte, error) { return codecs[c.out].result(dst, &r) })
 }
 
 // publishMulti publishes each batch of POST /api/v1/events through its
