@@ -485,7 +485,7 @@ func refToJSONDepth(v any, depth int) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			k, _ := json.Marshal(kv.k)
+			k, _ := refToJSONDepth(kv.k, depth) // as strings: no HTML escaping
 			b = append(b, k...)
 			b = append(b, ':')
 			e, err := refToJSONDepth(kv.v, depth)
