@@ -256,7 +256,7 @@ type raftStatus struct {
 	State     string `json:"state"`
 	LeaderID  string `json:"leader_id"`
 	LastIndex uint64 `json:"last_index"`
-	Servers  []struct {
+	Servers   []struct {
 		ID       string `json:"id"`
 		Suffrage string `json:"suffrage"`
 	} `json:"servers"`
