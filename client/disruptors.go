@@ -154,9 +154,9 @@ func (c *Client) CreateDisruptor(ctx context.Context, req wire.CreateRequest) (w
 }
 
 // Disruptor describes the disruptor name.
-func (c *Client) Disruptor(ctx context.Context, name string) (wire.Disruptor, error) {
+func (c *Client) Disruptor(ctx context.Context, name string, opts ...ReadOption) (wire.Disruptor, error) {
 	var out wire.Disruptor
-	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name)}, &out)
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name), query: readQuery(nil, opts)}, &out)
 	return out, err
 }
 
@@ -168,9 +168,9 @@ func (c *Client) DeleteDisruptor(ctx context.Context, name string) error {
 }
 
 // State returns the lifecycle state of the disruptor name.
-func (c *Client) State(ctx context.Context, name string) (wire.StateResponse, error) {
+func (c *Client) State(ctx context.Context, name string, opts ...ReadOption) (wire.StateResponse, error) {
 	var out wire.StateResponse
-	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name) + "/state"}, &out)
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: disruptorPath(name) + "/state", query: readQuery(nil, opts)}, &out)
 	return out, err
 }
 

@@ -139,7 +139,7 @@ const FromOldest = -2
 // held). A limit of zero takes the server's default page size (100); the
 // server allows at most 10000. Reading past the latest event returns no
 // events.
-func (c *Client) Replay(ctx context.Context, name string, from int64, limit int) (ReplayPage, error) {
+func (c *Client) Replay(ctx context.Context, name string, from int64, limit int, opts ...ReadOption) (ReplayPage, error) {
 	q := url.Values{}
 	if from >= 0 {
 		q.Set("from", strconv.FormatInt(from, 10))
@@ -148,7 +148,7 @@ func (c *Client) Replay(ctx context.Context, name string, from int64, limit int)
 		q.Set("limit", strconv.Itoa(limit))
 	}
 	var out ReplayPage
-	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/disruptors/" + url.PathEscape(name) + "/events", query: q}, &out)
+	_, err := c.do(ctx, &request{method: http.MethodGet, path: "/api/v1/disruptors/" + url.PathEscape(name) + "/events", query: readQuery(q, opts)}, &out)
 	return out, err
 }
 
@@ -156,7 +156,7 @@ func (c *Client) Replay(ctx context.Context, name string, from int64, limit int)
 // from (negative: the oldest held) up to the latest published when it
 // started, at most limit of them (zero: no limit), fetching pages of
 // pageSize (zero: the server's default). It ends after the first error.
-func (c *Client) ReplayAll(ctx context.Context, name string, from int64, limit, pageSize int) iter.Seq2[Event, error] {
+func (c *Client) ReplayAll(ctx context.Context, name string, from int64, limit, pageSize int, opts ...ReadOption) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		n, end := 0, int64(-1)
 		for first := true; ; first = false {
@@ -164,7 +164,7 @@ func (c *Client) ReplayAll(ctx context.Context, name string, from int64, limit, 
 			if limit > 0 && (size == 0 || limit-n < size) {
 				size = limit - n
 			}
-			page, err := c.Replay(ctx, name, from, size)
+			page, err := c.Replay(ctx, name, from, size, opts...)
 			if err != nil {
 				yield(Event{}, err)
 				return
@@ -193,10 +193,10 @@ func (c *Client) ReplayAll(ctx context.Context, name string, from int64, limit, 
 }
 
 // Event returns the event at sequence seq of the disruptor name.
-func (c *Client) Event(ctx context.Context, name string, seq int64) (Event, error) {
+func (c *Client) Event(ctx context.Context, name string, seq int64, opts ...ReadOption) (Event, error) {
 	var out Event
 	_, err := c.do(ctx, &request{method: http.MethodGet,
-		path: "/api/v1/disruptors/" + url.PathEscape(name) + "/events/" + strconv.FormatInt(seq, 10)}, &out)
+		path: "/api/v1/disruptors/" + url.PathEscape(name) + "/events/" + strconv.FormatInt(seq, 10), query: readQuery(nil, opts)}, &out)
 	return out, err
 }
 

@@ -44,6 +44,9 @@ type TailOptions struct {
 	// reopened after the last sequence it delivered; zero means 5 and a
 	// negative number means never.
 	MaxReconnects int
+	// Consistent streams a replicated disruptor from the Raft leader
+	// (consistent=true; see [Consistent]).
+	Consistent bool
 }
 
 // MessageKind tells what a [Message] is.
@@ -196,6 +199,9 @@ func (c *Client) openStream(ctx context.Context, name string, from int64, opts T
 	}
 	if opts.SkipOnLag {
 		q.Set("on_lag", "skip")
+	}
+	if opts.Consistent {
+		q = readQuery(q, []ReadOption{Consistent()})
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	r := &request{method: http.MethodGet, path: disruptorPath(name) + "/events/stream", query: q, accept: accept}
