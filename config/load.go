@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/badbatch/badbatch/internal/suggest"
 )
 
 // EnvPrefix starts every environment variable the configuration reads.
@@ -163,36 +166,7 @@ func fieldKeys(t reflect.Type, prefix string) map[string]reflect.Type {
 
 // hint suggests the closest known key, if one is close.
 func hint(key string, known map[string]reflect.Type) string {
-	best, bestDist := "", 4
-	for k := range known {
-		if d := levenshtein(key, k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return suggest.Hint(key, maps.Keys(known), 4)
 }
 
 // EnvName is the environment variable of key.
