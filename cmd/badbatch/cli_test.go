@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -86,6 +88,19 @@ func checkDetail(t *testing.T, out string) map[string]string {
 	return kv
 }
 
+// timeFormatRE is the one format of absolute times.
+var timeFormatRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+
+// fits80 checks that every line of out fits 80 columns.
+func fits80(t *testing.T, out string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > 80 {
+			t.Errorf("a line of %d columns:\n%s", n, out)
+		}
+	}
+}
+
 func noEscapes(t *testing.T, what, s string) {
 	t.Helper()
 	if strings.ContainsAny(s, "\x1b\r") {
@@ -107,7 +122,8 @@ func TestDisruptorCommands(t *testing.T) {
 		"--overflow", "reject", "--publish-timeout", "250ms", "--max-event-size", "4096", "--no-start")
 	got := checkDetail(t, out)
 	if got["NAME"] != "cli-life" || got["STATE"] != "created" || got["BUFFER SIZE"] != "256" || got["OVERFLOW"] != "reject" ||
-		got["PUBLISH TIMEOUT"] != "250ms" || got["REPLAY WINDOW"] != "empty" {
+		got["PUBLISH TIMEOUT"] != "250ms" || got["REPLAY WINDOW"] != "empty" ||
+		!timeFormatRE.MatchString(strings.TrimSuffix(got["CREATED"], " (0s ago)")) && !timeFormatRE.MatchString(strings.TrimSuffix(got["CREATED"], " (1s ago)")) {
 		t.Errorf("create table: %v", got)
 	}
 
@@ -123,10 +139,23 @@ func TestDisruptorCommands(t *testing.T) {
 		t.Errorf("show as YAML: %v %v", yd, err)
 	}
 
-	rows := checkTable(t, bb(t, "disruptor", "list", "--name", "cli-*"), "NAME", "STATE", "SIZE", "PRODUCER", "WAIT STRATEGY", "PUBLISHED")
+	// The narrow table fits 80 columns, with ages; wide adds settings
+	// and the creation time; --no-headers drops the header.
+	narrow := bb(t, "disruptor", "list", "--name", "cli-*")
+	rows := checkTable(t, narrow, "NAME", "STATE", "SIZE", "PUBLISHED", "LATEST", "SUBSCRIBERS", "AGE")
 	if len(rows) != 2 || rows[0]["NAME"] != "cli-life" || rows[0]["STATE"] != "created" || rows[0]["SIZE"] != "256" ||
-		rows[0]["WAIT STRATEGY"] != "sleeping" || rows[1]["NAME"] != "cli-schema" {
+		rows[0]["LATEST"] != "-" || !regexp.MustCompile(`^\d+s$`).MatchString(rows[0]["AGE"]) || rows[1]["NAME"] != "cli-schema" {
 		t.Errorf("list: %v", rows)
+	}
+	fits80(t, narrow)
+	rows = checkTable(t, bb(t, "disruptor", "list", "--name", "cli-*", "-o", "wide"), "NAME", "PRODUCER", "WAIT STRATEGY", "OVERFLOW", "REPLICATION", "CREATED", "AGE")
+	if rows[0]["WAIT STRATEGY"] != "sleeping" || rows[0]["OVERFLOW"] != "reject" || rows[0]["REPLICATION"] != "none" ||
+		!timeFormatRE.MatchString(rows[0]["CREATED"]) {
+		t.Errorf("list -o wide: %v", rows)
+	}
+	if out := bb(t, "disruptor", "list", "--name", "cli-*", "--no-headers"); strings.Count(out, "\n") != 2 || !strings.HasPrefix(out, "cli-life ") ||
+		!strings.Contains(out, "\ncli-schema ") {
+		t.Errorf("list --no-headers:\n%s", out)
 	}
 	var list struct{ Disruptors []map[string]any }
 	bbJSON(t, &list, "disruptor", "list", "--state", "created")
@@ -205,9 +234,12 @@ func TestEventCommands(t *testing.T) {
 		t.Errorf("publish-file NDJSON: %+v", sum)
 	}
 	env := []string{envEndpoint + "=" + srv.url}
-	r := cliRun{env: env, stdin: `[{"a":1}, {"a":2}, {"a":3}]`}.run(t, "event", "publish-file", "cli-ev", "-", "-b", "2")
-	rows = checkTable(t, r.stdout, "DISRUPTOR", "EVENTS", "BATCHES", "FIRST", "LAST")
-	if r.code != 0 || rows[0]["EVENTS"] != "3" || rows[0]["BATCHES"] != "2" || rows[0]["FIRST"] != "31" || rows[0]["LAST"] != "33" {
+	if sum.Bytes != int64(nd.Len()) {
+		t.Errorf("publish-file read %d bytes of %d", sum.Bytes, nd.Len())
+	}
+	r := cliRun{env: env, stdin: `[{"a":1}, {"a":2}, {"a":3}]`}.run(t, "event", "publish-file", "cli-ev", "-", "-b", "2", "-o", "wide")
+	rows = checkTable(t, r.stdout, "DISRUPTOR", "EVENTS", "MIB", "BATCHES", "FIRST", "LAST", "EVENTS/S", "MIB/S")
+	if r.code != 0 || rows[0]["EVENTS"] != "3" || rows[0]["BATCHES"] != "2" || rows[0]["FIRST"] != "31" || rows[0]["LAST"] != "33" || rows[0]["MIB"] != "0.0" {
 		t.Errorf("publish-file - (array): %v", r)
 	}
 	noEscapes(t, "publish-file without a terminal", r.stdout+r.stderr)
@@ -239,13 +271,30 @@ func TestEventCommands(t *testing.T) {
 		t.Errorf("replay everything: %d events, %+v", len(page.Events), page.LatestSequence)
 	}
 	rows = checkTable(t, bb(t, "event", "replay", "cli-ev", "--from", "31"), "SEQUENCE", "TIME", "METADATA", "PAYLOAD")
-	if len(rows) != 3 || rows[2]["PAYLOAD"] != `{"a":3}` || rows[2]["SEQUENCE"] != "33" {
+	if len(rows) != 3 || rows[2]["PAYLOAD"] != `{"a":3}` || rows[2]["SEQUENCE"] != "33" || !timeFormatRE.MatchString(rows[2]["TIME"]) {
 		t.Errorf("replay table: %v", rows)
 	}
 	var yp struct{ Events []map[string]any }
 	if err := yaml.Unmarshal([]byte(bb(t, "event", "replay", "cli-ev", "--from", "33", "-o", "yaml")), &yp); err != nil ||
 		len(yp.Events) != 1 || yp.Events[0]["payload"].(map[string]any)["a"] != 3 {
 		t.Errorf("replay as YAML: %+v %v", yp, err)
+	}
+	// --consistent is taken (and of a disruptor that is not replicated,
+	// ignored) by every read; TestREADMECluster shows what it does.
+	for _, args := range [][]string{{"event", "get", "cli-ev", "0"}, {"event", "replay", "cli-ev"}, {"disruptor", "show", "cli-ev"}} {
+		bb(t, append(args, "--consistent")...)
+	}
+	// A long payload: the narrow table cuts it to 80 columns, wide does not.
+	long := `{"text":"` + strings.Repeat("word ", 40) + `"}`
+	bb(t, "event", "publish", "cli-ev", long, "-m", "source=a-rather-long-source-name")
+	narrow := bb(t, "event", "replay", "cli-ev", "--from", "34")
+	fits80(t, narrow)
+	if rows := checkTable(t, narrow, "PAYLOAD"); !strings.HasSuffix(rows[0]["PAYLOAD"], "…") {
+		t.Errorf("the narrow table does not cut the payload:\n%s", narrow)
+	}
+	if rows := checkTable(t, bb(t, "event", "replay", "cli-ev", "--from", "34", "-o", "wide"), "PAYLOAD", "METADATA"); rows[0]["PAYLOAD"] != long ||
+		rows[0]["METADATA"] != "source=a-rather-long-source-name" {
+		t.Errorf("the wide table: %v", rows)
 	}
 
 	// Server-side errors exit 1 with the envelope's code and message.
@@ -288,9 +337,10 @@ func TestTail(t *testing.T) {
 		noEscapes(t, "tail", r.stdout)
 		switch format {
 		case "table":
-			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-			if len(lines) != 2 || !strings.HasPrefix(lines[0], "0 ") || !strings.HasSuffix(lines[1], `k=v  {"n":1}`) {
-				t.Errorf("tail table: %q", r.stdout)
+			rows := checkTable(t, r.stdout, "SEQUENCE", "TIME", "METADATA", "PAYLOAD")
+			if len(rows) != 2 || rows[0]["SEQUENCE"] != "0" || rows[1]["METADATA"] != "k=v" || rows[1]["PAYLOAD"] != `{"n":1}` ||
+				!timeFormatRE.MatchString(rows[1]["TIME"]) {
+				t.Errorf("tail table: %v\n%s", rows, r.stdout)
 			}
 		case "json":
 			for i, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
@@ -363,7 +413,8 @@ func TestMonitorCommands(t *testing.T) {
 		t.Errorf("monitor system: %q", out)
 	}
 	_, table, _ := strings.Cut(out, "\n\n")
-	rows := checkTable(t, table, "DISRUPTOR", "STATE", "PUBLISHED", "EVENTS/S", "P50", "P95", "P99", "MAX", "FILL", "LAG")
+	fits80(t, table)
+	rows := checkTable(t, table, "DISRUPTOR", "STATE", "PUBLISHED", "EVENTS/S", "P50", "P99", "FILL", "LAG", "ERRORS")
 	found := false
 	for _, r := range rows {
 		if r["DISRUPTOR"] == "cli-mon" {
@@ -373,6 +424,8 @@ func TestMonitorCommands(t *testing.T) {
 	if !found {
 		t.Errorf("monitor system rows: %v", rows)
 	}
+	_, table, _ = strings.Cut(bb(t, "monitor", "system", "-o", "wide"), "\n\n")
+	checkTable(t, table, "DISRUPTOR", "P95", "MAX", "SUBSCRIBERS")
 	var sm api.SystemMetrics
 	bbJSON(t, &sm, "monitor", "system")
 	if sm.Goroutines == 0 || len(sm.Disruptors) < 2 {
@@ -641,7 +694,7 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"disruptor", "list", "--output", "xml"}, `--output "xml": want table, json or yaml`},
+		{[]string{"disruptor", "list", "--output", "xml"}, `--output "xml": want table, wide, json or yaml`},
 		{[]string{"disruptor", "list", "--timeout", "-1s"}, "--timeout -1s: must not be negative"},
 		{[]string{"disruptor", "show"}, "badbatch disruptor show needs a disruptor NAME"},
 		{[]string{"disruptor", "create", "x", "--size", "lots"}, `invalid argument "lots" for "--size"`},
@@ -649,8 +702,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"disruptor", "create", "x", "--replication", "all"}, `--replication "all": want none or quorum`},
 		{[]string{"bench", "--replication", "all"}, `--replication "all": want none or quorum`},
 		{[]string{"bench", "--retries", "-1"}, "--retries -1: must be from 0 to 1000"},
-		{[]string{"disruptor", "frobnicate"}, `unknown command "frobnicate" for "badbatch disruptor"`},
-		{[]string{"frobnicate"}, `unknown command "frobnicate" for "badbatch"`},
+		{[]string{"disruptor", "frobnicate"}, `unknown command "frobnicate" for "badbatch disruptor"; see badbatch disruptor --help`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" for "badbatch"; see badbatch --help`},
+		{[]string{"disruptor", "lsit"}, `unknown command "lsit" for "badbatch disruptor"; did you mean "list"?`},
+		{[]string{"evnt", "get", "d", "1"}, `unknown command "evnt" for "badbatch"; did you mean "event"?`},
+		{[]string{"event", "pub", "d", "1"}, `unknown command "pub" for "badbatch event"; did you mean "publish" or "publish-file"?`},
+		{[]string{"cluster", "membres"}, `unknown command "membres" for "badbatch cluster"; did you mean "members"?`},
+		{[]string{"monitor", "wacth"}, `unknown command "wacth" for "badbatch monitor"; did you mean "watch"?`},
+		{[]string{"context", "lsit"}, `unknown command "lsit" for "badbatch context"; did you mean "list"?`},
 		{[]string{"disruptor", "list", "--nope"}, "unknown flag: --nope"},
 		{[]string{"event", "publish", "d", "{not json"}, "the JSON argument is not valid JSON"},
 		{[]string{"event", "publish", "d", "1", "--meta", "novalue"}, `--meta "novalue": want key=value`},
@@ -698,13 +757,19 @@ func TestVersionAndCompletion(t *testing.T) {
 	if v.Client.Version == "" || v.Server == nil || v.Server.APIVersion != "v1" {
 		t.Errorf("version: %+v", v)
 	}
-	rows := checkTable(t, bb(t, "version"), "COMPONENT", "VERSION", "COMMIT", "GO", "API")
+	rows := checkTable(t, bb(t, "version"), "COMPONENT", "VERSION", "GO", "API")
 	if len(rows) != 2 || rows[0]["COMPONENT"] != "client" || rows[1]["COMPONENT"] != "server" {
 		t.Errorf("version table: %v", rows)
 	}
+	checkTable(t, bb(t, "version", "-o", "wide"), "COMPONENT", "VERSION", "COMMIT", "GO", "API")
+	// No server: the client's version, the error, exit 1.
 	r := cliRun{env: []string{envEndpoint + "=http://127.0.0.1:1"}}.run(t, "version")
-	if r.code != 0 || !strings.Contains(r.stdout, "client") || strings.Contains(r.stdout, "server") || !strings.Contains(r.stderr, "no server version") {
+	if r.code != exitFailed || !strings.Contains(r.stdout, "client") || strings.Contains(r.stdout, "server") ||
+		!strings.Contains(r.stderr, "cannot reach the server at http://127.0.0.1:1") {
 		t.Errorf("version without a server: %v", r)
+	}
+	if r := (cliRun{env: []string{envEndpoint + "=http://127.0.0.1:1"}}).run(t, "version", "--client"); r.code != 0 {
+		t.Errorf("version --client without a server: %v", r)
 	}
 	if out := bb(t, "version", "--client", "-o", "yaml"); !strings.HasPrefix(out, "client:\n") {
 		t.Errorf("version --client: %q", out)
@@ -712,6 +777,30 @@ func TestVersionAndCompletion(t *testing.T) {
 	for shell, marker := range map[string]string{"bash": "complete -o default -F __start_badbatch badbatch", "zsh": "#compdef badbatch", "fish": "complete -c badbatch"} {
 		if out := bb(t, "completion", shell); !strings.Contains(out, marker) {
 			t.Errorf("completion %s lacks %q", shell, marker)
+		}
+	}
+	if out := bb(t, "completion", "--help"); !strings.Contains(out, "needs the bash-completion package") {
+		t.Errorf("completion --help says nothing of bash-completion:\n%s", out)
+	}
+	// The values of enum flags complete.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"disruptor", "list", "-o", ""}, "table\nwide\njson\nyaml\n"},
+		{[]string{"event", "tail", "x", "--output", "w"}, "table\nwide\njson\nyaml\n"}, // the shell filters by prefix
+		{[]string{"disruptor", "list", "--state", ""}, "created\nrunning\npaused\nstopped\n"},
+		{[]string{"disruptor", "create", "x", "--replication", ""}, "none\nquorum\n"},
+		{[]string{"disruptor", "create", "x", "--wait-strategy", ""}, "busy_spin\nyielding\nsleeping\nblocking\nlite_blocking\ntimeout_blocking\nphased_backoff\n"},
+		{[]string{"bench", "--encoding", ""}, "json\nmsgpack\n"},
+		{[]string{"monitor", "export", "x", "--format", ""}, "json\nyaml\ncsv\n"},
+		{[]string{"config", "example", "--type", ""}, "server\ncluster\n"},
+		{[]string{"config", "show", "--log-format", ""}, "text\njson\n"},
+		{[]string{"config", "show", "--log-level", ""}, "debug\ninfo\nwarn\nerror\n"},
+		{[]string{"completion", ""}, "bash\nzsh\nfish\n"},
+	} {
+		if out := bb(t, append([]string{"__complete"}, tc.args...)...); !strings.HasPrefix(out, tc.want+":") {
+			t.Errorf("completing %q: %q, want %q", tc.args, out, tc.want)
 		}
 	}
 	// Disruptor names complete from the server.
@@ -814,7 +903,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 				t.Fatalf("stop: %v", stop)
 			}
 			r := run.run(t, args...)
-			if r.code != 0 || strings.Count(r.stdout, "\n") != 3 || !strings.Contains(r.stdout, `{"id":1,"item":"book"}`) {
+			if r.code != 0 || strings.Count(r.stdout, "\n") != 4 || !strings.Contains(r.stdout, `{"id":1,"item":"book"}`) {
 				t.Errorf("%v: %v", c, r)
 			}
 			continue

@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/badbatch/badbatch/api"
 	"github.com/badbatch/badbatch/client"
@@ -113,7 +110,7 @@ answers for the whole cluster; views are eventually consistent.`)
 			return out, func(w io.Writer) {
 				writeHealth(w, h)
 				fmt.Fprintln(w)
-				writeMembers(w, ms)
+				g.writeMembers(w, ms)
 			}, nil
 		}),
 	})
@@ -123,7 +120,7 @@ answers for the whole cluster; views are eventually consistent.`)
 		Args:  args(0, ""),
 		RunE: run(func(ctx context.Context, c *client.Client) (any, func(io.Writer), error) {
 			ms, err := c.ClusterMembers(ctx)
-			return ms, func(w io.Writer) { writeMembers(w, ms) }, err
+			return ms, func(w io.Writer) { g.writeMembers(w, ms) }, err
 		}),
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -141,7 +138,7 @@ answers for the whole cluster; views are eventually consistent.`)
 		Args:  args(0, ""),
 		RunE: run(func(ctx context.Context, c *client.Client) (any, func(io.Writer), error) {
 			st, err := c.ClusterRaft(ctx)
-			return st, func(w io.Writer) { writeRaft(w, st) }, err
+			return st, func(w io.Writer) { g.writeRaft(w, st) }, err
 		}),
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -195,25 +192,21 @@ func (g *globals) runCluster(cmd *cobra.Command, call func(context.Context, *cli
 	w := cmd.OutOrStdout()
 	switch g.output {
 	case "json":
-		e := json.NewEncoder(w)
-		e.SetIndent("", "  ")
-		return e.Encode(v)
+		return writeJSON(w, v, true)
 	case "yaml":
-		e := yaml.NewEncoder(w)
-		e.SetIndent(2)
-		if err := e.Encode(v); err != nil {
-			return err
-		}
-		return e.Close()
+		return writeYAML(w, v)
 	}
 	table(w)
 	return nil
 }
 
 // writeMembers writes the members as a table.
-func writeMembers(w io.Writer, ms api.ClusterMembers) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSTATE\tSINCE\tGOSSIP\tAPI\tNODE STATE\tDISRUPTORS\tFORWARDING")
+func (g *globals) writeMembers(w io.Writer, ms api.ClusterMembers) {
+	t := g.newTable(w)
+	t.columns(column{name: "NODE"}, column{name: "STATE"}, column{name: "SINCE", wide: true}, column{name: "AGE"},
+		column{name: "GOSSIP", wide: true}, column{name: "API"}, column{name: "NODE STATE"}, column{name: "DISRUPTORS", cut: true},
+		column{name: "FORWARDING", wide: true})
+	now := time.Now()
 	for _, m := range ms.Members {
 		id := m.ID
 		if m.Local {
@@ -233,10 +226,9 @@ func writeMembers(w io.Writer, ms api.ClusterMembers) {
 		} else if m.ForwardFailures > 0 {
 			fwd += fmt.Sprintf(" (%d failures)", m.ForwardFailures)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, m.State, m.Since.Local().Format(time.DateTime),
-			m.GossipAddr, apiURL, m.NodeState, ds, fwd)
+		t.add(id, m.State, timestamp(m.Since), age(m.Since, now), m.GossipAddr, apiURL, m.NodeState, ds, fwd)
 	}
-	_ = tw.Flush()
+	_ = t.flush()
 }
 
 // writeHealth writes the health as a few lines.
@@ -256,7 +248,7 @@ func writeHealth(w io.Writer, h api.ClusterHealth) {
 
 // writeRaft writes a node's Raft status: a few lines, then its servers as
 // a table.
-func writeRaft(w io.Writer, st api.RaftStatus) {
+func (g *globals) writeRaft(w io.Writer, st api.RaftStatus) {
 	leader := "none known"
 	if st.LeaderID != "" {
 		leader = st.LeaderID + " (" + st.LeaderRaftAddr + ")"
@@ -264,14 +256,14 @@ func writeRaft(w io.Writer, st api.RaftStatus) {
 	fmt.Fprintf(w, "raft: %s is %s at %s, term %d, leader %s\n", st.NodeID, st.State, st.RaftAddr, st.Term, leader)
 	fmt.Fprintf(w, "log: commit index %d, applied index %d, last index %d\n", st.CommitIndex, st.AppliedIndex, st.LastIndex)
 	if st.LastContact != nil {
-		fmt.Fprintf(w, "last contact with the leader: %s\n", st.LastContact.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "last contact with the leader: %s\n", when(*st.LastContact, time.Now()))
 	}
 	if st.Stalled {
 		fmt.Fprintln(w, "warning: applying a committed entry is stalled")
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tRAFT ADDR\tSUFFRAGE\tROLE")
+	t := g.newTable(w)
+	t.columns(column{name: "SERVER"}, column{name: "RAFT ADDR"}, column{name: "SUFFRAGE"}, column{name: "ROLE"})
 	for _, sv := range st.Servers {
 		id := sv.ID
 		if sv.Local {
@@ -281,7 +273,7 @@ func writeRaft(w io.Writer, st api.RaftStatus) {
 		if sv.Leader {
 			role = "leader"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id, sv.RaftAddr, sv.Suffrage, role)
+		t.add(id, sv.RaftAddr, sv.Suffrage, role)
 	}
-	_ = tw.Flush()
+	_ = t.flush()
 }

@@ -8,11 +8,15 @@ func newCompletionCommand(root *cobra.Command) *cobra.Command {
 	return &cobra.Command{
 		Use:   "completion bash|zsh|fish",
 		Short: "Print the shell completion script for bash, zsh or fish",
-		Long: `Print a completion script: commands, flags, and disruptor names (asked of
-the server at --endpoint) complete with Tab.
+		Long: `Print a completion script: commands, flags, the values of flags that
+take one of a few (--output, --state, --replication, ...), and disruptor
+names (asked of the server at --endpoint) complete with Tab.
 
   bash:  source <(badbatch completion bash)
          or write it to /etc/bash_completion.d/badbatch
+         The script needs the bash-completion package (version 2):
+         apt-get install bash-completion, or brew install bash-completion@2,
+         sourced from ~/.bashrc.
   zsh:   badbatch completion zsh > "${fpath[1]}/_badbatch"
   fish:  badbatch completion fish > ~/.config/fish/completions/badbatch.fish`,
 		ValidArgs: []string{"bash", "zsh", "fish"},
@@ -37,4 +41,9 @@ the server at --endpoint) complete with Tab.
 			return root.GenFishCompletion(w, true)
 		},
 	}
+}
+
+// enumFlag completes the flag with one of values.
+func enumFlag(cmd *cobra.Command, flag string, values ...string) {
+	_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 }

@@ -52,10 +52,10 @@ line; json and yaml show the file's structure.`,
 				})
 			}
 			tree := configTree(reflect.ValueOf(cfg.Redacted()))
-			return g.emit(cmd.OutOrStdout(), tree, func(tw *tabwriter.Writer) {
-				row(tw, "KEY", "VALUE")
+			return g.emitTable(cmd.OutOrStdout(), tree, func(t *table) {
+				t.columns(column{name: "KEY"}, column{name: "VALUE", cut: true})
 				for _, kv := range flatten(tree, "") {
-					row(tw, kv[0], kv[1])
+					t.add(kv[0], kv[1])
 				}
 			})
 		},
@@ -179,6 +179,13 @@ func (sf *serverFlags) add(cmd *cobra.Command) {
 	f.StringVar(&sf.logLevel, "log-level", "", "log level: debug, info, warn or error (logging.level; default info)")
 	f.StringVar(&sf.logFormat, "log-format", "", "log format: text or json (logging.format; default text)")
 	f.DurationVar(&sf.shutdownTimeout, "shutdown-timeout", 0, "how long a graceful shutdown may take (server.shutdown_timeout; default 30s)")
+	logFlagValues(cmd)
+}
+
+// logFlagValues completes --log-level and --log-format.
+func logFlagValues(cmd *cobra.Command) {
+	enumFlag(cmd, "log-level", "debug", "info", "warn", "error")
+	enumFlag(cmd, "log-format", "text", "json")
 }
 
 // keys returns the configuration keys of the flags given on the command

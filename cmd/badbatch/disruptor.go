@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/badbatch/badbatch/api"
 	"github.com/badbatch/badbatch/client"
@@ -57,17 +58,54 @@ func newCreateCommand(g *globals) *cobra.Command {
 		schemaFile string
 		timeout    time.Duration
 		noStart    bool
+		files      []string
 	)
 	cmd := &cobra.Command{
-		Use:   "create NAME",
-		Short: "Create a disruptor (and start it, unless --no-start)",
+		Use:   "create NAME | -f FILE",
+		Short: "Create a disruptor (and start it, unless --no-start), or each one a file specifies",
 		Long: `Create a disruptor. Settings not given take the server's defaults
-(disruptor.default_* in its configuration).`,
+(disruptor.default_* in its configuration).
+
+With -f FILE (repeatable; - for standard input), create the disruptors the
+file specifies, declaratively, as kubectl apply -f does: YAML documents
+(or JSON), each a spec or a list of specs, a spec being the body of POST
+/api/v1/disruptors (name, buffer_size, producer_type, wait_strategy,
+max_event_size, overflow, publish_timeout_ms, schema, start, replication,
+first_sequence). Keys are strict: an unknown, duplicate or mis-cased key
+or a value of the wrong type is an error naming the file and line, and
+nothing is created. Each spec is then reported: created; unchanged (the
+disruptor exists with every setting the spec gives; settings it leaves
+out, start and first_sequence are not compared); conflict (it exists with
+other settings, which are listed: settings do not change in place); or
+error (the server's). The command exits 1 when any spec is a conflict or
+an error, 0 otherwise, so it can run again and again.`,
 		Example: `  badbatch disruptor create orders --size 4096 --producer multi --wait-strategy yielding
   badbatch disruptor create audit --schema audit.schema.json --overflow reject
-  badbatch disruptor create payments --replication quorum   # Raft-replicated, on a --replication cluster`,
-		Args: args(1, "the NAME of the new disruptor"),
+  badbatch disruptor create payments --replication quorum   # Raft-replicated, on a --replication cluster
+  badbatch disruptor create -f disruptors.yaml`,
+		Args: func(cmd *cobra.Command, a []string) error {
+			if len(files) > 0 {
+				if len(a) > 0 {
+					return usagef("%s -f takes no NAME: the names are in the file", cmd.CommandPath())
+				}
+				var set []string
+				local := cmd.LocalNonPersistentFlags()
+				cmd.Flags().Visit(func(f *pflag.Flag) {
+					if f.Name != "filename" && local.Lookup(f.Name) != nil {
+						set = append(set, "--"+f.Name)
+					}
+				})
+				if len(set) > 0 {
+					return usagef("-f and %s: give the settings in the file", strings.Join(set, ", "))
+				}
+				return nil
+			}
+			return args(1, "the NAME of the new disruptor (or -f FILE)")(cmd, a)
+		},
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if len(files) > 0 {
+				return g.applySpecs(cmd, files)
+			}
 			req.Name = a[0]
 			if req.Replication != "" && req.Replication != "none" && req.Replication != "quorum" {
 				return usagef("--replication %q: want none or quorum", req.Replication)
@@ -116,6 +154,7 @@ func newCreateCommand(g *globals) *cobra.Command {
 	f.BoolVar(&noStart, "no-start", false, "leave the disruptor created, not running")
 	f.Int64Var(&req.FirstSequence, "first-sequence", 0, "sequence of the first event, to continue an earlier disruptor's numbering (not with --replication quorum)")
 	f.StringVar(&req.Replication, "replication", "", "none (this node only, the default) or quorum (replicated with Raft on every node; needs a server run with --cluster --replication)")
+	f.StringArrayVarP(&files, "filename", "f", nil, "create the disruptors this YAML or JSON file specifies (repeatable; - for standard input)")
 	_ = cmd.RegisterFlagCompletionFunc("replication", cobra.FixedCompletions([]string{"none", "quorum"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("producer", cobra.FixedCompletions([]string{"single", "multi"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("overflow", cobra.FixedCompletions([]string{"block", "reject"}, cobra.ShellCompDirectiveNoFileComp))
@@ -144,22 +183,32 @@ func newListCommand(g *globals) *cobra.Command {
 				}
 				list.Disruptors = append(list.Disruptors, d)
 			}
-			return g.emit(cmd.OutOrStdout(), list, func(tw *tabwriter.Writer) {
-				row(tw, "NAME", "STATE", "SIZE", "PRODUCER", "WAIT STRATEGY", "PUBLISHED", "OLDEST", "LATEST", "SUBSCRIBERS", "CREATED")
+			now := time.Now()
+			return g.emitTable(cmd.OutOrStdout(), list, func(t *table) {
+				t.columns(column{name: "NAME"}, column{name: "STATE"}, column{name: "SIZE"}, column{name: "PUBLISHED"},
+					column{name: "OLDEST", wide: true}, column{name: "LATEST"}, column{name: "SUBSCRIBERS"},
+					column{name: "PRODUCER", wide: true}, column{name: "WAIT STRATEGY", wide: true}, column{name: "OVERFLOW", wide: true},
+					column{name: "REPLICATION", wide: true}, column{name: "CREATED", wide: true}, column{name: "AGE"})
 				for _, d := range list.Disruptors {
-					row(tw, d.Name, d.State, d.BufferSize, d.ProducerType, d.WaitStrategy, d.Published,
-						d.OldestSequence, d.LatestSequence, d.Subscribers, d.CreatedAt.UTC().Format(time.DateTime))
+					oldest, latest := any(d.OldestSequence), any(d.LatestSequence)
+					if d.LatestSequence < d.OldestSequence {
+						oldest, latest = "-", "-" // nothing held
+					}
+					t.add(d.Name, d.State, d.BufferSize, d.Published, oldest, latest, d.Subscribers,
+						d.ProducerType, d.WaitStrategy, d.Overflow, cmpOr(d.Replication, "none"), timestamp(d.CreatedAt), age(d.CreatedAt, now))
 				}
 			})
 		},
 	}
 	cmd.Flags().StringSliceVar(&opts.States, "state", nil, "only these states: created, running, paused, stopped (repeat or comma-separate)")
+	enumFlag(cmd, "state", "created", "running", "paused", "stopped")
 	cmd.Flags().StringVar(&opts.Name, "name", "", "only names matching this glob, e.g. 'orders-*'")
 	return cmd
 }
 
 func newShowCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var rf readFlags
+	cmd := &cobra.Command{
 		Use:               "show NAME",
 		Aliases:           []string{"describe", "get"},
 		Short:             "Show a disruptor's settings, state and replay window",
@@ -171,13 +220,15 @@ func newShowCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			d, err := c.Disruptor(cmd.Context(), a[0])
+			d, err := c.Disruptor(cmd.Context(), a[0], rf.options()...)
 			if err != nil {
 				return err
 			}
 			return g.emit(cmd.OutOrStdout(), d, func(tw *tabwriter.Writer) { disruptorDetail(tw, d) })
 		},
 	}
+	rf.add(cmd)
+	return cmd
 }
 
 // disruptorDetail writes one disruptor as a two-column table.
@@ -198,7 +249,7 @@ func disruptorDetail(tw *tabwriter.Writer, d api.Disruptor) {
 	}
 	row(tw, "REPLAY WINDOW", window)
 	row(tw, "SUBSCRIBERS", d.Subscribers)
-	row(tw, "CREATED", d.CreatedAt.UTC().Format(time.RFC3339))
+	row(tw, "CREATED", when(d.CreatedAt, time.Now()))
 	if len(d.Schema) > 0 {
 		row(tw, "SCHEMA", compactJSON(d.Schema))
 	}
@@ -211,7 +262,8 @@ func newDeleteCommand(g *globals) *cobra.Command {
 		Aliases: []string{"rm"},
 		Short:   "Delete a disruptor and its events (asks first on a terminal, unless --force)",
 		Long: `Delete a disruptor from any state: it drains, then it and its events are
-gone. On a terminal it asks for confirmation unless --force is given.`,
+gone. On a terminal it asks for confirmation unless --force is given; an
+answer other than y or yes deletes nothing and exits with code 3.`,
 		Args:              args(1, "a disruptor NAME"),
 		ValidArgsFunction: g.completeDisruptors,
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -229,7 +281,7 @@ gone. On a terminal it asks for confirmation unless --force is given.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "Delete disruptor %q (%s, %d events published)? Its events are lost. [y/N] ", d.Name, d.State, d.Published)
 				answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-					return fmt.Errorf("not deleted: %s", name)
+					return declinedError{"not deleted: " + name}
 				}
 			}
 			if err := c.DeleteDisruptor(cmd.Context(), name); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +22,24 @@ buffer-size events for replay.`)
 	cmd.AddCommand(newPublishCommand(g), newBatchCommand(g), newPublishFileCommand(g),
 		newGetCommand(g), newReplayCommand(g), newTailCommand(g))
 	return cmd
+}
+
+// readFlags are the flags of the commands that read a disruptor.
+type readFlags struct {
+	consistent bool
+}
+
+func (rf *readFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&rf.consistent, "consistent", false,
+		"of a replicated disruptor, read what the Raft leader holds (linearizable; a follower asks the leader), not this node's copy")
+}
+
+// options are the client's read options.
+func (rf *readFlags) options() []client.ReadOption {
+	if rf.consistent {
+		return []client.ReadOption{client.Consistent()}
+	}
+	return nil
 }
 
 // eventFlags are the flags of the publishing commands.
@@ -86,9 +103,9 @@ func (ef *eventFlags) event(item json.RawMessage, meta map[string]string, what s
 
 // publishResult prints a publish result.
 func (g *globals) publishResult(cmd *cobra.Command, r api.PublishResult) error {
-	return g.emit(cmd.OutOrStdout(), r, func(tw *tabwriter.Writer) {
-		row(tw, "DISRUPTOR", "FIRST", "LAST", "COUNT", "DUPLICATE")
-		row(tw, r.Disruptor, r.FirstSequence, r.LastSequence, r.Count, r.Duplicate)
+	return g.emitTable(cmd.OutOrStdout(), r, func(t *table) {
+		t.columns(column{name: "DISRUPTOR"}, column{name: "FIRST"}, column{name: "LAST"}, column{name: "COUNT"}, column{name: "DUPLICATE"})
+		t.add(r.Disruptor, r.FirstSequence, r.LastSequence, r.Count, r.Duplicate)
 	})
 }
 
@@ -106,11 +123,12 @@ func jsonError(s string) string {
 	return "not what was expected"
 }
 
-// eventTable writes events as a table.
-func eventTable(tw *tabwriter.Writer, events []client.Event) {
-	row(tw, "SEQUENCE", "TIME", "METADATA", "PAYLOAD")
+// eventTable writes events as a table; the narrow one cuts metadata and
+// payloads to fit.
+func eventTable(t *table, events []client.Event) {
+	t.columns(column{name: "SEQUENCE"}, column{name: "TIME"}, column{name: "METADATA", cut: true}, column{name: "PAYLOAD", cut: true})
 	for _, ev := range events {
-		row(tw, ev.Sequence, timestamp(ev.Time), metaString(ev.Metadata), payloadString(ev))
+		t.add(ev.Sequence, timestamp(ev.Time), metaString(ev.Metadata), payloadString(ev))
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +28,8 @@ func newPublishFileCommand(g *globals) *cobra.Command {
 line). "-" reads standard input. Each item is a payload (or, with
 --envelope, an event object). Items are sent in batches of --batch-size,
 each with its own idempotency key, so a batch that is retried is not
-published twice. A progress bar shows on a terminal.`,
+published twice. On a terminal a progress bar shows the events sent
+and the MiB read (of the file's size, with the time left).`,
 		Example: `  badbatch event publish-file orders orders.ndjson --batch-size 500
   generate-orders | badbatch event publish-file orders -`,
 		Args:              args(2, "a DISRUPTOR and a FILE (or - for stdin)"),
@@ -86,13 +86,18 @@ func (c *countingReader) Read(p []byte) (int, error) {
 type fileSummary struct {
 	Disruptor     string  `json:"disruptor"`
 	Events        int     `json:"events"`
+	Bytes         int64   `json:"bytes"`
 	Batches       int     `json:"batches"`
 	Duplicates    int     `json:"duplicate_batches"`
 	FirstSequence int64   `json:"first_sequence"`
 	LastSequence  int64   `json:"last_sequence"`
 	Seconds       float64 `json:"seconds"`
 	EventsPerSec  float64 `json:"events_per_second"`
+	MiBPerSec     float64 `json:"mib_per_second"`
 }
+
+// mib formats a byte count in MiB.
+func mib(n int64) string { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
 
 func publishFile(cmd *cobra.Command, g *globals, c *client.Client, name, file string, in io.Reader, total int64,
 	batchSize int, ef *eventFlags, meta map[string]string) error {
@@ -109,13 +114,24 @@ func publishFile(cmd *cobra.Command, g *globals, c *client.Client, name, file st
 	run := make([]byte, 6)
 	_, _ = rand.Read(run)
 	prefix := "publish-file-" + hex.EncodeToString(run) + "-"
-	unit := "bytes"
-	if total == 0 {
-		unit = "events"
-	}
-	bar := newProgress(cmd.ErrOrStderr(), "publishing "+name, unit, total)
 	start := time.Now()
 	sum := fileSummary{Disruptor: name, FirstSequence: -1, LastSequence: -1}
+	// The bar moves by bytes when the file's size is known, by events when
+	// not (standard input); it shows both, events and MiB.
+	bar := newProgress(cmd.ErrOrStderr(), "publishing "+name, "events", total)
+	done := func() int64 { return cr.n - int64(br.Buffered()) } // bytes consumed
+	if bar != nil {
+		bar.count = func() string {
+			if total > 0 {
+				return fmt.Sprintf("%d events  %s/%s MiB", sum.Events, mib(done()), mib(total))
+			}
+			return fmt.Sprintf("%d events  %s MiB", sum.Events, mib(done()))
+		}
+		bar.speed = func(el time.Duration) string {
+			s := max(el.Seconds(), 1e-9)
+			return fmt.Sprintf("%s events/s  %.1f MiB/s", rate(float64(sum.Events)/s), float64(done())/(1<<20)/s)
+		}
+	}
 	batch := make([]client.EventData, 0, batchSize)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -137,7 +153,7 @@ func publishFile(cmd *cobra.Command, g *globals, c *client.Client, name, file st
 		}
 		batch = batch[:0]
 		if total > 0 {
-			bar.set(cr.n - int64(br.Buffered()))
+			bar.set(done())
 		} else {
 			bar.set(int64(sum.Events))
 		}
@@ -180,14 +196,18 @@ func publishFile(cmd *cobra.Command, g *globals, c *client.Client, name, file st
 		bar.set(total)
 	}
 	bar.finish()
+	sum.Bytes = done()
 	sum.Seconds = time.Since(start).Seconds()
 	if sum.Seconds > 0 {
 		sum.EventsPerSec = float64(sum.Events) / sum.Seconds
+		sum.MiBPerSec = float64(sum.Bytes) / (1 << 20) / sum.Seconds
 	}
-	return g.emit(cmd.OutOrStdout(), sum, func(tw *tabwriter.Writer) {
-		row(tw, "DISRUPTOR", "EVENTS", "BATCHES", "FIRST", "LAST", "SECONDS", "EVENTS/S")
-		row(tw, sum.Disruptor, sum.Events, sum.Batches, sum.FirstSequence, sum.LastSequence,
-			fmt.Sprintf("%.2f", sum.Seconds), rate(sum.EventsPerSec))
+	return g.emitTable(cmd.OutOrStdout(), sum, func(t *table) {
+		t.columns(column{name: "DISRUPTOR"}, column{name: "EVENTS"}, column{name: "MIB"}, column{name: "BATCHES"},
+			column{name: "DUPLICATES", wide: true}, column{name: "FIRST", wide: true}, column{name: "LAST", wide: true},
+			column{name: "SECONDS"}, column{name: "EVENTS/S"}, column{name: "MIB/S"})
+		t.add(sum.Disruptor, sum.Events, mib(sum.Bytes), sum.Batches, sum.Duplicates, sum.FirstSequence, sum.LastSequence,
+			fmt.Sprintf("%.2f", sum.Seconds), rate(sum.EventsPerSec), fmt.Sprintf("%.1f", sum.MiBPerSec))
 	})
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +9,8 @@ import (
 )
 
 func newGetCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var rf readFlags
+	cmd := &cobra.Command{
 		Use:               "get DISRUPTOR SEQ",
 		Short:             "Show the event at a sequence",
 		Args:              args(2, "a DISRUPTOR and a sequence number SEQ"),
@@ -25,19 +25,22 @@ func newGetCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			ev, err := c.Event(cmd.Context(), a[0], seq)
+			ev, err := c.Event(cmd.Context(), a[0], seq, rf.options()...)
 			if err != nil {
 				return err
 			}
-			return g.emit(cmd.OutOrStdout(), ev, func(tw *tabwriter.Writer) { eventTable(tw, []client.Event{ev}) })
+			return g.emitTable(cmd.OutOrStdout(), ev, func(t *table) { eventTable(t, []client.Event{ev}) })
 		},
 	}
+	rf.add(cmd)
+	return cmd
 }
 
 func newReplayCommand(g *globals) *cobra.Command {
 	var (
 		from  int64
 		limit int
+		rf    readFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "replay DISRUPTOR [--from SEQ] [--limit N]",
@@ -62,13 +65,13 @@ SEQUENCE_EVICTED, whose message says where the ring now starts.`,
 			}
 			defer c.Close()
 			out := client.ReplayPage{Disruptor: a[0], Events: []client.Event{}}
-			for ev, err := range c.ReplayAll(cmd.Context(), a[0], from, limit, min(limit, 1000)) {
+			for ev, err := range c.ReplayAll(cmd.Context(), a[0], from, limit, min(limit, 1000), rf.options()...) {
 				if err != nil {
 					return err
 				}
 				out.Events = append(out.Events, ev)
 			}
-			d, err := c.Disruptor(cmd.Context(), a[0])
+			d, err := c.Disruptor(cmd.Context(), a[0], rf.options()...)
 			if err != nil {
 				return err
 			}
@@ -77,10 +80,11 @@ SEQUENCE_EVICTED, whose message says where the ring now starts.`,
 			if n := len(out.Events); n > 0 {
 				out.NextSequence = out.Events[n-1].Sequence + 1
 			}
-			return g.emit(cmd.OutOrStdout(), out, func(tw *tabwriter.Writer) { eventTable(tw, out.Events) })
+			return g.emitTable(cmd.OutOrStdout(), out, func(t *table) { eventTable(t, out.Events) })
 		},
 	}
 	cmd.Flags().Int64Var(&from, "from", 0, "first sequence (default: the oldest held)")
 	cmd.Flags().IntVarP(&limit, "limit", "n", 100, "most events to show")
+	rf.add(cmd)
 	return cmd
 }

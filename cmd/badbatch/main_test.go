@@ -29,6 +29,11 @@ import (
 // badbatchBin is the binary TestMain built.
 var badbatchBin string
 
+// configHome is the $XDG_CONFIG_HOME of every run of the binary: empty,
+// so that no user's client contexts take part; a test of contexts gives
+// its own.
+var configHome string
+
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
 }
@@ -42,6 +47,11 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	badbatchBin = filepath.Join(dir, "badbatch")
+	configHome = filepath.Join(dir, "config")
+	if err := os.Mkdir(configHome, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	if err := buildBinary(badbatchBin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -82,15 +92,16 @@ func buildBinary(out string) error {
 	return nil
 }
 
-// baseEnv is the environment without BADBATCH_* variables, and with the
-// race detector's one-second sleep at exit turned off (the binary is
-// race-built when the tests are).
+// baseEnv is the environment without BADBATCH_* variables, with an empty
+// configuration directory (configHome), and with the race detector's
+// one-second sleep at exit turned off (the binary is race-built when the
+// tests are).
 func baseEnv() []string {
 	gorace := "atexit_sleep_ms=0"
-	var env []string
+	env := []string{"XDG_CONFIG_HOME=" + configHome}
 	for _, kv := range os.Environ() {
 		switch {
-		case strings.HasPrefix(kv, "BADBATCH_"):
+		case strings.HasPrefix(kv, "BADBATCH_"), strings.HasPrefix(kv, "XDG_CONFIG_HOME="):
 		case strings.HasPrefix(kv, "GORACE="):
 			gorace = strings.TrimPrefix(kv, "GORACE=") + " " + gorace
 		default:
@@ -290,18 +301,20 @@ func startCLIServer(env []string, args ...string) (*cliServer, error) {
 	}
 }
 
-// stop sends SIGTERM and waits for a graceful exit.
+// stop sends SIGTERM and waits for a graceful exit. Calls after the
+// first return its result.
 func (s *cliServer) stop() error {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.done:
+		s.done <- err
 		if err != nil {
 			return fmt.Errorf("%v\n%s", err, s.logs)
 		}
 		return nil
 	case <-time.After(30 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-s.done
+		s.done <- <-s.done
 		return errors.New("the server did not stop on SIGTERM")
 	}
 }

@@ -45,11 +45,15 @@ func newMonitorSystemCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.emit(cmd.OutOrStdout(), m, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "uptime %s, %d goroutines, heap %s, %d GC cycles, %d disruptors\n\n",
-					(time.Duration(m.UptimeSeconds) * time.Second).String(), m.Goroutines, bytesSize(m.HeapBytes), m.GCCycles, len(m.Disruptors))
-				metricsTable(tw, m.Disruptors)
-			})
+			if g.output == "json" || g.output == "yaml" {
+				return g.emit(cmd.OutOrStdout(), m, nil)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "uptime %s, %d goroutines, heap %s, %d GC cycles, %d disruptors\n\n",
+				humanDuration(time.Duration(m.UptimeSeconds*float64(time.Second))), m.Goroutines, bytesSize(m.HeapBytes), m.GCCycles, len(m.Disruptors))
+			t := g.newTable(w)
+			metricsTable(t, m.Disruptors)
+			return t.flush()
 		},
 	}
 }
@@ -66,10 +70,12 @@ func maxLag(m api.Metrics) int64 {
 // metricsTable writes one row per disruptor. EVENTS/S is the server's
 // publish_rate (events published over the last 10 s), so every view and
 // rate(badbatch_events_published_total[10s]) tell the same figure.
-func metricsTable(tw io.Writer, ms []api.Metrics) {
-	row(tw, "DISRUPTOR", "STATE", "PUBLISHED", "EVENTS/S", "P50", "P95", "P99", "MAX", "FILL", "LAG", "SUBSCRIBERS", "ERRORS")
+func metricsTable(t *table, ms []api.Metrics) {
+	t.columns(column{name: "DISRUPTOR"}, column{name: "STATE"}, column{name: "PUBLISHED"}, column{name: "EVENTS/S"},
+		column{name: "P50"}, column{name: "P95", wide: true}, column{name: "P99"}, column{name: "MAX", wide: true},
+		column{name: "FILL"}, column{name: "LAG"}, column{name: "SUBSCRIBERS", wide: true}, column{name: "ERRORS"})
 	for _, m := range ms {
-		row(tw, m.Disruptor, m.State, m.Published, rate(m.PublishRate), nanos(m.Latency.P50), nanos(m.Latency.P95), nanos(m.Latency.P99),
+		t.add(m.Disruptor, m.State, m.Published, rate(m.PublishRate), nanos(m.Latency.P50), nanos(m.Latency.P95), nanos(m.Latency.P99),
 			nanos(m.Latency.Max), percent(m.FillRatio), maxLag(m), m.Subscribers, errorCount(m))
 	}
 }
@@ -162,7 +168,7 @@ refresh is printed after the last as plain text, with no escape codes.`,
 				return err
 			}
 			defer c.Close()
-			return watch(cmd, c, a, interval, count)
+			return g.watch(cmd, c, a, interval, count)
 		},
 	}
 	cmd.Flags().DurationVarP(&interval, "interval", "i", 2*time.Second, "time between refreshes")
@@ -171,7 +177,7 @@ refresh is printed after the last as plain text, with no escape codes.`,
 }
 
 // watch draws the view every interval.
-func watch(cmd *cobra.Command, c *client.Client, names []string, interval time.Duration, count int) error {
+func (g *globals) watch(cmd *cobra.Command, c *client.Client, names []string, interval time.Duration, count int) error {
 	ctx := cmd.Context()
 	w := cmd.OutOrStdout()
 	tty := isTerminal(w)
@@ -191,16 +197,17 @@ func watch(cmd *cobra.Command, c *client.Client, names []string, interval time.D
 		}
 		now := time.Now()
 		ms := filterMetrics(sm.Disruptors, names)
-		frame := watchFrame(c.Endpoint(), sm, ms, now, interval)
+		width := termWidth(w, 80)
+		t := g.newTable(nil)
+		if !t.wide {
+			t.width = width
+		}
+		frame := watchFrame(t, c.Endpoint(), sm, ms, now, interval)
 		if tty {
-			width := termWidth(w, 200)
 			var b strings.Builder
 			b.WriteString(escHome)
 			for _, line := range strings.Split(strings.TrimRight(frame, "\n"), "\n") {
-				if len(line) > width-1 {
-					line = line[:width-1]
-				}
-				b.WriteString(line + escClearLine + "\r\n")
+				b.WriteString(cut(line, width-1) + escClearLine + "\r\n")
 			}
 			b.WriteString(escClearBelow)
 			io.WriteString(w, b.String())
@@ -237,14 +244,15 @@ func filterMetrics(ms []api.Metrics, names []string) []api.Metrics {
 }
 
 // watchFrame is one refresh of the view, as plain text.
-func watchFrame(endpoint string, sm api.SystemMetrics, ms []api.Metrics, now time.Time, interval time.Duration) string {
+// t is the (empty) table to draw the metrics in.
+func watchFrame(t *table, endpoint string, sm api.SystemMetrics, ms []api.Metrics, now time.Time, interval time.Duration) string {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "badbatch monitor  %s  %s  every %v (Ctrl-C to quit)\n", endpoint, now.Format(time.TimeOnly), interval)
+	fmt.Fprintf(&buf, "badbatch monitor  %s  %s  every %v (Ctrl-C to quit)\n", endpoint, timestamp(now), interval)
 	fmt.Fprintf(&buf, "uptime %s  goroutines %d  heap %s  disruptors %d\n\n",
-		(time.Duration(sm.UptimeSeconds) * time.Second).String(), sm.Goroutines, bytesSize(sm.HeapBytes), len(sm.Disruptors))
-	tw := newTable(&buf)
-	metricsTable(tw, ms)
-	_ = tw.Flush()
+		humanDuration(time.Duration(sm.UptimeSeconds*float64(time.Second))), sm.Goroutines, bytesSize(sm.HeapBytes), len(sm.Disruptors))
+	t.w = &buf
+	metricsTable(t, ms)
+	_ = t.flush()
 	if len(ms) == 0 {
 		buf.WriteString("(no disruptors)\n")
 	}
@@ -325,7 +333,7 @@ func writeCSV(w io.Writer, sm api.SystemMetrics, at time.Time) error {
 	if err := cw.Write(csvHeader); err != nil {
 		return err
 	}
-	ts := at.UTC().Format(time.RFC3339)
+	ts := timestamp(at)
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	fl := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	for _, m := range sm.Disruptors {

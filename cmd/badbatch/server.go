@@ -76,6 +76,7 @@ drains. Tracing is exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 0, "how long a graceful shutdown may take (server.shutdown_timeout; default 30s)")
 	f.BoolVar(&o.insecure, "insecure", false, "serve a non-loopback --bind without authentication (security.insecure); anyone who can reach it can do anything")
 	o.cluster.add(f)
+	logFlagValues(cmd)
 	return cmd
 }
 

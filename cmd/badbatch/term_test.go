@@ -258,7 +258,9 @@ func TestTerminalProgressBar(t *testing.T) {
 		t.Fatalf("exit %d, screen:\n%s", code, screen)
 	}
 	// The bar redrew in place, and ends full, above the summary.
-	if !strings.HasPrefix(lines[0], "publishing cli-pty-file [") || !strings.Contains(lines[0], "] 100% ") ||
+	mib := fmt.Sprintf("%.1f", float64(nd.Len())/(1<<20))
+	if !strings.HasPrefix(lines[0], "publishing cli-pty-file [") || !strings.Contains(lines[0], "] 100% 3000 events  "+mib+"/"+mib+" MiB  ") ||
+		!strings.Contains(lines[0], " events/s  ") || !strings.Contains(lines[0], " MiB/s  ETA 0s") ||
 		strings.Contains(lines[0], " >") || strings.Count(screen, "publishing") != 1 {
 		t.Errorf("the progress bar:\n%s", screen)
 	}
@@ -298,7 +300,7 @@ func TestTerminalDeleteConfirmation(t *testing.T) {
 	for _, tc := range []struct {
 		answer string
 		code   int
-	}{{"n", exitFailed}, {"", exitFailed}, {"y", 0}} {
+	}{{"n", exitDeclined}, {"", exitDeclined}, {"y", 0}} {
 		p := startPTY(t, env, "disruptor", "delete", "cli-pty-del")
 		p.waitFor(t, "[y/N] ")
 		if _, err := p.tty.Write([]byte(tc.answer + "\r")); err != nil {
@@ -310,7 +312,7 @@ func TestTerminalDeleteConfirmation(t *testing.T) {
 		if code != tc.code || lines[0] != prompt {
 			t.Errorf("answer %q: exit %d\n%s", tc.answer, code, strings.Join(lines, "\n"))
 		}
-		want := "badbatch: not deleted: cli-pty-del"
+		want := "badbatch: not deleted: cli-pty-del (declined)"
 		if tc.code == 0 {
 			want = "deleted cli-pty-del"
 		}
