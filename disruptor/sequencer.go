@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ErrInvalidClaim is returned by [RingBuffer.TryNextN] (and the sequencers'
@@ -594,20 +595,26 @@ func (m *MultiProducerSequencer) RemainingCapacity() int64 {
 // Publish makes seq visible to consumers once every sequence before it is
 // published too.
 func (m *MultiProducerSequencer) Publish(seq int64) {
-	m.setAvailable(seq)
-	m.signal()
+	m.PublishRange(seq, seq)
 }
 
 // PublishRange publishes lo..hi.
 func (m *MultiProducerSequencer) PublishRange(lo, hi int64) {
+	if !m.needsSignal || m.asym {
+		// Release stores: nobody parks, or parking consumers fence for
+		// us (see asymmetricFence).
+		for s := lo; s <= hi; s++ {
+			storeRelease32((*int32)(unsafe.Pointer(&m.available[s&m.indexMask])), int32(s>>m.indexShift))
+		}
+		if m.needsSignal && m.parked.Load() != 0 {
+			m.ws.SignalAllWhenBlocking()
+		}
+		return
+	}
 	for s := lo; s <= hi; s++ {
-		m.setAvailable(s)
+		m.available[s&m.indexMask].Store(int32(s >> m.indexShift))
 	}
 	m.signal()
-}
-
-func (m *MultiProducerSequencer) setAvailable(seq int64) {
-	m.available[seq&m.indexMask].Store(int32(seq >> m.indexShift))
 }
 
 // IsAvailable reports whether seq has been published in its lap.

@@ -10,3 +10,8 @@ package disruptor
 //
 //go:noescape
 func storeRelease(addr *int64, v int64)
+
+// storeRelease32 is storeRelease for an int32.
+//
+//go:noescape
+func storeRelease32(addr *int32, v int32)

@@ -12,3 +12,10 @@ TEXT ·storeRelease(SB),NOSPLIT,$0-16
 	MOVQ v+8(FP), CX
 	MOVQ CX, (AX)
 	RET
+
+// func storeRelease32(addr *int32, v int32)
+TEXT ·storeRelease32(SB),NOSPLIT,$0-12
+	MOVQ addr+0(FP), AX
+	MOVL v+8(FP), CX
+	MOVL CX, (AX)
+	RET
