@@ -111,7 +111,10 @@ func (p *WorkProcessor[T]) Run() error {
 		if !p.hasClaim {
 			for { // claim the next event nobody has
 				next := p.workSequence.Get() + 1
-				p.sequence.Set(next - 1)
+				// A release store is enough: the compare-and-swap after
+				// it is a full fence, so the producer sees this worker
+				// hold next-1 before any other sees the claim.
+				p.sequence.setRelease(next - 1)
 				if p.workSequence.CompareAndSet(next-1, next) {
 					p.claimed, p.hasClaim = next, true
 					break
