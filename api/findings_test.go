@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -70,11 +71,45 @@ func raftGroup(t *testing.T, n int, edit func(*replication.Config)) []*raftNode 
 	return nodes
 }
 
+// leaderOf returns the node of g that leads now, waiting for one.
+func leaderOf(t *testing.T, g []*raftNode) *raftNode {
+	t.Helper()
+	var l *raftNode
+	waitFor(t, "a leader", func() bool {
+		for _, rn := range g {
+			if rn.node != nil && rn.node.IsLeader() {
+				l = rn
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+// onLeader runs op on whichever node of g leads, again while it fails
+// because the leader changed (an election on a loaded machine).
+func onLeader(t *testing.T, g []*raftNode, op func(*raftNode) error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := op(leaderOf(t, g))
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, replication.ErrNotLeader) && !errors.Is(err, replication.ErrNoQuorum) && !errors.Is(err, replication.ErrOutcomeUnknown) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (rn *raftNode) start(t *testing.T, tr raft.Transport, boot []replication.Server, edit func(*replication.Config)) {
 	t.Helper()
 	cfg := replication.DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.Bootstrap = string(rn.addr), rn.dir, boot
-	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 150*time.Millisecond, 150*time.Millisecond, 150*time.Millisecond
+	// Slow enough that a loaded machine seldom sees an election the test
+	// did not ask for.
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 400*time.Millisecond, 400*time.Millisecond, 400*time.Millisecond
 	cfg.CommitTimeout = 5 * time.Millisecond
 	if edit != nil {
 		edit(&cfg)
@@ -99,7 +134,7 @@ func (rn *raftNode) start(t *testing.T, tr raft.Transport, boot []replication.Se
 // told apart. (Finding 1.)
 func TestPublishNeverBypassesRaft(t *testing.T) {
 	g := raftGroup(t, 2, nil)
-	leader, follower := g[0], g[1]
+	follower := g[1]
 	ctx := context.Background()
 	var local atomic.Int64
 	var answers sync.Map
@@ -121,10 +156,10 @@ func TestPublishNeverBypassesRaft(t *testing.T) {
 				code := errCode(r)
 				if path == "/api/v1/events" {
 					code = fmt.Sprint(get(r.v, "results", 0, "error", "code"))
-					if r.status == http.StatusOK {
+					if r.status == http.StatusOK && !follower.node.IsLeader() {
 						local.Add(1)
 					}
-				} else if r.status/100 == 2 {
+				} else if r.status/100 == 2 && !follower.node.IsLeader() {
 					local.Add(1)
 				}
 				answers.Store(path+" "+code, true)
@@ -136,16 +171,26 @@ func TestPublishNeverBypassesRaft(t *testing.T) {
 		rounds = 20
 	}
 	for range rounds {
-		if _, err := leader.node.Create(ctx, engine.DisruptorConfig{Name: "q"}, true); err != nil {
-			t.Fatal(err)
-		}
-		w, err := leader.ts.eng.Writer("q")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Delete(ctx); err != nil {
-			t.Fatal(err)
-		}
+		onLeader(t, g, func(l *raftNode) error {
+			_, err := l.node.Create(ctx, engine.DisruptorConfig{Name: "q"}, true)
+			if errors.Is(err, engine.ErrExists) {
+				return nil // an earlier attempt committed
+			}
+			return err
+		})
+		onLeader(t, g, func(l *raftNode) error {
+			w, err := l.ts.eng.Writer("q")
+			if errors.Is(err, engine.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := w.Delete(ctx); !errors.Is(err, engine.ErrNotFound) {
+				return err
+			}
+			return nil
+		})
 	}
 	close(stop)
 	wg.Wait()
@@ -156,8 +201,14 @@ func TestPublishNeverBypassesRaft(t *testing.T) {
 	answers.Range(func(k, _ any) bool { seen = append(seen, k.(string)); return true })
 	t.Logf("the follower answered: %v", seen)
 	// With q there, the answer is NOT_LEADER's: the leader is named.
-	if _, err := leader.node.Create(ctx, engine.DisruptorConfig{Name: "q"}, true); err != nil {
-		t.Fatal(err)
+	onLeader(t, g, func(l *raftNode) error {
+		_, err := l.node.Create(ctx, engine.DisruptorConfig{Name: "q"}, true)
+		return err
+	})
+	leader := leaderOf(t, g)
+	follower = g[0]
+	if follower == leader {
+		follower = g[1]
 	}
 	waitFor(t, "the follower to apply the create", func() bool { return follower.ts.srv.hosts("q") })
 	r := follower.ts.do(t, request{method: "POST", path: "/api/v1/disruptors/q/events", body: map[string]any{"payload": 1}, header: map[string]string{cluster.HeaderForwardedBy: "n9"}})
@@ -297,18 +348,31 @@ func TestReadYourWritesAnywhere(t *testing.T) {
 // answered 404 for up to a commit timeout after the create.)
 func TestFollowerKnowsNameJustCreated(t *testing.T) {
 	g := raftGroup(t, 2, func(c *replication.Config) { c.CommitTimeout = 500 * time.Millisecond })
-	leader, follower := g[0], g[1]
 	for i := range 5 {
 		name := fmt.Sprintf("q%d", i)
-		if r := leader.ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": name, "replication": "quorum"}}); r.status != http.StatusCreated {
-			t.Fatalf("create: %d %s", r.status, r.body)
-		}
+		var follower *raftNode
+		onLeader(t, g, func(l *raftNode) error {
+			follower = g[0]
+			if follower == l {
+				follower = g[1]
+			}
+			r := l.ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": name, "replication": "quorum"}})
+			switch {
+			case r.status == http.StatusCreated:
+				return nil
+			case errCode(r) == CodeDisruptorExists: // an earlier attempt committed
+				return nil
+			case errCode(r) == CodeNoQuorum || errCode(r) == CodeOutcomeUnknown || errCode(r) == CodeNotLeader:
+				return replication.ErrNoQuorum
+			}
+			return fmt.Errorf("create: %d %s", r.status, r.body)
+		})
 		r := follower.ts.do(t, request{method: "GET", path: "/api/v1/disruptors/" + name, header: map[string]string{cluster.HeaderForwardedBy: "n9"}})
 		if r.status != http.StatusOK || get(r.v, "replication") != ReplicationQuorum {
 			t.Fatalf("GET %s on the follower right after the create: %d %s", name, r.status, r.body)
 		}
 	}
-	if r := follower.ts.do(t, request{method: "GET", path: "/api/v1/disruptors/nope"}); r.status != http.StatusNotFound {
+	if r := g[1].ts.do(t, request{method: "GET", path: "/api/v1/disruptors/nope"}); r.status != http.StatusNotFound {
 		t.Errorf("GET of a name nobody created: %d %s", r.status, r.body)
 	}
 }

@@ -64,10 +64,28 @@ func (w *watchedTransport) run(in <-chan raft.RPC) {
 		select {
 		case w.out <- rpc:
 		case <-w.stop:
-			rpc.Respond(nil, raft.ErrTransportShutdown)
+			rpc.Respond(emptyResponse(rpc.Command), raft.ErrTransportShutdown)
 			return
 		}
 	}
+}
+
+// emptyResponse is a response of the type the command expects: raft's
+// in-memory pipeline reads the response of a failed AppendEntries too.
+func emptyResponse(cmd any) any {
+	switch cmd.(type) {
+	case *raft.AppendEntriesRequest:
+		return &raft.AppendEntriesResponse{}
+	case *raft.RequestVoteRequest:
+		return &raft.RequestVoteResponse{}
+	case *raft.RequestPreVoteRequest:
+		return &raft.RequestPreVoteResponse{}
+	case *raft.InstallSnapshotRequest:
+		return &raft.InstallSnapshotResponse{}
+	case *raft.TimeoutNowRequest:
+		return &raft.TimeoutNowResponse{}
+	}
+	return nil
 }
 
 // Consumer implements [raft.Transport].

@@ -111,11 +111,24 @@ func newCluster(t testing.TB, size int, inmem bool, edit func(*Config)) *tcluste
 	c.waitLeader(10 * time.Second)
 	for _, tn := range c.nodes[1:] {
 		c.start(tn, false)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := c.leader().node.AddVoter(ctx, tn.id, tn.addr); err != nil {
-			t.Fatalf("AddVoter(%s): %v", tn.id, err)
+		// An election on a loaded machine may take the leader away in
+		// the middle: add through whoever leads, until one does.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := ErrNoQuorum
+			if l := c.leader(); l != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err = l.node.AddVoter(ctx, tn.id, tn.addr)
+				cancel()
+			}
+			if err == nil {
+				break
+			}
+			if !retryable(err) || time.Now().After(deadline) {
+				t.Fatalf("AddVoter(%s): %v", tn.id, err)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		cancel()
 	}
 	c.waitLeader(10 * time.Second)
 	return c
@@ -548,12 +561,21 @@ func latest(tn *tnode, name string) int64 {
 // as the leader, and returns them.
 func (c *tcluster) waitSame(name string, timeout time.Duration) []stored {
 	c.t.Helper()
-	l := c.waitLeader(timeout)
-	// Everything committed so far is applied on the leader after a barrier.
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := l.node.Barrier(ctx); err != nil {
-		c.t.Fatalf("Barrier: %v", err)
+	// Everything committed so far is applied on the leader after a read
+	// index (again through the next leader if an election comes between).
+	var l *tnode
+	deadline := time.Now().Add(timeout)
+	for {
+		l = c.waitLeader(timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		_, err := l.node.ReadIndex(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !retryable(err) || time.Now().After(deadline) {
+			c.t.Fatalf("ReadIndex: %v", err)
+		}
 	}
 	want := latest(l, name)
 	waitFor(c.t, timeout, fmt.Sprintf("every node at sequence %d of %s", want, name), func() bool {
