@@ -63,7 +63,9 @@ const (
 	// the last delivered, OldestSequence where the ring now starts.
 	MessageLagged
 	// MessageEnd ends a stream: Reason is "stopped" (every event published
-	// before the stop was delivered), "deleted" or "shutdown".
+	// before the stop was delivered), "deleted", "shutdown", or "replaced"
+	// (the node replaced its copy of a quorum disruptor with the leader's
+	// snapshot: resume after LastSequence, there or on any node).
 	MessageEnd
 )
 

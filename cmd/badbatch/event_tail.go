@@ -186,6 +186,8 @@ func (t *tailer) follow(ctx context.Context, next *int64, wait *time.Duration) (
 				return "", nil
 			case "shutdown":
 				return "the server is shutting down", nil
+			case "replaced":
+				return "the node replaced its copy of the quorum disruptor with the leader's", nil
 			case "deleted":
 				return "", fmt.Errorf("the stream ended: disruptor %s was deleted (last sequence %d)", t.name, msg.LastSequence)
 			}
