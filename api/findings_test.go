@@ -315,8 +315,16 @@ func TestReadYourWritesAnywhere(t *testing.T) {
 	leader, follower := g[0], g[1]
 	follower.ts.srv.readWait = 3 * time.Second
 	r := leader.ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "q", "replication": "quorum"}})
-	if r.status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.status, r.body)
+	if r.status != http.StatusCreated || r.header.Get(HeaderAppliedIndex) == "" {
+		t.Fatalf("create: %d %q %s", r.status, r.header.Get(HeaderAppliedIndex), r.body)
+	}
+	// The create itself, read with its index on the follower (which may
+	// not have applied it: min_index is waited for before the name is
+	// looked up).
+	rr := follower.ts.do(t, request{method: "GET", path: "/api/v1/disruptors/q?min_index=" + r.header.Get(HeaderAppliedIndex),
+		header: map[string]string{cluster.HeaderForwardedBy: "n9"}})
+	if rr.status != http.StatusOK {
+		t.Fatalf("GET of a created disruptor with the create's index on the follower: %d %s", rr.status, rr.body)
 	}
 	for i := range 5 {
 		r = leader.ts.do(t, request{method: "POST", path: "/api/v1/disruptors/q/events", body: map[string]any{"payload": i}})
@@ -334,7 +342,7 @@ func TestReadYourWritesAnywhere(t *testing.T) {
 		}
 	}
 	follower.ts.srv.readWait = 200 * time.Millisecond
-	rr := follower.ts.do(t, request{method: "GET", path: "/api/v1/disruptors/q/events?min_index=1000000"})
+	rr = follower.ts.do(t, request{method: "GET", path: "/api/v1/disruptors/q/events?min_index=1000000"})
 	if rr.status != http.StatusServiceUnavailable || errCode(rr) != CodeCatchingUp || get(rr.v, "error", "details", "min_index") != 1e6 {
 		t.Fatalf("min_index past the log: %d %s", rr.status, rr.body)
 	}

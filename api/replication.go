@@ -207,13 +207,31 @@ func (c *call) parseFence() (readFence, bool) {
 	return f, true
 }
 
-// fence prepares a read of the disruptor name: for a replicated one it
-// waits as f asks (a read index on the leader for consistent=true: a
-// follower forwarded such reads to the leader before they got here, and
-// answers NOT_LEADER with a 307 when it could not; a wait for min_index,
-// bounded by maxReadWait and the request), and sets X-Raft-Applied-Index.
-// Disruptors that are not replicated take the parameters and ignore them.
-// It reports false when it wrote an error.
+// waitIndex makes a read with min_index wait, on a replicating node,
+// until the node's copy reflects the log up to that index (bounded by
+// maxReadWait and the request), before anything else about the read is
+// decided: the disruptor it names may be created by an entry up to the
+// index, so even whether it exists is answered only then. It reports
+// false when it wrote an error.
+func (c *call) waitIndex(f readFence) bool {
+	if c.s.repl == nil || f.minIndex == 0 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(c.r.Context(), c.s.readWait)
+	defer cancel()
+	if err := c.s.repl.WaitApplied(ctx, f.minIndex); err != nil {
+		c.failRead(err, f)
+		return false
+	}
+	return true
+}
+
+// fence prepares a read of the disruptor name: for a replicated one, with
+// consistent=true, it runs a read index on the leader (a follower
+// forwarded such reads to the leader before they got here, and answers
+// NOT_LEADER with a 307 when it could not), and it sets
+// X-Raft-Applied-Index. Disruptors that are not replicated take the
+// parameter and ignore it. It reports false when it wrote an error.
 func (c *call) fence(name string, f readFence) bool {
 	rn := c.s.repl
 	if rn == nil {
@@ -222,16 +240,10 @@ func (c *call) fence(name string, f readFence) bool {
 	if info, err := c.s.eng.Info(name); err != nil || !info.Owned {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(c.r.Context(), c.s.readWait)
-	defer cancel()
 	if f.consistent {
+		ctx, cancel := context.WithTimeout(c.r.Context(), c.s.readWait)
+		defer cancel()
 		if _, err := rn.ReadIndex(ctx); err != nil {
-			c.failRead(err, f)
-			return false
-		}
-	}
-	if f.minIndex > 0 {
-		if err := rn.WaitApplied(ctx, f.minIndex); err != nil {
 			c.failRead(err, f)
 			return false
 		}
@@ -262,11 +274,13 @@ func (c *call) failRead(err error, f readFence) {
 // then, when the node has still not caught up since it started, the
 // answer is 503 CATCHING_UP rather than a 404 for a disruptor that may
 // exist. It returns nil when the request may go on (to find the name, or
-// to answer 404).
-func (s *Server) settle(ctx context.Context, name string) *Error {
-	ctx, cancel := context.WithTimeout(ctx, s.readWait)
-	defer cancel()
-	_ = s.repl.Settle(ctx)
+// to answer 404). Without wait it only decides.
+func (s *Server) settle(ctx context.Context, name string, wait bool) *Error {
+	if wait {
+		ctx, cancel := context.WithTimeout(ctx, s.readWait)
+		defer cancel()
+		_ = s.repl.Settle(ctx)
+	}
 	if s.hosts(name) || s.repl.CaughtUp() {
 		return nil
 	}
@@ -280,7 +294,7 @@ func (c *call) known(name string) bool {
 	if c.s.repl == nil || name == "" || c.s.hosts(name) {
 		return true
 	}
-	if e := c.s.settle(c.r.Context(), name); e != nil {
+	if e := c.s.settle(c.r.Context(), name, true); e != nil {
 		c.fail(e)
 		return false
 	}

@@ -681,7 +681,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 		}
 		defer c.releaseBody()
 		name := r.PathValue("name")
-		if !c.known(name) || (rt.read && !c.fence(name, fence)) {
+		if (rt.read && !c.waitIndex(fence)) || !c.known(name) || (rt.read && !c.fence(name, fence)) {
 			return
 		}
 		rt.handle(c)

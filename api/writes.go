@@ -378,7 +378,7 @@ func (c *call) publishMulti() {
 	}
 	ctx := c.r.Context()
 	out := MultiResponse{Results: make([]MultiResult, len(d.batches))}
-	stamp := false
+	stamp, settled := false, false
 	for i, bs := range d.batches {
 		res := MultiResult{Disruptor: bs.disruptor}
 		var span trace.Span
@@ -399,7 +399,7 @@ func (c *call) publishMulti() {
 			err = newError(CodeInvalidParameter, "idempotency_key must be 1 to 255 printable ASCII characters", nil)
 		} else {
 			var w engine.Writer
-			if w, err = c.s.resolve(bctx, bs.disruptor); err == nil {
+			if w, err = c.s.resolve(bctx, bs.disruptor, &settled); err == nil {
 				if first, err = w.Publish(bctx, &b); err == nil && replicated(w) {
 					stamp = true
 				}
@@ -435,14 +435,17 @@ func (c *call) publishMulti() {
 
 // resolve resolves the disruptor name to its writer, as call.writer does,
 // for a request that names several disruptors: a name this replicating
-// node does not know waits for the node to settle first (see
-// Server.known), and is CATCHING_UP while it has not caught up.
-func (s *Server) resolve(ctx context.Context, name string) (engine.Writer, error) {
+// node does not know waits for the node to settle first (see call.known),
+// once per request (*settled says it did), and is CATCHING_UP while the
+// node has not caught up.
+func (s *Server) resolve(ctx context.Context, name string, settled *bool) (engine.Writer, error) {
 	w, err := s.eng.Writer(name)
 	if err == nil || s.repl == nil || !errors.Is(err, engine.ErrNotFound) {
 		return w, err
 	}
-	if e := s.settle(ctx, name); e != nil {
+	wait := !*settled
+	*settled = true
+	if e := s.settle(ctx, name, wait); e != nil {
 		return nil, e
 	}
 	return s.eng.Writer(name)
