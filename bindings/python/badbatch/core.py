@@ -4,11 +4,12 @@ import array
 import atexit
 import ctypes
 import struct
+import sys
 import threading
 import time
 import weakref
 
-from ctypes import byref, c_int64, c_size_t, c_uint32, c_void_p
+from ctypes import byref, c_int64, c_size_t, c_uint32, c_void_p, string_at
 
 from . import errors
 from ._lib import HANDLER, RingInfo, c_handle, lib
@@ -24,24 +25,26 @@ def _ns(timeout):
     return -1 if timeout is None else max(0, int(timeout * 1e9))
 
 
-# Splitting a run of fixed-size slots into one bytes object per event.
-# When every event has the same length (the common case) one struct
-# unpack does it in C; otherwise a comprehension slices each.
+# Splitting a run of fixed-size slots into one bytes object per event,
+# from the slots' bytes and their lengths' bytes (native uint32s). When
+# every event has the same length (the common case) one struct unpack does
+# it in C; otherwise a comprehension slices each.
 _unpackers = {}
 
 
 def _split(data, lens, count, size):
-    first = lens[0]
-    if lens.count(first) == count:
-        key = (first, size, count)
+    first = lens[:4]
+    if lens == first * count:
+        n = int.from_bytes(first, sys.byteorder)
+        key = (n, size, count)
         unpack = _unpackers.get(key)
         if unpack is None:
             if len(_unpackers) > 512:
                 _unpackers.clear()
-            unpack = struct.Struct(("%ds%dx" % (first, size - first)) * count).unpack
+            unpack = struct.Struct(("%ds%dx" % (n, size - n)) * count).unpack
             _unpackers[key] = unpack
         return list(unpack(data))
-    return [data[o:o + n] for o, n in zip(range(0, count * size, size), lens)]
+    return [data[o:o + n] for o, n in zip(range(0, count * size, size), array.array("I", lens))]
 
 
 class Disruptor:
@@ -108,7 +111,7 @@ class Disruptor:
         def trampoline(_ctx, first, count, events, lengths, _size):
             _in_handler.active = True
             try:
-                fn(_split(ctypes.string_at(events, count * size), lengths[:count], count, size), first)
+                fn(_split(string_at(events, count * size), string_at(lengths, 4 * count), count, size), first)
                 return 0
             except BaseException as e:  # reported by shutdown, never lost
                 failures.append(e)
@@ -234,8 +237,13 @@ class Disruptor:
         for lo in range(0, n, self.size):
             part = events if n <= self.size else events[lo:lo + self.size]
             data = b"".join(part)
-            lens = array.array("I", map(len, part))
-            rc = fn(self._h, data, lens.buffer_info()[0], len(part), None)
+            lens = list(map(len, part))
+            if lens[0] == self.event_size and lens.count(lens[0]) == len(lens):
+                addr = None  # every event fills its slot: no lengths to pass
+            else:
+                lens = array.array("I", lens)
+                addr = lens.buffer_info()[0]
+            rc = fn(self._h, data, addr, len(part), None)
             if rc:
                 self._raise(rc)
 
@@ -339,6 +347,7 @@ class Poller:
         self._buf = ctypes.create_string_buffer(max_events * d.event_size)
         self._addr = ctypes.addressof(self._buf)
         self._lens = (c_uint32 * max_events)()
+        self._lens_addr = ctypes.addressof(self._lens)
         self._n = c_size_t()
         self._first = c_int64()
         self.first = None  # the sequence of the first event of the last poll
@@ -359,7 +368,7 @@ class Poller:
             return []
         self.first = self._first.value
         size = self._d.event_size
-        return _split(ctypes.string_at(self._addr, n * size), self._lens[:n], n, size)
+        return _split(string_at(self._addr, n * size), string_at(self._lens_addr, 4 * n), n, size)
 
     def batches(self, timeout=None):
         """Yields each poll's events until the end; with a timeout, also

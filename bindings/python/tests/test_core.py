@@ -108,8 +108,9 @@ def test_callback_gets_batches_in_order():
     with d:
         d.publish_many([b"%d" % i for i in range(50)])
         d.publish(b"x" * 8)
+        d.publish_many([b"full%04d" % i for i in range(3)])  # every slot filled: no lengths passed
     events = [e for _, b in got for e in b]
-    assert events == [b"%d" % i for i in range(50)] + [b"x" * 8]
+    assert events == [b"%d" % i for i in range(50)] + [b"x" * 8] + [b"full%04d" % i for i in range(3)]
     seq = 0
     for first, batch in got:
         assert first == seq
