@@ -124,6 +124,9 @@ func CodeOf(err error) Code {
 	if err == nil {
 		return CodeOK
 	}
+	if e, ok := err.(*Error); ok { // fast path: errors.As costs more than a claim
+		return e.Code
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code

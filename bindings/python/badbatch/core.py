@@ -208,6 +208,15 @@ class Disruptor:
         _live.discard(self)
         self._callbacks = []
 
+    def __del__(self):
+        # A disruptor dropped without close: free its ring (not from a
+        # handler's thread, where freeing would wait for the handler).
+        if not getattr(self, "_freed", True) and not getattr(_in_handler, "active", False):
+            try:
+                self.free()
+            except Exception:
+                pass
+
     @property
     def failures(self):
         """The exceptions the handlers raised, in order."""

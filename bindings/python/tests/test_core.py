@@ -326,3 +326,16 @@ def test_codes_match_the_library():
         assert issubclass(cls, badbatch.BadBatchError)
         assert str(cls()) == lib.bb_strerror(code).decode()
     assert lib.bb_error_name(errors.EINTERNAL + 1) is None
+
+
+def test_dropped_disruptor_is_freed():
+    import gc
+    seen = []
+    d = badbatch.Disruptor(size=8, event_size=1)
+    d.handle_events(lambda events, first: seen.extend(events))
+    d.start()
+    d.publish(b"x")
+    h = d._h
+    del d
+    gc.collect()
+    assert lib.bb_start(h) == errors.EHANDLE  # the handle is gone: freed
