@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/badbatch/badbatch/bindings/internal/bindingtest"
+	"github.com/badbatch/badbatch/internal/proctest"
 
 	// What the library and the server are built from, so that go test's
 	// cache sees their changes (bindingtest.Track covers the main packages).
@@ -60,8 +61,8 @@ func pythonEnv(tb testing.TB) []string {
 func TestPytest(t *testing.T) {
 	py := bindingtest.Python(t)
 	env := pythonEnv(t)
-	bindingtest.Track(t, "bindings/python/badbatch", "bindings/python/tests", "docs")
-	srv := bindingtest.StartServer(t, bindingtest.Binary(t, t.TempDir()))
+	bindingtest.Track(t, "bindings/python/badbatch", "bindings/python/tests", "docs", "cmd/badbatch")
+	srv := proctest.Start(t, proctest.Build(t), proctest.Options{})
 	env = append(env, "BADBATCH_URL="+srv.URL)
 	out := bindingtest.Run(t, 10*time.Minute, env, py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "tests")
 	t.Log(out)

@@ -1,7 +1,7 @@
 // Package bindingtest is the shared harness of the bindings' tests: it
-// builds the C library and the server binary with the go command, finds
-// the C compiler and a Python with pytest, and measures how busy the
-// machine was while a benchmark ran.
+// builds the C library with the go command, finds the C compiler and a
+// Python with pytest, and measures how busy the machine was while a
+// benchmark ran. (internal/proctest builds and runs the server.)
 package bindingtest
 
 import (
@@ -10,8 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/badbatch/badbatch/internal/proctest"
 )
 
 // BuildTimeout bounds one go build: a cold cache on a loaded 2-core
@@ -58,15 +58,6 @@ func Library(tb testing.TB, dir, mode string, flags, env []string) string {
 	return out
 }
 
-// Binary builds ./cmd/badbatch into dir and returns its path.
-func Binary(tb testing.TB, dir string) string {
-	tb.Helper()
-	out := filepath.Join(dir, "badbatch")
-	Track(tb, "cmd/badbatch")
-	Go(tb, nil, "build", "-o", out, "github.com/badbatch/badbatch/cmd/badbatch")
-	return out
-}
-
 // Track reads every file in dirs (relative to the module's root, not
 // recursively), so that go test's cache, which notes the files a test
 // opens, reruns the test when one of them changes: the programs a test
@@ -75,7 +66,7 @@ func Binary(tb testing.TB, dir string) string {
 // covered by importing them into the test.)
 func Track(tb testing.TB, dirs ...string) {
 	tb.Helper()
-	root := ModuleRoot(tb)
+	root := proctest.ModuleRoot(tb)
 	for _, d := range dirs {
 		entries, err := os.ReadDir(filepath.Join(root, d))
 		if err != nil {
@@ -88,25 +79,6 @@ func Track(tb testing.TB, dirs ...string) {
 				}
 			}
 		}
-	}
-}
-
-// ModuleRoot is the directory of the go.mod above the test's directory.
-func ModuleRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
 	}
 }
 
@@ -184,93 +156,6 @@ func Python(tb testing.TB) string {
 func firstLine(b []byte) string {
 	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	return s
-}
-
-// Server is a badbatch server process on a loopback port.
-type Server struct {
-	URL  string // http://127.0.0.1:port
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
-}
-
-// StartServer starts binary (from Binary) as "badbatch server" on a free
-// loopback port, waits until it is ready, and stops it at the end of the
-// test. A port taken by someone else between the choice and the bind is
-// retried with another.
-func StartServer(tb testing.TB, binary string) *Server {
-	tb.Helper()
-	var last string
-	for range 5 {
-		addr := freeAddr(tb)
-		logs := &bytes.Buffer{}
-		cmd := exec.Command(binary, "server", "--bind", addr, "--log-level", "warn")
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			tb.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		s := &Server{URL: "http://" + addr, cmd: cmd, logs: logs}
-		switch s.waitReady(exited) {
-		case nil:
-			tb.Cleanup(func() {
-				_ = cmd.Process.Signal(os.Interrupt)
-				select {
-				case <-exited:
-				case <-time.After(30 * time.Second):
-					_ = cmd.Process.Kill()
-					<-exited
-				}
-			})
-			return s
-		case errExited:
-			last = logs.String()
-			if strings.Contains(last, "address already in use") {
-				continue
-			}
-			tb.Fatalf("badbatch server exited:\n%s", last)
-		default:
-			_ = cmd.Process.Kill()
-			<-exited
-			tb.Fatalf("badbatch server not ready within a minute:\n%s", logs)
-		}
-	}
-	tb.Fatalf("badbatch server: no free port after 5 tries:\n%s", last)
-	return nil
-}
-
-var errExited = errors.New("exited")
-
-func (s *Server) waitReady(exited <-chan error) error {
-	deadline := time.Now().Add(time.Minute)
-	c := &http.Client{Timeout: 2 * time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errExited
-		case <-time.After(20 * time.Millisecond):
-		}
-		res, err := c.Get(s.URL + "/health/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return errors.New("not ready")
-}
-
-// Logs is what the server has printed so far.
-func (s *Server) Logs() string { return s.logs.String() }
-
-func freeAddr(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Load measures the CPU time that other processes used while a benchmark
