@@ -45,6 +45,9 @@ type ReplicationNode interface {
 	// CaughtUp reports whether the node has applied the log as far as
 	// the cluster had committed it when the node started.
 	CaughtUp() bool
+	// CatchingUp reports whether the node knows it is behind that commit
+	// index (it heard from a leader) and has not applied it yet.
+	CatchingUp() bool
 	// Status is the node's view of the Raft group.
 	Status() replication.Status
 	// Servers is the Raft configuration as the node knows it.
@@ -322,12 +325,16 @@ func (s *Server) leaderURL(leaderID string, u *url.URL) string {
 }
 
 // replicationProblem returns why replication makes the server not ready,
-// or nil: the node has not yet applied the Raft log as far as the cluster
-// had committed it when the node started (it was down or cut off while
-// the others went on), so its quorum disruptors lag by more than reads
-// expect, and names it does not know may exist.
+// or nil: the node knows it has not yet applied the Raft log as far as
+// the cluster had committed it when the node started (it was down or cut
+// off while the others went on), so its quorum disruptors lag by more
+// than reads expect, and names it does not know may exist. A node that
+// has heard from no leader yet is ready as far as replication goes: nodes
+// restarted together wait for one another to elect a leader, and an
+// orchestrator that starts them one at a time once each is ready
+// (a StatefulSet's OrderedReady) must not wait for ever.
 func (s *Server) replicationProblem() *Error {
-	if s.repl == nil || s.repl.CaughtUp() {
+	if s.repl == nil || !s.repl.CatchingUp() {
 		return nil
 	}
 	return newError(CodeNotReady, "catching up with the Raft log", map[string]any{"replication": "catching_up", "applied_index": s.repl.AppliedIndex()})

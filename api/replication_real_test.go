@@ -31,6 +31,7 @@ func (l *lateRepl) WaitApplied(ctx context.Context, i uint64) error {
 }
 func (l *lateRepl) Settle(ctx context.Context) error { return l.n().Settle(ctx) }
 func (l *lateRepl) CaughtUp() bool                   { return l.n().CaughtUp() }
+func (l *lateRepl) CatchingUp() bool                 { return l.n().CatchingUp() }
 func (l *lateRepl) Status() replication.Status       { return l.n().Status() }
 func (l *lateRepl) Servers(ctx context.Context) ([]replication.Server, error) {
 	return l.n().Servers(ctx)

@@ -49,6 +49,8 @@ func (f *fakeRepl) Settle(context.Context) error { return nil }
 
 func (f *fakeRepl) CaughtUp() bool { return true }
 
+func (f *fakeRepl) CatchingUp() bool { return false }
+
 // setRead sets readErr and returns the reads counted so far, resetting
 // them when reset.
 func (f *fakeRepl) setRead(err error, reset bool) int {

@@ -594,3 +594,47 @@ func TestAppliedIndexIsTheEngines(t *testing.T) {
 		t.Fatalf("latest %d", info.Latest)
 	}
 }
+
+// TestCatchingUp: a node that joins behind the others learns the commit
+// index from the leader and says it is catching up until it has applied
+// that far (readiness follows CatchingUp); a node alone after a restart,
+// with no leader to learn from, is not catching up (nothing to catch up
+// to), though it has not caught up either.
+func TestCatchingUp(t *testing.T) {
+	c := newCluster(t, 3, true, nil)
+	c.create(engine.DisruptorConfig{Name: "q"})
+	for i := range 20 {
+		if _, err := c.publish(nil, "q", &engine.Batch{Events: []engine.Event{{Payload: fmt.Appendf(nil, "%d", i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := c.waitLeader(10 * time.Second)
+	tn := &tnode{i: 3, id: "n4", dir: t.TempDir(), addr: "n4"}
+	c.mu.Lock()
+	c.nodes = append(c.nodes, tn)
+	c.mu.Unlock()
+	c.start(tn, false)
+	if tn.node.CatchingUp() || tn.node.CaughtUp() {
+		t.Fatalf("a node no leader reached yet: catching up %v, caught up %v", tn.node.CatchingUp(), tn.node.CaughtUp())
+	}
+	fs := newFaults()
+	fs.set("create", 1<<30) // the ring q cannot be created here for now
+	tn.node.fsm.setFault(fs.hook)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.node.AddNonvoter(ctx, tn.id, tn.addr); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "n4 to learn the commit index and stall", func() bool { return tn.node.CatchingUp() && tn.node.fsm.stalled.Load() })
+	if tn.node.CaughtUp() || tn.node.Status().CaughtUp {
+		t.Fatal("n4 says it caught up while its state machine is held up")
+	}
+	fs.set("create", 0)
+	waitFor(t, 10*time.Second, "n4 to catch up", tn.node.CaughtUp)
+	if tn.node.CatchingUp() {
+		t.Fatal("n4 caught up and is still catching up")
+	}
+	if got := events(t, tn, "q"); len(got) != 20 {
+		t.Fatalf("n4 holds %d events", len(got))
+	}
+}

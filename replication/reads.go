@@ -183,8 +183,28 @@ func (n *Node) Settle(ctx context.Context) error {
 // exist; once it holds, it holds for good (later lags are a read's
 // business: [Node.WaitApplied]).
 func (n *Node) CaughtUp() bool {
+	caught, _ := n.catchUp()
+	return caught
+}
+
+// CatchingUp reports whether this node is behind a commit index it has
+// learned since it started, from a leader that reached it (or its own
+// log when it took the lead), and has not applied it yet: it knows it
+// lags. A node that has heard from no leader yet is not catching up (it
+// has nothing to catch up to: alone after a restart, it serves what it
+// has), though it has not caught up either. Readiness follows this, so
+// that nodes restarted together, each waiting for the others to form a
+// quorum, are not all kept out of service by it.
+func (n *Node) CatchingUp() bool {
+	caught, known := n.catchUp()
+	return !caught && known
+}
+
+// catchUp reports whether the node has caught up (see CaughtUp), and
+// whether it knows the index it is to catch up to.
+func (n *Node) catchUp() (caught, known bool) {
 	if n.caughtUp.Load() {
-		return true
+		return true, true
 	}
 	var target uint64
 	switch {
@@ -194,11 +214,11 @@ func (n *Node) CaughtUp() bool {
 	case n.trans.first.Load() > 0:
 		target = n.trans.first.Load()
 	default:
-		return false // no leader heard from yet
+		return false, false // no leader heard from yet
 	}
 	if n.AppliedIndex() < target {
-		return false
+		return false, true
 	}
 	n.caughtUp.Store(true)
-	return true
+	return true, true
 }
