@@ -8,9 +8,10 @@
 #   QUIET    the most CPU, in percent of the machine, that other processes
 #            may use in the 5 s before each repetition (default 10)
 #   PKGS     the packages (default: ./bindings/c ./bindings/python)
+#   WAIT     how long a repetition waits for quiet before running anyway
+#            (seconds, default 1800)
 #
-# Each repetition waits (up to 30 minutes) until the machine has been quiet
-# for 5 s; every benchmark also reports other-cpu-%, what other processes
+# Each repetition waits until the machine has been quiet for 5 s; every benchmark also reports other-cpu-%, what other processes
 # used while it ran. Raw output and the summary go to bench-results/bindings/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,7 @@ busy() {
 }
 
 wait_quiet() {
-	local deadline=$((SECONDS + 1800)) b
+	local deadline=$((SECONDS + ${WAIT:-1800})) b
 	while :; do
 		b=$(busy)
 		if [ "$b" -le "$quiet" ]; then
@@ -43,7 +44,7 @@ wait_quiet() {
 			return
 		fi
 		if [ $SECONDS -ge $deadline ]; then
-			echo "== machine still ${b}% busy after 30 minutes: running anyway (see other-cpu-%)" >&2
+			echo "== machine still ${b}% busy after ${WAIT:-1800} s: running anyway (see other-cpu-%)" >&2
 			return
 		fi
 		echo "== machine ${b}% busy (want <= ${quiet}%): waiting" >&2

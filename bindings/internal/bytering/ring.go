@@ -440,13 +440,22 @@ func (r *Ring) PublishMany(data []byte, lens []uint32, wait bool) (int64, error)
 		return 0, err
 	}
 	lo := hi - int64(n) + 1
+	if lens == nil { // whole slots: at most two copies, either side of the ring's end
+		i := r.index(lo)
+		head := min(n, r.slots-i)
+		copy(r.data[i*r.size:(i+head)*r.size], data[:head*r.size])
+		copy(r.data[:(n-head)*r.size], data[head*r.size:])
+		for k := range n {
+			r.lens[r.index(lo+int64(k))] = uint32(r.size)
+		}
+		r.rb.PublishRange(lo, hi)
+		r.inflight.Add(-int64(n))
+		return hi, nil
+	}
 	off := 0
 	for k := range n {
 		i := r.index(lo + int64(k))
-		l := r.size
-		if lens != nil {
-			l = int(lens[k])
-		}
+		l := int(lens[k])
 		copy(r.data[i*r.size:i*r.size+l], data[off:off+l])
 		r.lens[i] = uint32(l)
 		off += l

@@ -24,14 +24,14 @@ from .client import Client, Event, Gap
 def __getattr__(name):
     # The in-process disruptor loads libbadbatch on first use, so that the
     # REST client works without it.
-    if name in ("Disruptor", "Claim", "Poller"):
+    if name in ("Disruptor", "Claim", "Poller", "Batch"):
         from . import core
         return getattr(core, name)
     raise AttributeError("module 'badbatch' has no attribute %r" % name)
 
 
 __all__ = [
-    "Disruptor", "Claim", "Poller", "Client", "Event", "Gap",
+    "Disruptor", "Claim", "Poller", "Batch", "Client", "Event", "Gap",
     "BadBatchError", "InvalidArgumentError", "HandleError", "ConfigError",
     "NoMemoryError", "RingFullError", "ClaimError", "TooLargeError",
     "NotStartedError", "StartedError", "ShutdownError", "HaltedError",

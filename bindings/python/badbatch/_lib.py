@@ -1,8 +1,12 @@
 """Loading libbadbatch and declaring its functions (see bindings/c/badbatch.h).
 
-ctypes releases the GIL for the length of every call into the library,
-so a producer waiting for room, a poller waiting for events and a
-shutdown waiting for the consumers all let other Python threads run.
+The library is loaded twice over: ``lib`` (ctypes.CDLL) releases the GIL
+for the length of each call, so a producer waiting for room, a poller
+waiting for events and a shutdown waiting for the consumers let the other
+Python threads run; ``nogil`` (ctypes.PyDLL) keeps it, for the calls that
+never wait (the try forms, a poll without a timeout), for which releasing
+and taking back the GIL would cost more than the call and hand the GIL
+to another thread at every publish.
 """
 
 import ctypes
@@ -41,7 +45,9 @@ def _find():
         "and set BADBATCH_LIBRARY to its path (or put it beside this package)")
 
 
-lib = ctypes.CDLL(_find())
+_path = _find()
+lib = ctypes.CDLL(_path)
+nogil = ctypes.PyDLL(_path)
 
 _P_I64 = POINTER(c_int64)
 _P_SIZE = POINTER(c_size_t)
@@ -73,10 +79,11 @@ _PROTOTYPES = {
     "bb_poller_free": [c_handle],
 }
 
-for _name, _args in _PROTOTYPES.items():
-    _f = getattr(lib, _name)
-    _f.argtypes = _args
-    _f.restype = c_int
+for _dll in (lib, nogil):
+    for _name, _args in _PROTOTYPES.items():
+        _f = getattr(_dll, _name)
+        _f.argtypes = _args
+        _f.restype = c_int
 
 lib.bb_strerror.argtypes = [c_int]
 lib.bb_strerror.restype = c_char_p

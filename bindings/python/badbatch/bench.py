@@ -4,15 +4,19 @@ disruptor and through the standard library's queues, at a given batch:
     python3 -m badbatch.bench <variant> <batch> <events>
 
 variants:
-  disruptor-callback  publish / publish_many; a handler counts each batch
-  disruptor-poller    publish / publish_many; a thread iterates a poller's batches
+  disruptor-callback  publish / publish_many of bytes; a handler counts each batch (a list of bytes)
+  disruptor-poller    publish / publish_many of bytes; a thread iterates a poller's batches
+  packed-callback     publish_packed of one buffer per batch; a handler counts each Batch
+  packed-poller       publish_packed of one buffer per batch; a thread iterates a poller's Batches
   simplequeue         queue.SimpleQueue: put and get every event (it has no batch calls)
   simplequeue-lists   queue.SimpleQueue of lists: one put and get per batch
   deque               collections.deque + threading.Condition: extend by a batch,
                       the consumer takes everything present
 
-Every variant hands the consumer each event as a bytes object (the
-disruptor copies the bytes in and out; the queues pass references). The
+The first two disruptor variants and the queues hand the consumer each
+event as a bytes object (the disruptor copies the bytes in and out; the
+queues pass references); the packed variants pass one buffer per batch
+each way, with no object per event (compare them with simplequeue-lists). The
 clock runs from the first publish until the consumer has the last event.
 It prints "ns=<elapsed> wakeups=<consumer wake-ups>".
 """
@@ -32,7 +36,7 @@ def _producer_batches(batch, events):
     return items, full, [EVENT] * rest
 
 
-def run_disruptor(batch, events, poller):
+def run_disruptor(batch, events, poller, packed=False):
     from .core import Disruptor
     d = Disruptor(size=4096, event_size=len(EVENT), producer="single", wait="blocking")
     got = [0, 0]  # events, wake-ups
@@ -41,13 +45,20 @@ def run_disruptor(batch, events, poller):
         p = d.poller(max_events=4096)
 
         def consume():
-            for b in p.batches():
+            for b in (p.raw_batches() if packed else p.batches()):
                 got[0] += len(b)
                 got[1] += 1
                 if got[0] >= events:
                     done.set()
         t = threading.Thread(target=consume)
         t.start()
+    elif packed:
+        def handler(b):
+            got[0] += len(b)
+            got[1] += 1
+            if got[0] >= events:
+                done.set()
+        d.handle_events(handler, batch=True)
     else:
         def handler(b, _first):
             got[0] += len(b)
@@ -58,7 +69,14 @@ def run_disruptor(batch, events, poller):
     items, full, rest = _producer_batches(batch, events)
     with d:
         start = time.perf_counter_ns()
-        if batch == 1:
+        if packed:
+            publish_packed = d.publish_packed
+            buf = b"".join(items)
+            for _ in range(full):
+                publish_packed(buf)
+            if rest:
+                publish_packed(b"".join(rest))
+        elif batch == 1:
             publish = d.publish
             for _ in range(events):
                 publish(EVENT)
@@ -150,6 +168,8 @@ def run_deque(batch, events):
 VARIANTS = {
     "disruptor-callback": lambda b, n: run_disruptor(b, n, poller=False),
     "disruptor-poller": lambda b, n: run_disruptor(b, n, poller=True),
+    "packed-callback": lambda b, n: run_disruptor(b, n, poller=False, packed=True),
+    "packed-poller": lambda b, n: run_disruptor(b, n, poller=True, packed=True),
     "simplequeue": lambda b, n: run_simplequeue(b, n, lists=False),
     "simplequeue-lists": lambda b, n: run_simplequeue(b, n, lists=True),
     "deque": run_deque,

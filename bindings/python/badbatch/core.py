@@ -12,11 +12,13 @@ import weakref
 from ctypes import byref, c_int64, c_size_t, c_uint32, c_void_p, string_at
 
 from . import errors
-from ._lib import HANDLER, RingInfo, c_handle, lib
+from ._lib import HANDLER, RingInfo, c_handle, lib, nogil
 from .errors import check
 
-__all__ = ["Disruptor", "Claim", "Poller"]
+__all__ = ["Disruptor", "Claim", "Poller", "Batch"]
 
+_try_publish_copy = nogil.bb_try_publish_copy
+_try_publish_many = nogil.bb_try_publish_many
 _live = weakref.WeakSet()  # disruptors not yet closed, halted at exit
 _in_handler = threading.local()  # set while a handler runs on this thread
 
@@ -45,6 +47,53 @@ def _split(data, lens, count, size):
             _unpackers[key] = unpack
         return list(unpack(data))
     return [data[o:o + n] for o, n in zip(range(0, count * size, size), array.array("I", lens))]
+
+
+class Batch:
+    """A run of events in one buffer, with no object per event: event k
+    (0 <= k < len(batch)) is ``data[k*event_size : k*event_size +
+    lengths[k]]``, at sequence ``first + k``. ``data`` is bytes (a copy:
+    it stays valid), ``lengths`` an array of uint32. Indexing, iterating
+    and :meth:`tolist` give bytes."""
+
+    __slots__ = ("first", "count", "data", "event_size", "_lens", "_arr")
+
+    def __init__(self, first, count, data, lens, event_size):
+        self.first = first
+        self.count = count
+        self.data = data
+        self.event_size = event_size
+        self._lens = lens  # the lengths' bytes
+        self._arr = None
+
+    @property
+    def lengths(self):
+        if self._arr is None:
+            self._arr = array.array("I", self._lens)
+        return self._arr
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, k):
+        if k < 0:
+            k += self.count
+        if not 0 <= k < self.count:
+            raise IndexError("batch index out of range")
+        o = k * self.event_size
+        return self.data[o:o + self.lengths[k]]
+
+    def __iter__(self):
+        return iter(self.tolist())
+
+    def tolist(self):
+        """The events as a list of bytes."""
+        if self.count == 0:
+            return []
+        return _split(self.data, self._lens, self.count, self.event_size)
+
+    def __repr__(self):
+        return "Batch(first=%r, count=%r)" % (self.first, self.count)
 
 
 class Disruptor:
@@ -99,19 +148,24 @@ class Disruptor:
 
     # Consumers.
 
-    def handle_events(self, fn):
+    def handle_events(self, fn, batch=False):
         """Adds a consumer: ``fn(events, first_sequence)`` is called with
         each batch (a list of bytes, in order) on a thread of the
-        library's, one batch at a time. If fn raises, this consumer stops;
-        the disruptor then raises HaltedError, from fn's exception. Call
-        before start."""
+        library's, one batch at a time; with ``batch=True``, ``fn(b)``
+        with a :class:`Batch` instead, which makes no object per event. If
+        fn raises, this consumer stops; the disruptor then raises
+        HaltedError, from fn's exception. Call before start."""
         size = self.event_size
         failures = self._failures
 
         def trampoline(_ctx, first, count, events, lengths, _size):
             _in_handler.active = True
             try:
-                fn(_split(string_at(events, count * size), string_at(lengths, 4 * count), count, size), first)
+                data, lens = string_at(events, count * size), string_at(lengths, 4 * count)
+                if batch:
+                    fn(Batch(first, count, data, lens, size))
+                else:
+                    fn(_split(data, lens, count, size), first)
                 return 0
             except BaseException as e:  # reported by shutdown, never lost
                 failures.append(e)
@@ -229,8 +283,10 @@ class Disruptor:
         Waits for room unless block is False (RingFullError then)."""
         if not isinstance(data, bytes):
             data = bytes(data)
-        fn = lib.bb_publish_copy if block else lib.bb_try_publish_copy
-        rc = fn(self._h, data, len(data), None)
+        # First without waiting, keeping the GIL; only a full ring waits.
+        rc = _try_publish_copy(self._h, data, len(data), None)
+        if rc == errors.EFULL and block:
+            rc = lib.bb_publish_copy(self._h, data, len(data), None)
         if rc:
             self._raise(rc)
 
@@ -242,7 +298,6 @@ class Disruptor:
         n = len(events)
         if n == 0:
             return
-        fn = lib.bb_publish_many if block else lib.bb_try_publish_many
         for lo in range(0, n, self.size):
             part = events if n <= self.size else events[lo:lo + self.size]
             data = b"".join(part)
@@ -252,9 +307,40 @@ class Disruptor:
             else:
                 lens = array.array("I", lens)
                 addr = lens.buffer_info()[0]
-            rc = fn(self._h, data, addr, len(part), None)
+            rc = _try_publish_many(self._h, data, addr, len(part), None)
+            if rc == errors.EFULL and block:
+                rc = lib.bb_publish_many(self._h, data, addr, len(part), None)
             if rc:
                 self._raise(rc)
+
+    def publish_packed(self, data, lengths=None, block=True):
+        """Publishes events packed in one bytes-like buffer, in one claim
+        and one call, with no object per event: with ``lengths`` None,
+        ``data`` holds whole slots (``len(data) // event_size`` events of
+        event_size bytes); otherwise event k is the next ``lengths[k]``
+        bytes (an array('I') is passed as it is) and data holds exactly
+        their sum. At most the ring's size of events (ClaimError)."""
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        if lengths is None:
+            n, rem = divmod(len(data), self.event_size)
+            if rem:
+                raise errors.InvalidArgumentError("%d bytes is not a whole number of %d-byte slots" % (len(data), self.event_size))
+            addr = None
+        else:
+            if not (isinstance(lengths, array.array) and lengths.typecode == "I"):
+                lengths = array.array("I", lengths)
+            n = len(lengths)
+            if sum(lengths) != len(data):
+                raise errors.InvalidArgumentError("the lengths add up to %d bytes, the data has %d" % (sum(lengths), len(data)))
+            addr = lengths.buffer_info()[0]
+        if n == 0:
+            return
+        rc = _try_publish_many(self._h, data, addr, n, None)
+        if rc == errors.EFULL and block:
+            rc = lib.bb_publish_many(self._h, data, addr, n, None)
+        if rc:
+            self._raise(rc)
 
     def claim(self, n=1, block=True):
         """Claims n consecutive slots, to fill in place and publish: use as
@@ -279,7 +365,9 @@ class Claim:
 
     def __init__(self, d, n, block):
         hi = c_int64()
-        rc = (lib.bb_next_n if block else lib.bb_try_next_n)(d._h, n, byref(hi))
+        rc = nogil.bb_try_next_n(d._h, n, byref(hi))
+        if rc == errors.EFULL and block:
+            rc = lib.bb_next_n(d._h, n, byref(hi))
         if rc:
             d._raise(rc)
         self._d = d
@@ -361,23 +449,47 @@ class Poller:
         self._first = c_int64()
         self.first = None  # the sequence of the first event of the last poll
 
-    def poll(self, timeout=None):
-        """Returns the events available, up to max_events, waiting up to
-        timeout seconds (None: for ever) when there are none: [] when none
-        came. Raises ShutdownError once the disruptor is shut down and
-        every event is polled."""
-        rc = lib.bb_poll(self._p, self._addr, len(self._buf), self._lens, self.max_events,
-                         _ns(timeout), byref(self._n), byref(self._first))
+    def _poll(self, timeout):
+        # First without waiting, keeping the GIL; then waiting without it.
+        rc = nogil.bb_poll(self._p, self._addr, len(self._buf), self._lens, self.max_events,
+                           0, byref(self._n), byref(self._first))
+        if rc == 0 and self._n.value == 0 and timeout != 0:
+            rc = lib.bb_poll(self._p, self._addr, len(self._buf), self._lens, self.max_events,
+                             _ns(timeout), byref(self._n), byref(self._first))
         if rc:
             if rc == errors.ESHUTDOWN:
                 self._done()
             check(rc)
         n = self._n.value
+        if n:
+            self.first = self._first.value
+        return n
+
+    def poll(self, timeout=None):
+        """Returns the events available, up to max_events, waiting up to
+        timeout seconds (None: for ever) when there are none: [] when none
+        came. Raises ShutdownError once the disruptor is shut down and
+        every event is polled."""
+        n = self._poll(timeout)
         if n == 0:
             return []
-        self.first = self._first.value
         size = self._d.event_size
         return _split(string_at(self._addr, n * size), string_at(self._lens_addr, 4 * n), n, size)
+
+    def poll_batch(self, timeout=None):
+        """:meth:`poll`, returning a :class:`Batch` (empty when none came)
+        rather than a list: no object per event."""
+        n = self._poll(timeout)
+        size = self._d.event_size
+        return Batch(self.first, n, string_at(self._addr, n * size), string_at(self._lens_addr, 4 * n), size)
+
+    def raw_batches(self, timeout=None):
+        """:meth:`batches`, of :class:`Batch` objects."""
+        while True:
+            try:
+                yield self.poll_batch(timeout)
+            except errors.ShutdownError:
+                return
 
     def batches(self, timeout=None):
         """Yields each poll's events until the end; with a timeout, also

@@ -339,3 +339,36 @@ def test_dropped_disruptor_is_freed():
     del d
     gc.collect()
     assert lib.bb_start(h) == errors.EHANDLE  # the handle is gone: freed
+
+
+def test_packed_batches():
+    d = badbatch.Disruptor(size=16, event_size=4)
+    got = []
+    d.handle_events(lambda b: got.append(b), batch=True)
+    p = d.poller()
+    with d:
+        d.publish_packed(b"aaaabbbbcccc")  # three whole slots
+        d.publish_packed(b"xyz", [1, 2])  # "x", "yz"
+        with pytest.raises(badbatch.InvalidArgumentError):
+            d.publish_packed(b"abcde")  # not whole slots
+        with pytest.raises(badbatch.InvalidArgumentError):
+            d.publish_packed(b"ab", [1, 2])  # lengths disagree with the data
+        with pytest.raises(badbatch.TooLargeError):
+            d.publish_packed(b"abcde", [5])
+        with pytest.raises(badbatch.ClaimError):
+            d.publish_packed(b"a" * 4 * 17)  # more than the ring
+        polled = []
+        while len(polled) < 5:
+            b = p.poll_batch(timeout=5)
+            assert isinstance(b, badbatch.Batch)
+            polled.extend(b)
+        assert p.poll_batch(timeout=0).count == 0
+        p.close()
+    want = [b"aaaa", b"bbbb", b"cccc", b"x", b"yz"]
+    assert polled == want
+    assert [e for b in got for e in b] == want
+    first = got[0]
+    assert first.first == 0 and first[0] == b"aaaa" and first[-1] == first.tolist()[-1]
+    assert list(first.lengths)[:1] == [4] and len(first.data) == 4 * len(first)
+    with pytest.raises(IndexError):
+        first[len(first)]
