@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -225,16 +224,6 @@ func TestNextCtxGivesUp(t *testing.T) {
 			}
 		})
 	}
-}
-
-// processCPU is the CPU time this process has used.
-func processCPU(t *testing.T) time.Duration {
-	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Skipf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestCaughtUpConsumerParksBehindWaitingProducer: with many producers the
