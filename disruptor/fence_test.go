@@ -65,3 +65,32 @@ func producerSawFlag(done *atomic.Int64, saw *[2]int32, k int64) int32 {
 	}
 	return saw[k&1]
 }
+
+// TestWhoFencesForProducers: only the blocking strategy (alone or as a
+// phased strategy's fallback) has its parking consumers fence for the
+// producers, and only where the kernel can; every other parking strategy
+// leaves the producers' own fence in place.
+func TestWhoFencesForProducers(t *testing.T) {
+	tests := []struct {
+		ws   WaitStrategy
+		asym bool
+	}{
+		{NewBlockingWaitStrategy(), asymmetricFence()},
+		{NewLiteBlockingWaitStrategy(), false},
+		{NewTimeoutBlockingWaitStrategy(DefaultWaitTimeout), false},
+		{NewPhasedBackoffWaitStrategy(0, 0, NewBlockingWaitStrategy()), asymmetricFence()},
+		{NewPhasedBackoffWaitStrategy(0, 0, NewLiteBlockingWaitStrategy()), false},
+		{NewBusySpinWaitStrategy(), false},
+	}
+	for _, tt := range tests {
+		for _, pt := range []ProducerType{SingleProducer, MultiProducer} {
+			ring, err := NewRingBuffer(newTestEvent, 8, pt, tt.ws)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ring.core.asym != tt.asym {
+				t.Errorf("%v, %v: producers publish with release stores = %v, want %v", tt.ws, pt, ring.core.asym, tt.asym)
+			}
+		}
+	}
+}

@@ -158,7 +158,7 @@ func (c *sequencerCore) init(bufferSize int, ws WaitStrategy, first int64) error
 	c.ws = ws
 	c.needsSignal = !isSpinning(ws)
 	c.parked = parkedWord(ws)
-	c.asym = c.parked != nil && asymmetricFence()
+	c.asym = c.parked != nil && fencesForProducers(ws) && asymmetricFence()
 	c.cursor.Set(first - 1)
 	return nil
 }
