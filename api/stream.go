@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/wire"
 )
 
 // The live tail, GET /api/v1/disruptors/{name}/events/stream, in two
@@ -295,7 +296,7 @@ func (s *streamer) final(err error) {
 	var ee *engine.EndError
 	switch {
 	case errors.As(err, &le):
-		b := append([]byte(`"code":"`+engine.CodeLagged+`","last_sequence":`), appendInt(nil, le.LastDelivered)...)
+		b := append([]byte(`"code":"`+wire.CodeSubscriberLagged+`","last_sequence":`), appendInt(nil, le.LastDelivered)...)
 		b = append(b, `,"oldest_sequence":`...)
 		b = appendInt(b, le.Oldest)
 		b = append(b, `,"message":`...)
