@@ -9,7 +9,6 @@
 package procstat
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -21,7 +20,7 @@ import (
 type Sample struct {
 	Busy  uint64 // every CPU's time in user, nice, system, irq, softirq and steal
 	Total uint64 // every CPU's time, idle and iowait included
-	Self  uint64 // this process's user and system time
+	Self  uint64 // this process's user and system time (with ReadWith, its processes' too)
 }
 
 // Read takes a sample. It fails where /proc is missing (not Linux).
@@ -49,27 +48,57 @@ func Read() (Sample, error) {
 			s.Busy += v
 		}
 	}
-	self, err := os.ReadFile("/proc/self/stat")
+	self, err := processCPU("/proc/self/stat")
 	if err != nil {
 		return Sample{}, err
 	}
-	// the command name may hold spaces: the fields start after the last ')'
-	i := strings.LastIndexByte(string(self), ')')
-	if i < 0 {
-		return Sample{}, errors.New("procstat: unexpected /proc/self/stat")
+	s.Self = self
+	return s, nil
+}
+
+// ReadWith is [Read] counting the processes pids (a server the benchmark
+// started, say) as this one: their CPU time is added to Self, so that
+// [Others] leaves it out. It fails when one of them is gone.
+func ReadWith(pids ...int) (Sample, error) {
+	s, err := Read()
+	if err != nil {
+		return Sample{}, err
 	}
-	rest := strings.Fields(string(self)[i+1:])
-	if len(rest) < 13 {
-		return Sample{}, errors.New("procstat: short /proc/self/stat")
-	}
-	for _, f := range rest[11:13] { // utime, stime: fields 14 and 15
-		v, err := strconv.ParseUint(f, 10, 64)
+	for _, pid := range pids {
+		v, err := processCPU("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil {
-			return Sample{}, fmt.Errorf("procstat: /proc/self/stat: %w", err)
+			return Sample{}, err
 		}
 		s.Self += v
 	}
 	return s, nil
+}
+
+// processCPU reads a process's user and system time, in clock ticks,
+// from its stat file.
+func processCPU(path string) (uint64, error) {
+	self, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	// the command name may hold spaces: the fields start after the last ')'
+	i := strings.LastIndexByte(string(self), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("procstat: unexpected %s", path)
+	}
+	rest := strings.Fields(string(self)[i+1:])
+	if len(rest) < 13 {
+		return 0, fmt.Errorf("procstat: short %s", path)
+	}
+	var sum uint64
+	for _, f := range rest[11:13] { // utime, stime: fields 14 and 15
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("procstat: %s: %w", path, err)
+		}
+		sum += v
+	}
+	return sum, nil
 }
 
 // Others returns the share of the machine's CPU time, from 0 to 1, that
