@@ -145,7 +145,7 @@ func parse(r io.Reader) ([]result, error) {
 
 // peerPrefixes start the peer part of a benchmark name; what comes before
 // is the topology.
-var peerPrefixes = []string{"ceiling", "atomic", "channel", "queue", "disruptor", "go-disruptor", "minimal", "bench"}
+var peerPrefixes = []string{"ceiling", "atomic", "channel", "queue", "disruptor", "go-disruptor", "minimal", "bench", "memory", "journal"}
 
 // split divides a name into topology and peer: "MPSC/P3/disruptor/busy_spin"
 // is ("MPSC/P3", "disruptor/busy_spin"). A name with no known peer is all
@@ -223,10 +223,11 @@ type topology struct {
 }
 
 // baseline is the topology's first channel row (for the HTTP clients,
-// the minimal load generator), or nil.
+// the minimal load generator; for the durability modes, the memory
+// disruptor), or nil.
 func (t *topology) baseline() *row {
 	for _, r := range t.rows {
-		if strings.HasPrefix(r.peer, "channel") || r.peer == "minimal" {
+		if strings.HasPrefix(r.peer, "channel") || r.peer == "minimal" || r.peer == "memory" {
 			return r
 		}
 	}
@@ -267,7 +268,7 @@ func summarize(results []result) []*topology {
 }
 
 // topologyOrder is the order of the document's sections: the issue's.
-var topologyOrder = []string{"SPSC", "MPSC", "Multicast", "Pipeline", "Diamond", "WorkerPool", "PingPong", "IngestClients"}
+var topologyOrder = []string{"SPSC", "MPSC", "Multicast", "Pipeline", "Diamond", "WorkerPool", "PingPong", "IngestClients", "IngestDurability", "Recovery"}
 
 // order ranks a topology by its first name segment; unknown ones go last.
 func order(name string) int {
@@ -382,7 +383,12 @@ func render(w io.Writer, tops []*topology, m machineInfo) {
 	p("statistics (95%%, or the range of the runs when there are fewer than 6: 94%% for 5). \"× channel\" is the\n")
 	p("median of the per-round ratios of the channel baseline's ns/op to the row's (higher is faster), with its\n")
 	p("interval. *events/wakeup* is the average batch the disruptor's processors handled per wake-up, from\n")
-	p("their own counts. One op is one event through the whole topology (PingPong: one round trip).\n\n")
+	p("their own counts. One op is one event through the whole topology (PingPong: one round trip).\n")
+	p("The HTTP sections (from `cmd/badbatch`) run a real `badbatch server` process: IngestClients compares\n")
+	p("`badbatch bench` with a minimal load generator; IngestDurability publishes through that generator into a\n")
+	p("memory disruptor and journaled ones (sync=interval, sync=always) of one server, one op per event, \"× memory\"\n")
+	p("being the per-round ratio of events/s; Recovery times a server's start, from exec to the first answer\n")
+	p("showing every event of a journaled disruptor recovered (*others-%%* is the CPU others used during it).\n\n")
 	p("## Machine, command and quietness\n\n")
 	p("| | |\n|---|---|\n")
 	p("| nproc | %s |\n| CPU | %s |\n| Go | %s |\n", orDash(m.NProc), orDash(m.CPU), orDash(m.GoVersion))
@@ -392,9 +398,12 @@ func render(w io.Writer, tops []*topology, m machineInfo) {
 	renderTargets(w, tops)
 	for _, t := range tops {
 		p("## %s\n\n", t.name)
-		if hasUnit(t, percentileUnits[0]) {
+		switch {
+		case hasUnit(t, percentileUnits[0]):
 			renderLatency(w, t)
-		} else {
+		case hasUnit(t, "s/start"):
+			renderStarts(w, t)
+		default:
 			renderThroughput(w, t)
 		}
 		p("\n")
@@ -439,7 +448,10 @@ func renderThroughput(w io.Writer, t *topology) {
 	// processors; the ring topologies report events per wake-up.
 	extra, vs := "events/wakeup", "× channel"
 	if hasUnit(t, "events/s") {
-		extra, vs = "events/s", "× minimal"
+		extra, vs = "events/s", "× baseline"
+		if base != nil {
+			vs = "× " + base.peer
+		}
 	}
 	p("| peer | ns/op | interval | %s | interval | %s | allocs/op | runs | noisy | worst noise (cores) |\n", vs, extra)
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -463,6 +475,33 @@ func rate(v float64, unit string) string {
 		return num(v)
 	}
 	return num(v/1e6) + "M"
+}
+
+// renderStarts writes a table of server starts (BenchmarkRecovery): the
+// seconds from exec to a recovered answer.
+func renderStarts(w io.Writer, t *topology) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("| peer | events | seconds to a recovered answer | interval | others-%% (median) | runs | noisy | worst noise (cores) |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range t.rows {
+		lo, hi, _ := medianInterval(r.values("s/start"))
+		p("| %s | %s | %s | %s | %s | %d | %d | %s |\n", orDash(r.peer), count(r.median("events")), num(r.median("s/start")),
+			interval(lo, hi), num(r.median("others-%")), r.runs(), r.noisy(), worstNoise(r))
+	}
+}
+
+// count formats a count of events: 1M, 10k, 0.
+func count(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "—"
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'g', 3, 64) + "M"
+	case v >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'g', 3, 64) + "k"
+	default:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
 }
 
 func renderLatency(w io.Writer, t *topology) {

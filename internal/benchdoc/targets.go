@@ -101,6 +101,57 @@ var targets = []target{
 	{"PingPong: p50 ≤ 1.3× the atomic floor and below the channel's p50; busy_spin p99.9 < 5 µs", pingPongTarget},
 	{"Zero allocations per event in every topology", allocTarget},
 	{"`badbatch bench` reaches ≥ 90% of a minimal Go load generator against the same server", ingestTarget},
+	{"HTTP ingestion, batches of 1000: journal sync=interval ≥ 70% of memory's events/s", intervalTarget},
+	{"HTTP ingestion, batches of 1000: journal sync=always ≥ 100k events/s", alwaysTarget},
+	{"Recovery of a 1M-event journaled disruptor (server start to a recovered answer) < 2 s", recoveryTarget},
+}
+
+// durabilityBatch is the topology of the durability targets.
+const durabilityBatch = "IngestDurability/batch1000"
+
+// intervalTarget compares the journaled disruptor's events/s with
+// sync=interval to the memory disruptor's, paired by round.
+func intervalTarget(tops []*topology) []verdict {
+	t := find(tops, durabilityBatch)
+	if t == nil || t.row("memory") == nil || t.row("journal_interval") == nil {
+		return []verdict{{who: durabilityBatch, measured: "not run", unknown: true}}
+	}
+	mem, jr := t.row("memory"), t.row("journal_interval")
+	rs := pairedRatios(jr, mem, "events/s")
+	k := median(rs)
+	lo, hi, _ := medianInterval(rs)
+	return []verdict{{who: "batches of 1000, 4 connections", met: k >= 0.7,
+		measured: fmt.Sprintf("%s%% of memory (%s–%s%%): %s vs %s events/s", num(100*k), num(100*lo), num(100*hi),
+			rate(jr.median("events/s"), "events/s"), rate(mem.median("events/s"), "events/s"))}}
+}
+
+// alwaysTarget judges the median events/s with sync=always.
+func alwaysTarget(tops []*topology) []verdict {
+	t := find(tops, durabilityBatch)
+	if t == nil || t.row("journal_always") == nil {
+		return []verdict{{who: durabilityBatch, measured: "not run", unknown: true}}
+	}
+	r := t.row("journal_always")
+	v := r.median("events/s")
+	lo, hi, _ := medianInterval(r.values("events/s"))
+	return []verdict{{who: "batches of 1000, 4 connections", met: v >= 100_000,
+		measured: fmt.Sprintf("%s events/s (%s–%s)", rate(v, "events/s"), rate(lo, "events/s"), rate(hi, "events/s"))}}
+}
+
+// recoveryTarget judges the median start over a 1M-event journal.
+func recoveryTarget(tops []*topology) []verdict {
+	t := find(tops, "Recovery")
+	if t == nil || t.row("journal_1M") == nil {
+		return []verdict{{who: "Recovery", measured: "not run", unknown: true}}
+	}
+	r := t.row("journal_1M")
+	v := r.median("s/start")
+	lo, hi, _ := medianInterval(r.values("s/start"))
+	measured := fmt.Sprintf("%s s (%s) for %s events", num(v), interval(lo, hi), count(r.median("events")))
+	if e := t.row("journal_empty"); e != nil {
+		measured += fmt.Sprintf("; an empty one: %s s", num(e.median("s/start")))
+	}
+	return []verdict{{who: "1M events, killed with SIGKILL before each start", met: v < 2, measured: measured}}
 }
 
 // ingestTarget compares the bench client's events/s with the minimal
