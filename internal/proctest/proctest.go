@@ -1,7 +1,9 @@
 // Package proctest builds the badbatch binary and runs it as a server
-// process on loopback, for the tests outside cmd/badbatch that need the
-// real thing: the web console's browser test (ui) and the dashboard's
-// metrics check (deploy). Every port is picked at run time.
+// process on loopback, for the tests that need the real thing: the web
+// console's browser test (ui), the dashboard's metrics check (deploy) and
+// the journal's crash test (cmd/badbatch, which kills it with SIGKILL and
+// starts it again on the same data directory). Every port is picked at
+// run time.
 package proctest
 
 import (
@@ -159,6 +161,16 @@ func Start(t testing.TB, bin string, opts Options) *Server {
 		})
 	}
 	return s
+}
+
+// Kill kills the server with SIGKILL, as kill -9 does (no shutdown:
+// what the process had not written is lost, what it wrote is in the page
+// cache), and waits for it to end. A crash test starts another server on
+// the same data directory (Options.Args) afterwards.
+func (s *Server) Kill() {
+	_ = s.cmd.Process.Kill()
+	err := <-s.done
+	s.done <- err // for the test's cleanup
 }
 
 // Logs is what the server has logged so far.
