@@ -87,3 +87,28 @@ func TestClusterSecureByDefault(t *testing.T) {
 		t.Fatalf("New with the default gossip bind and no key: %v", err)
 	}
 }
+
+// TestRaftDefaultBind: with no raft_bind_addr, the Raft transport binds
+// the node's advertised address (raft_advertise_addr, else the IP the
+// gossip layer advertises, port 7947), never all interfaces. (Issue 14:
+// it bound 0.0.0.0:7947.)
+func TestRaftDefaultBind(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		rc              config.Replication
+		gossip          string // the address the cluster node advertises
+		bind, advertise string
+	}{
+		{"the gossip advertise IP", config.Replication{}, "10.1.2.3:7946", "10.1.2.3:7947", ""},
+		{"gossip on loopback", config.Replication{}, "127.0.0.1:7946", "127.0.0.1:7947", ""},
+		{"raft_advertise_addr", config.Replication{RaftAdvertiseAddr: "10.9.9.9:9000"}, "10.1.2.3:7946", "10.9.9.9:9000", "10.9.9.9:9000"},
+		{"raft_bind_addr, as asked", config.Replication{RaftBindAddr: "0.0.0.0:7000"}, "10.1.2.3:7946", "0.0.0.0:7000", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bind, advertise := raftBind(c.rc, c.gossip)
+			if bind != c.bind || advertise != c.advertise {
+				t.Errorf("binds %q advertising %q, want %q and %q", bind, advertise, c.bind, c.advertise)
+			}
+		})
+	}
+}
