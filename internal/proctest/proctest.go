@@ -136,7 +136,7 @@ func Start(t testing.TB, bin string, opts Options) *Server {
 			<-s.done
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs)
+			t.Logf("server log:\n%s", s.logs.excerpt(50, 200))
 		}
 	})
 	s.waitFor(t, 60*time.Second, "the server to serve", func() bool {
@@ -314,6 +314,17 @@ func (l *lines) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// excerpt is the log, or, when it has more than head+tail lines (a
+// server under load logs every request), its first head and last tail
+// lines.
+func (l *lines) excerpt(head, tail int) string {
+	all := strings.SplitAfter(l.String(), "\n")
+	if len(all) <= head+tail {
+		return strings.Join(all, "")
+	}
+	return strings.Join(all[:head], "") + fmt.Sprintf("[... %d lines ...]\n", len(all)-head-tail) + strings.Join(all[len(all)-tail:], "")
 }
 
 // value is field of the first line whose msg is msg.
