@@ -34,15 +34,30 @@ import (
 // then in the build cache already).
 func Build(t testing.TB) string {
 	t.Helper()
+	race := false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			race = race || s.Key == "-race" && s.Value == "true"
+		}
+	}
+	return build(t, race)
+}
+
+// BuildPlain builds cmd/badbatch without the race detector, whatever the
+// tests are built with, for tests that measure the process itself (its
+// memory: the race detector's shadow memory adds several times the heap).
+func BuildPlain(t testing.TB) string {
+	t.Helper()
+	return build(t, false)
+}
+
+func build(t testing.TB, race bool) string {
+	t.Helper()
 	root := ModuleRoot(t)
 	out := filepath.Join(t.TempDir(), "badbatch")
 	args := []string{"build", "-o", out}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				args = append(args, "-race")
-			}
-		}
+	if race {
+		args = append(args, "-race")
 	}
 	cmd := exec.Command(goBin(), append(args, "./cmd/badbatch")...)
 	cmd.Dir = root
@@ -101,9 +116,10 @@ type Server struct {
 	done chan error
 }
 
-// Start starts `badbatch server` with opts, waits until it serves (and,
-// with Replication, until its Raft group has a leader), and stops it when
-// the test ends.
+// Start starts `badbatch server` with opts in a temporary directory of t
+// (its working directory, so that relative data paths of the defaults
+// land there), waits until it serves (and, with Replication, until its
+// Raft group has a leader), and stops it when the test ends.
 func Start(t testing.TB, bin string, opts Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
@@ -121,7 +137,7 @@ func Start(t testing.TB, bin string, opts Options) *Server {
 	}
 	args = append(args, opts.Args...)
 	s := &Server{cmd: exec.Command(bin, args...), logs: &lines{}, done: make(chan error, 1)}
-	s.cmd.Env = env()
+	s.cmd.Env, s.cmd.Dir = env(), dir
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -172,6 +188,20 @@ func (s *Server) Kill() {
 	err := <-s.done
 	s.done <- err // for the test's cleanup
 }
+
+// HasServerFlag reports whether `badbatch server` of bin takes the flag
+// --name, for tests that pass a flag of a newer build when it has it.
+func HasServerFlag(t testing.TB, bin, name string) bool {
+	t.Helper()
+	b, err := exec.Command(bin, "server", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s server --help: %v\n%s", bin, err, b)
+	}
+	return strings.Contains(string(b), "--"+name+" ")
+}
+
+// Pid is the server process's id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Logs is what the server has logged so far.
 func (s *Server) Logs() string { return s.logs.String() }
