@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -306,7 +307,8 @@ func TestHostileInput(t *testing.T) {
 		{"a slow body upload is 408 without addresses", slowBody},
 		{"metrics label values come from closed sets", metricsCardinality},
 		{"health probes draw on no rate-limit bucket", probesNotRateLimited},
-		{"spinning consumers are capped at the cores", spinningCap},
+		{"spinning consumers are capped", spinningCap},
+		{"the spinning cap is the cores by default", spinningCapDefault},
 		{"bodies in flight share a budget", inflightBudget},
 		{"the heap grows at most 4x the limit for each hostile body", hostileHeap},
 		{"8 gzip bombs in parallel keep the RSS under 300 MB", gzipBombsRSS},
@@ -595,6 +597,33 @@ func spinningCap(t *testing.T) {
 	}
 	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "spin-again", "wait_strategy": "busy_spin"}}); r.status != 201 {
 		t.Fatalf("after a delete: %d %s", r.status, r.body)
+	}
+}
+
+// spinningCapDefault: with no cap configured, the cap on spinning
+// consumers is the cores the server has (GOMAXPROCS): creates of
+// busy_spin disruptors pass until their consumers would outnumber the
+// cores, then get 409 SPIN_LIMIT_REACHED naming that limit.
+func spinningCapDefault(t *testing.T) {
+	ts := newTestServer(t)
+	cores := runtime.GOMAXPROCS(0)
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("spin%d", i)
+		r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": name, "wait_strategy": "busy_spin"}})
+		if r.status == 201 {
+			defer ts.do(t, request{method: "DELETE", path: "/api/v1/disruptors/" + name})
+			if 2*(i+1) > cores {
+				t.Fatalf("%d busy_spin disruptors of 2 consumers each on %d cores", i+1, cores)
+			}
+			continue
+		}
+		if errCode(r) != CodeSpinLimitReached || get(r.v, "error", "details", "limit") != float64(cores) {
+			t.Fatalf("%d %s, want 409 SPIN_LIMIT_REACHED with limit %d", r.status, r.body, cores)
+		}
+		if want := cores / 2; i != want {
+			t.Errorf("refused after %d busy_spin disruptors, want %d on %d cores", i, want, cores)
+		}
+		return
 	}
 }
 
