@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/badbatch/badbatch/docs"
+	"github.com/badbatch/badbatch/internal/gendoc"
 )
 
 var updateSecurityDoc = flag.Bool("update-security-doc", false, "rewrite the permission table of docs/security.md from the route table")
@@ -53,28 +54,8 @@ func permissionTable(routes []route) string {
 // table's.
 func TestSecurityDoc(t *testing.T) {
 	ts := newTestServer(t)
-	b, err := os.ReadFile(securityDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, tableStart), strings.Index(doc, tableEnd)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no permission table markers", securityDoc)
-	}
-	want := permissionTable(ts.srv.routes)
-	got := doc[i+len(tableStart) : j]
-	if got == want {
-		return
-	}
-	if *updateSecurityDoc {
-		doc = doc[:i+len(tableStart)] + want + doc[j:]
-		if err := os.WriteFile(securityDoc, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s's permission table is not the route table's; run go test ./api -run TestSecurityDoc -update-security-doc, and review the change. Want:\n%s", securityDoc, want)
+	gendoc.Check(t, securityDoc, tableStart, tableEnd, permissionTable(ts.srv.routes), *updateSecurityDoc,
+		"go test ./api -run TestSecurityDoc -update-security-doc")
 }
 
 // docPermissions reads the permission table of docs/security.md: for each

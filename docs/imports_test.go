@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/badbatch/badbatch/internal/gendoc"
 )
 
 var updateGraph = flag.Bool("update", false, "rewrite docs/architecture.md's import graph from go list")
@@ -104,7 +106,6 @@ func reaches(g map[string][]string, from, to, skip string) bool {
 // table of every package's direct imports.
 func renderGraph(g map[string][]string) string {
 	var b strings.Builder
-	b.WriteString(graphStart)
 	b.WriteString("```mermaid\nflowchart TD\n")
 	id := func(p string) string { return strings.NewReplacer("/", "_", ".", "root").Replace(p) }
 	pkgs := slices.Sorted(maps.Keys(g))
@@ -134,7 +135,6 @@ func renderGraph(g map[string][]string) string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s |\n", p, imps)
 	}
-	b.WriteString(graphEnd)
 	return b.String()
 }
 
@@ -143,25 +143,7 @@ func renderGraph(g map[string][]string) string {
 // -update rewrites it), and the layering its prose states holds.
 func TestImportGraph(t *testing.T) {
 	g := importGraph(t)
-	b, err := os.ReadFile(architecture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, graphStart), strings.Index(doc, graphEnd)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no generated import graph (markers %q ... %q)", architecture, graphStart, graphEnd)
-	}
-	got, want := doc[i:j+len(graphEnd)], renderGraph(g)
-	if got != want {
-		if *updateGraph {
-			if err := os.WriteFile(architecture, []byte(doc[:i]+want+doc[j+len(graphEnd):]), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			t.Errorf("%s's import graph is not go list's (go test ./docs -run TestImportGraph -update rewrites it); want:\n%s", architecture, want)
-		}
-	}
+	gendoc.Check(t, architecture, graphStart, graphEnd, renderGraph(g), *updateGraph, "go test ./docs -run TestImportGraph -update")
 
 	// The layers the drawing at the top of architecture.md shows, top
 	// down: a package imports only packages of its own layer or of a layer

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/badbatch/badbatch/internal/gendoc"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/api.md's table of error codes from the code table")
@@ -25,7 +27,6 @@ const (
 // renderTable is docs/api.md's table of error codes.
 func renderTable() string {
 	var b strings.Builder
-	b.WriteString(tableStart)
 	b.WriteString("| code | status | retryable | meaning |\n|---|---|---|---|\n")
 	for _, c := range Codes() {
 		r := "no"
@@ -34,34 +35,13 @@ func renderTable() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %d | %s | %s |\n", c.Code, c.Status, r, c.Description)
 	}
-	b.WriteString(tableEnd)
 	return b.String()
 }
 
 // TestErrorTableDocumented: docs/api.md's table of error codes is the
 // code table (go test ./wire -update rewrites it).
 func TestErrorTableDocumented(t *testing.T) {
-	const path = "../docs/api.md"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, tableStart), strings.Index(doc, tableEnd)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no generated table of error codes (markers %q ... %q)", path, tableStart, tableEnd)
-	}
-	got, want := doc[i:j+len(tableEnd)], renderTable()
-	if got == want {
-		return
-	}
-	if *update {
-		if err := os.WriteFile(path, []byte(doc[:i]+want+doc[j+len(tableEnd):]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s's error table differs from wire's (go test ./wire -update rewrites it):\n%s", path, cmp.Diff(want, got))
+	gendoc.Check(t, "../docs/api.md", tableStart, tableEnd, renderTable(), *update, "go test ./wire -update")
 }
 
 // TestErrorTable: every code is spelled as its constant, has a status and
