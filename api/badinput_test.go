@@ -298,6 +298,17 @@ func detail(key string, want any) func(*testing.T, *response) {
 // bounded-cost items: single requests, each refused with its code and the
 // error envelope in every format it applies to (the server going on
 // serving), then the items that take a scenario.
+//
+// The cluster items are tested where their code is:
+// server.TestClusterSecureByDefault and server.TestRaftDefaultBind (no
+// open gossip or Raft port off loopback; Raft binds the advertised
+// address), TestClusterSecureByDefaultProcesses in cmd/badbatch (the
+// three-process test: refusals naming the setting, a fourth node with
+// another key or CA kept out), cluster.TestForwardKeepsCredentialsOffPlainHTTP
+// (credentials of a TLS client never forwarded over plain HTTP),
+// replication.TestReadIndexWritesNothing (consistent reads append no log
+// entry and honour their context), and TestPortTable in cmd/badbatch
+// (docs/security.md's table of listening ports).
 func TestHostileInput(t *testing.T) {
 	t.Run("requests", hostileRequests)
 	for _, sc := range []struct {
