@@ -28,7 +28,9 @@ type Dir struct {
 	fs   FS
 	log  *slog.Logger
 	now  func() time.Time
-	lock File
+	// onSync is DirOptions.OnSync; nil for none.
+	onSync func(stream string, took time.Duration)
+	lock   File
 
 	mu     sync.Mutex
 	open   map[string]*Journal
@@ -54,7 +56,7 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 // locks it. It returns [ErrLocked], naming the lock file, when another
 // process has it open.
 func OpenDir(path string, o DirOptions) (*Dir, error) {
-	d := &Dir{root: path, fs: o.FS, log: o.Logger, now: o.Now, open: make(map[string]*Journal)}
+	d := &Dir{root: path, fs: o.FS, log: o.Logger, now: o.Now, onSync: o.OnSync, open: make(map[string]*Journal)}
 	if d.fs == nil {
 		d.fs = OSFS()
 	}

@@ -29,6 +29,8 @@ type Journal struct {
 	log   *slog.Logger
 	now   func() time.Time
 	owner *Dir
+	// onSync is the Dir's fsync hook (DirOptions.OnSync), or nil.
+	onSync func(stream string, took time.Duration)
 
 	// latest is Latest(): the last sequence at the durability point of the
 	// sync mode; oldest is Oldest(). Written with mu held, read without.
@@ -342,6 +344,9 @@ func (j *Journal) syncLocked(seq int64) error {
 		began := time.Now()
 		err := f.Sync()
 		took := time.Since(began)
+		if j.onSync != nil {
+			j.onSync(j.name, took)
+		}
 		j.mu.Lock()
 		j.stats.Syncs++
 		j.stats.SyncTime += took
@@ -463,8 +468,12 @@ func (j *Journal) seal() error {
 	}
 	began := time.Now()
 	err := j.active.Sync()
+	took := time.Since(began)
 	j.stats.Syncs++
-	j.stats.SyncTime += time.Since(began)
+	j.stats.SyncTime += took
+	if j.onSync != nil {
+		j.onSync(j.name, took)
+	}
 	if err != nil {
 		j.stats.Failures++
 		j.failed = fmt.Errorf("fsync of %s while sealing it: %w", a.path, err)

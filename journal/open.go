@@ -31,16 +31,17 @@ import (
 // offset, unless Options.Repair, which cuts the stream there.
 func openJournal(d *Dir, name, dir string, meta []byte, opts Options) (*Journal, error) {
 	j := &Journal{
-		name:  name,
-		dir:   dir,
-		fs:    d.fs,
-		opts:  opts,
-		log:   d.log,
-		now:   d.now,
-		owner: d,
-		meta:  meta,
-		kick:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		name:   name,
+		dir:    dir,
+		fs:     d.fs,
+		opts:   opts,
+		log:    d.log,
+		now:    d.now,
+		owner:  d,
+		onSync: d.onSync,
+		meta:   meta,
+		kick:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
 	}
 	j.cond.L = &j.mu
 	m, err := readManifest(j.fs, dir)

@@ -180,4 +180,9 @@ type DirOptions struct {
 	Logger *slog.Logger
 	// Now is the clock of retention by age; nil means time.Now.
 	Now func() time.Time
+	// OnSync, when set, is called after every fsync of a segment (group
+	// commits, background syncs and seals) with the stream's name and how
+	// long the fsync took: a metrics hook. It may be called with the
+	// stream's lock held: it must be quick and must not call the journal.
+	OnSync func(stream string, took time.Duration)
 }
