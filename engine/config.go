@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/badbatch/badbatch/disruptor"
+	"github.com/badbatch/badbatch/journal"
 )
 
 // OverflowPolicy is what a publish does when the ring has no room for its
@@ -45,6 +46,47 @@ func ParseOverflowPolicy(s string) (OverflowPolicy, error) {
 		return OverflowReject, nil
 	}
 	return 0, fmt.Errorf("engine: unknown overflow policy %q (want block or reject)", s)
+}
+
+// Durability is where a local disruptor keeps its events: in its ring
+// only, or in a journal as well.
+type Durability uint8
+
+// The durabilities. The zero value means "the engine's default".
+const (
+	// DurabilityMemory keeps events in the ring only: a restart loses
+	// them, and the disruptor itself.
+	DurabilityMemory Durability = iota + 1
+	// DurabilityJournal writes every batch to the disruptor's journal
+	// (under [Config.Journal]) before it enters the ring, and answers a
+	// publish only once the journal has it (fsynced with sync "always").
+	// The disruptor, its state, its events and its idempotency keys come
+	// back at restart ([Engine.Recover]); reads below the ring are served
+	// from the journal. A replicated disruptor is never journaled: its
+	// record is the Raft log.
+	DurabilityJournal
+)
+
+// String returns the durability's config name: "memory" or "journal".
+func (d Durability) String() string {
+	switch d {
+	case DurabilityMemory:
+		return "memory"
+	case DurabilityJournal:
+		return "journal"
+	}
+	return fmt.Sprintf("Durability(%d)", uint8(d))
+}
+
+// ParseDurability maps "memory" and "journal" (any case) to a durability.
+func ParseDurability(s string) (Durability, error) {
+	switch strings.ToLower(s) {
+	case "memory":
+		return DurabilityMemory, nil
+	case "journal":
+		return DurabilityJournal, nil
+	}
+	return 0, fmt.Errorf("engine: unknown durability %q (want memory or journal)", s)
 }
 
 // DisruptorConfig describes one hosted disruptor. Zero fields take the
@@ -86,6 +128,16 @@ type DisruptorConfig struct {
 	// restored from a snapshot starts at the oldest sequence the snapshot
 	// holds.
 	FirstSequence int64
+	// Durability is [DurabilityMemory] or [DurabilityJournal].
+	Durability Durability
+	// Sync is a journaled disruptor's sync mode by its config name
+	// ("always", "interval" or "never"; see [journal.SyncMode]). It must
+	// be empty for a memory disruptor.
+	Sync string
+	// Retention bounds what a journaled disruptor's journal keeps; the
+	// zero value keeps everything. It must be zero for a memory
+	// disruptor.
+	Retention journal.Retention
 }
 
 // Config is the engine's configuration. Start from [DefaultConfig].
@@ -127,12 +179,19 @@ type Config struct {
 	// Clock tells the time of publishes and dedup expiry. Nil means
 	// time.Now.
 	Clock func() time.Time
+	// Journal is the data directory of journaled disruptors; nil means
+	// none, and a disruptor with [DurabilityJournal] is refused. The
+	// engine creates, opens, closes and deletes the streams in it; the
+	// caller opens and closes the directory itself.
+	Journal *journal.Dir
 }
 
 // DefaultConfig returns the embedded defaults: 1024-slot rings whose
 // publishes the engine serialises (single producer) with blocking consumers, 64 KiB events, batches of up to 10000
 // events, publishes that wait up to a second for room, and a five-minute
-// dedup window.
+// dedup window. Disruptors are in memory only; a journaled one (which
+// needs [Config.Journal]) syncs at the "interval" default of its journal
+// and keeps everything.
 func DefaultConfig() Config {
 	return Config{
 		MaxDisruptors:     1024,
@@ -150,6 +209,8 @@ func DefaultConfig() Config {
 			MaxEventSize:   64 << 10,
 			Overflow:       OverflowBlock,
 			PublishTimeout: time.Second,
+			Durability:     DurabilityMemory,
+			Sync:           journal.SyncInterval.String(),
 		},
 		DedupWindow:    5 * time.Minute,
 		DedupMaxKeys:   100_000,
@@ -235,6 +296,9 @@ func (c Config) resolve(d DisruptorConfig) (resolved, error) {
 	if d.PublishTimeout == 0 {
 		d.PublishTimeout = def.PublishTimeout
 	}
+	if d.Durability == 0 {
+		d.Durability = def.Durability
+	}
 	var errs configErrors
 	if !ValidName(d.Name) {
 		errs.add("name", d.Name, "must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit")
@@ -268,6 +332,7 @@ func (c Config) resolve(d DisruptorConfig) (resolved, error) {
 	if d.FirstSequence < 0 || d.FirstSequence > disruptor.MaxFirstSequence {
 		errs.add("first_sequence", d.FirstSequence, fmt.Sprintf("must be from 0 to %d", int64(disruptor.MaxFirstSequence)))
 	}
+	d.resolveJournal(def, &errs)
 	if err := errs.err(); err != nil {
 		return resolved{}, err
 	}
@@ -285,4 +350,43 @@ func waitStrategyName(ws disruptor.WaitStrategy, given string) string {
 		}
 	}
 	return strings.ReplaceAll(strings.ToLower(given), "-", "_")
+}
+
+// resolveJournal fills and checks the journal settings of d, whose
+// durability is resolved: a journaled disruptor gets def's sync mode and
+// retention when it gives none; a memory one may give neither.
+func (d *DisruptorConfig) resolveJournal(def DisruptorConfig, errs *configErrors) {
+	switch d.Durability {
+	case DurabilityJournal:
+		if d.Sync == "" {
+			d.Sync = def.Sync
+		}
+		if d.Retention == (journal.Retention{}) {
+			d.Retention = def.Retention
+		}
+		if m, err := journal.ParseSyncMode(d.Sync); err != nil {
+			errs.add("sync", d.Sync, `must be "always", "interval" or "never"`)
+		} else {
+			d.Sync = m.String()
+		}
+		if d.Retention.MaxAge < 0 {
+			errs.add("retention.max_age", d.Retention.MaxAge, "must not be negative (0: no bound)")
+		}
+		if d.Retention.MaxBytes < 0 {
+			errs.add("retention.max_bytes", d.Retention.MaxBytes, "must not be negative (0: no bound)")
+		}
+		if d.Retention.MaxEvents < 0 {
+			errs.add("retention.max_events", d.Retention.MaxEvents, "must not be negative (0: no bound)")
+		}
+	case DurabilityMemory:
+		if d.Sync != "" && d.Sync != def.Sync {
+			errs.add("sync", d.Sync, `needs durability "journal"`)
+		}
+		if d.Retention != (journal.Retention{}) && d.Retention != def.Retention {
+			errs.add("retention", d.Retention, `needs durability "journal"`)
+		}
+		d.Sync, d.Retention = "", journal.Retention{}
+	default:
+		errs.add("durability", d.Durability, `must be "memory" or "journal"`)
+	}
 }

@@ -34,21 +34,23 @@ func newMetricsConsumer(h *hosted) *metricsConsumer {
 	return &metricsConsumer{h: h, lat: newLatencyStats()}
 }
 
-func (m *metricsConsumer) OnEvent(ev *slot, _ int64, _ bool) error {
-	now := m.h.eng.now().UnixNano()
-	m.mu.Lock()
-	m.lat.record(now-ev.time, 1)
-	m.mu.Unlock()
+func (m *metricsConsumer) OnEvent(ev *slot, seq int64, _ bool) error {
+	if seq > m.h.restoredTo { // a refilled event's latency is not this run's
+		now := m.h.eng.now().UnixNano()
+		m.mu.Lock()
+		m.lat.record(now-ev.time, 1)
+		m.mu.Unlock()
+	}
 	m.consumed.Add(1)
 	return nil
 }
 
 // OnBatch records the batch's latencies. Events published together share
 // a time, so each run of equal times is recorded once.
-func (m *metricsConsumer) OnBatch(events []slot, _ int64, _ bool) error {
+func (m *metricsConsumer) OnBatch(events []slot, first int64, _ bool) error {
 	now := m.h.eng.now().UnixNano()
 	m.mu.Lock()
-	for i := 0; i < len(events); {
+	for i := max(0, int(min(m.h.restoredTo-first+1, int64(len(events))))); i < len(events); {
 		t, j := events[i].time, i+1
 		for j < len(events) && events[j].time == t {
 			j++

@@ -67,6 +67,19 @@
 // oldest event still held and is told the [Gap]. Either way nothing is
 // buffered per subscriber and nobody waits for it.
 //
+// # Durability
+//
+// A local disruptor is [DurabilityMemory] (the default: its ring is all
+// there is) or [DurabilityJournal]: with [Config.Journal] set, each of its
+// publishes is written to its own journal ([journal.Journal]) under the
+// publish token, at the sequence the ring then gives it, before it is
+// copied into the ring and answered; its state changes are recorded in
+// the journal's metadata first; [Engine.Recover] brings it back from the
+// journal after a restart; reads and subscriptions below the ring are
+// served from the journal, and [Ring.Purge] drops what is below a
+// sequence. A replicated disruptor is never journaled: its record is its
+// owner's log.
+//
 // # Lifecycle
 //
 // A disruptor moves created → running ⇄ paused → stopped, and is deleted

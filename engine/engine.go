@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/badbatch/badbatch/journal"
 )
 
 // Engine hosts named disruptors. All its methods are safe for concurrent
@@ -93,10 +95,21 @@ type Info struct {
 	// Owned is set for a disruptor created with [Engine.CreateOwned] (a
 	// replicated one), which changes only through its owner's [Writer].
 	Owned bool
+	// Durability, Sync and Retention are the disruptor's journal settings
+	// (Sync "" and Retention zero for a memory disruptor).
+	Durability Durability
+	Sync       string
+	Retention  journal.Retention
+	// Journal describes a journaled disruptor's journal; nil for a
+	// memory one. Oldest above is then the journal's oldest sequence.
+	Journal *JournalInfo
 }
 
 func (h *hosted) info() Info {
 	oldest, latest := h.window()
+	if h.j != nil {
+		oldest = min(h.journalFloor(), latest+1)
+	}
 	return Info{
 		Name:           h.name,
 		State:          h.State(),
@@ -113,7 +126,20 @@ func (h *hosted) info() Info {
 		Published:      h.eventsPublished.Load(),
 		Subscribers:    int(h.subscribers.Load()),
 		Owned:          h.owner != nil,
+		Durability:     h.cfg.Durability,
+		Sync:           h.cfg.Sync,
+		Retention:      h.cfg.Retention,
+		Journal:        h.journalInfo(),
 	}
+}
+
+// journalInfo describes h's journal, nil for a memory disruptor.
+func (h *hosted) journalInfo() *JournalInfo {
+	if h.j == nil {
+		return nil
+	}
+	st := h.j.Stats()
+	return &JournalInfo{Oldest: h.j.Oldest(), Bytes: h.j.Bytes(), Segments: st.Segments, Stats: st}
 }
 
 // Create adds a local disruptor in the created state, and starts it when
@@ -256,7 +282,11 @@ func (h *hosted) read(from int64, limit int, rec *Records) (Window, error) {
 	if from < 0 || limit <= 0 {
 		return Window{}, fmt.Errorf("%w: from %d, limit %d", ErrInvalidSequence, from, limit)
 	}
-	oldest, latest := h.window()
+	ringOldest, latest := h.window()
+	oldest := ringOldest
+	if h.j != nil {
+		oldest = min(h.journalFloor(), latest+1) // the journal is the record; the ring its newest part
+	}
 	w := Window{Oldest: oldest, Latest: latest, Next: from}
 	if from > latest {
 		return w, nil
@@ -264,8 +294,19 @@ func (h *hosted) read(from int64, limit int, rec *Records) (Window, error) {
 	if from < oldest {
 		return w, &EvictedError{Sequence: from, Oldest: oldest}
 	}
-	next, evicted := h.copyRange(rec, from, min(latest, from+int64(limit)-1))
+	to := min(latest, from+int64(limit)-1)
+	if from < ringOldest { // journaled: below the ring
+		next, err := h.readJournal(rec, from, to, limit)
+		w.Next = next
+		return w, err
+	}
+	next, evicted := h.copyRange(rec, from, to)
 	if evicted && next == from {
+		if h.j != nil { // overwritten meanwhile: the journal has it
+			next, err := h.readJournal(rec, from, to, limit)
+			w.Next = next
+			return w, err
+		}
 		ev := h.evicted(from)
 		w.Oldest = ev.Oldest
 		return w, ev
@@ -318,6 +359,9 @@ func (e *Engine) Subscribe(name string, opts SubscribeOptions) (*Subscription, e
 		from = h.delivered.Load() + 1
 	} else {
 		oldest, latest := h.window()
+		if h.j != nil {
+			oldest = min(h.journalFloor(), latest+1)
+		}
 		if from > latest+1 && h.owner == nil {
 			return nil, &NotPublishedError{Sequence: from, Latest: latest}
 		}
@@ -349,8 +393,14 @@ func (e *Engine) Close(ctx context.Context) error {
 	for _, h := range hs {
 		h.end(endShutdown)
 		if h.State().Active() {
-			if err := h.transition(ctx, StateStopped); err != nil {
+			// not recorded: a journaled disruptor comes back as it was
+			if err := h.transitionTo(ctx, StateStopped, false); err != nil {
 				errs = append(errs, fmt.Errorf("disruptor %q: %w", h.name, err))
+			}
+		}
+		if h.j != nil {
+			if err := h.j.Close(); err != nil && !errors.Is(err, journal.ErrClosed) {
+				errs = append(errs, fmt.Errorf("journal of %q: %w", h.name, err))
 			}
 		}
 	}

@@ -119,6 +119,24 @@ var (
 
 	// ErrClosed is returned by every call after [Engine.Close].
 	ErrClosed = errors.New("engine: closed")
+
+	// ErrJournalUnavailable is returned by a publish, state change or
+	// purge of a journaled disruptor whose journal could not be written:
+	// nothing of the publish was written or published. It wraps the
+	// journal's error. After a failed fsync the journal refuses writes
+	// with it until the engine is restarted ([Engine.Recover] then opens
+	// what the journal holds).
+	ErrJournalUnavailable = errors.New("engine: journal unavailable")
+	// ErrJournalFull is ErrJournalUnavailable for a full disk (the
+	// journal's error wraps ENOSPC). It wraps ErrJournalUnavailable.
+	ErrJournalFull = fmt.Errorf("%w: no space left on the device", ErrJournalUnavailable)
+	// ErrOutcomeUnknown is returned by a publish to a journaled disruptor
+	// with sync "always" whose events were written and published but
+	// whose fsync failed: they may or may not survive a power loss.
+	ErrOutcomeUnknown = errors.New("engine: outcome unknown: the journal's fsync failed")
+	// ErrNotJournaled is returned by [Engine.Purge] for a disruptor that
+	// has no journal.
+	ErrNotJournaled = errors.New("engine: the disruptor has no journal")
 )
 
 // The stable codes of the engine's errors, as the REST API reports them.
@@ -144,6 +162,10 @@ const (
 	CodeShuttingDown       = "SHUTTING_DOWN"
 	CodeInternal           = "INTERNAL"
 	CodeSubscriptionEnded  = "STREAM_ENDED"
+	CodeJournalUnavailable = "JOURNAL_UNAVAILABLE"
+	CodeJournalFull        = "JOURNAL_FULL"
+	CodeOutcomeUnknown     = "OUTCOME_UNKNOWN"
+	CodeNotJournaled       = "NOT_JOURNALED"
 )
 
 var codes = []struct {
@@ -172,6 +194,10 @@ var codes = []struct {
 	{ErrLagged, CodeLagged},
 	{ErrEnded, CodeSubscriptionEnded},
 	{ErrClosed, CodeShuttingDown},
+	{ErrJournalFull, CodeJournalFull}, // before ErrJournalUnavailable, which it wraps
+	{ErrJournalUnavailable, CodeJournalUnavailable},
+	{ErrOutcomeUnknown, CodeOutcomeUnknown},
+	{ErrNotJournaled, CodeNotJournaled},
 }
 
 // Code returns the stable API code of an engine error (see the Code

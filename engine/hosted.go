@@ -13,6 +13,7 @@ import (
 
 	"github.com/badbatch/badbatch/disruptor"
 	"github.com/badbatch/badbatch/internal/notify"
+	"github.com/badbatch/badbatch/journal"
 )
 
 // regionSlots is how many consecutive slots share one lock. Writers take a
@@ -71,17 +72,21 @@ type hosted struct {
 	ring        *disruptor.RingBuffer[slot]
 	seqr        disruptor.Sequencer
 	first       int64 // the first sequence published; those before it count as evicted
+	restoredTo  int64 // the last sequence refilled from a journal at start (first-1 when none): no latency is recorded for them
 	size, mask  int64
 	single      bool
 	regions     []sync.RWMutex // regions[i] guards slots i<<regionShift ..
 	regionShift uint
 	regionMask  int64                    // slots per region - 1
-	sem         chan struct{}            // single producer: the token of the one publishing goroutine
+	sem         chan struct{}            // single producer or journaled: the token of the one publishing goroutine
 	keys        *keys                    // idempotency keys of a local disruptor; nil for an owned one
 	errCounts   map[string]*atomic.Int64 // by code; read-only map
 	fan         *fanout
 	met         *metricsConsumer
 	procs       []disruptor.EventProcessor
+	// j is a journaled disruptor's journal, nil for a memory one; set
+	// before the disruptor enters the engine's map.
+	j *journal.Journal
 
 	_ [pad]byte
 	// ---- 2. lifecycle ----
@@ -123,6 +128,11 @@ type hosted struct {
 	subscribers atomic.Int32
 	rateMu      sync.Mutex
 	rate        rateWindow
+
+	// ---- a journaled disruptor's publish buffers: the token holder's ----
+	jev     []journal.Event
+	jmd     []journal.Metadata
+	jbroken atomic.Bool // the journal and the ring disagree: refuse publishes
 }
 
 const (
@@ -195,9 +205,12 @@ func newHosted(e *Engine, cfg resolved, schema *jsonschema.Schema, owner Writer)
 	}
 	h.regionMask = int64(per - 1)
 	h.regions = make([]sync.RWMutex, size/per)
-	if h.single {
+	if h.single || cfg.Durability == DurabilityJournal {
+		// a journaled disruptor's publishes are serialised too: each is
+		// written to the journal at the sequence the ring gives it
 		h.sem = make(chan struct{}, 1)
 	}
+	h.restoredTo = h.first - 1
 	h.published.Store(h.first - 1)
 	h.delivered.Store(h.first - 1)
 	h.eventsPublished.Store(h.first)
@@ -238,7 +251,16 @@ func (h *hosted) start() error {
 
 // transition moves the disruptor to state to, waiting for the publishes in
 // flight. Stopping drains the consumers (bounded by ctx) and stops them.
+// A journaled disruptor records the new state in its journal first (but
+// deleted: its journal goes).
 func (h *hosted) transition(ctx context.Context, to State) error {
+	return h.transitionTo(ctx, to, h.j != nil && to != StateDeleted)
+}
+
+// transitionTo is transition, recording the new state in the journal
+// when record is set: not when a recovered disruptor goes back to its
+// recorded state, nor when the engine closes.
+func (h *hosted) transitionTo(ctx context.Context, to State, record bool) error {
 	h.life.Lock()
 	defer h.life.Unlock()
 	from := h.State()
@@ -250,6 +272,11 @@ func (h *hosted) transition(ctx context.Context, to State) error {
 	}
 	if from == to {
 		return nil
+	}
+	if record {
+		if err := h.setMeta(to); err != nil {
+			return err // nothing changed
+		}
 	}
 	var err error
 	switch to {
@@ -339,6 +366,9 @@ func (h *hosted) publish(ctx context.Context, b *Batch) (int64, error) {
 		if err := h.accepting(); err != nil { // fast refusal; rechecked under life
 			return 0, err
 		}
+		if h.j != nil {
+			return h.publishJournaled(ctx, b, 0)
+		}
 		return h.publishLocked(ctx, b)
 	}
 	ts := h.batchTime(b).UnixNano()
@@ -347,7 +377,16 @@ func (h *hosted) publish(ctx context.Context, b *Batch) (int64, error) {
 	if p == nil {
 		return first, err
 	}
-	first, err = h.publishLocked(ctx, b)
+	if h.j != nil {
+		first, err = h.publishJournaled(ctx, b, hash)
+		if errors.Is(err, ErrOutcomeUnknown) {
+			// in the journal, so there after a restart: a retry is a duplicate
+			h.keys.complete(b.IdempotencyKey, p, hash, len(b.Events), first, ts)
+			return 0, err
+		}
+	} else {
+		first, err = h.publishLocked(ctx, b)
+	}
 	if err != nil {
 		h.keys.abort(b.IdempotencyKey, p)
 		return 0, err
@@ -489,7 +528,7 @@ func (h *hosted) write(lo, hi int64, events []Event, ts int64) {
 // advance moves the published watermark to at least hi, the end of a
 // batch the caller has just published.
 func (h *hosted) advance(hi int64) {
-	if h.single {
+	if h.sem != nil {
 		h.published.Store(hi) // publishes are serialised by sem
 		return
 	}

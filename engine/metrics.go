@@ -211,13 +211,30 @@ var (
 		"1 for the state the disruptor is in.", []string{"disruptor", "state"}, nil)
 	descUp = prometheus.NewDesc("badbatch_disruptor_up",
 		"1 when the disruptor's consumers run as its state says they should.", labels, nil)
+
+	descJournalBytes = prometheus.NewDesc("badbatch_journal_bytes",
+		"Size of a journaled disruptor's segment files.", labels, nil)
+	descJournalSegments = prometheus.NewDesc("badbatch_journal_segments",
+		"Segment files of a journaled disruptor's journal.", labels, nil)
+	descJournalOldest = prometheus.NewDesc("badbatch_journal_oldest_sequence",
+		"Oldest sequence a journaled disruptor's journal keeps.", labels, nil)
+	descJournalAppends = prometheus.NewDesc("badbatch_journal_appends_total",
+		"Successful writes to a journaled disruptor's journal since it was opened (one per publish).", labels, nil)
+	descJournalEvents = prometheus.NewDesc("badbatch_journal_events_total",
+		"Events written to a journaled disruptor's journal since it was opened.", labels, nil)
+	descJournalSyncs = prometheus.NewDesc("badbatch_journal_fsyncs_total",
+		"Fsyncs of a journaled disruptor's journal since it was opened (group commits and seals).", labels, nil)
+	descJournalErrors = prometheus.NewDesc("badbatch_journal_write_errors_total",
+		"Failed writes and fsyncs of a journaled disruptor's journal since it was opened.", labels, nil)
 )
 
 type collector struct{ e *Engine }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPublished, descConsumed, descBatches, descRate, descLatency,
-		descFill, descSize, descCursor, descLag, descSubscribers, descErrors, descState, descUp} {
+		descFill, descSize, descCursor, descLag, descSubscribers, descErrors, descState, descUp,
+		descJournalBytes, descJournalSegments, descJournalOldest, descJournalAppends, descJournalEvents,
+		descJournalSyncs, descJournalErrors} {
 		ch <- d
 	}
 }
@@ -259,6 +276,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		count, sum, buckets := h.met.lat.count, h.met.lat.sum, h.met.lat.buckets()
 		h.met.mu.Unlock()
 		ch <- prometheus.MustNewConstHistogram(descLatency, count, sum, buckets, n)
+		if h.j != nil {
+			st := h.j.Stats()
+			ch <- prometheus.MustNewConstMetric(descJournalBytes, prometheus.GaugeValue, float64(h.j.Bytes()), n)
+			ch <- prometheus.MustNewConstMetric(descJournalSegments, prometheus.GaugeValue, float64(st.Segments), n)
+			ch <- prometheus.MustNewConstMetric(descJournalOldest, prometheus.GaugeValue, float64(h.j.Oldest()), n)
+			ch <- prometheus.MustNewConstMetric(descJournalAppends, prometheus.CounterValue, float64(st.Writes), n)
+			ch <- prometheus.MustNewConstMetric(descJournalEvents, prometheus.CounterValue, float64(st.Events), n)
+			ch <- prometheus.MustNewConstMetric(descJournalSyncs, prometheus.CounterValue, float64(st.Syncs), n)
+			ch <- prometheus.MustNewConstMetric(descJournalErrors, prometheus.CounterValue, float64(st.Failures), n)
+		}
 	}
 }
 

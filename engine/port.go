@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/badbatch/badbatch/journal"
 )
 
 // Writer is the one door through which a hosted disruptor changes: every
@@ -26,9 +28,11 @@ import (
 // [Engine.Delete] refuse an owned disruptor with [ErrReplicated], so no
 // caller can reach its ring by another path.
 //
-// A journaled local disruptor (one whose publishes are acknowledged only
-// once written to a journal) is a third kind that fits behind the same
-// interface: its Writer writes the journal, then the ring.
+// A journaled local disruptor ([DurabilityJournal]: its publishes are
+// acknowledged only once written to its journal) is the third kind. Its
+// Writer is its *Ring too, whose Publish writes the journal, then the
+// ring, and whose SetState records the state in the journal before it
+// answers; there is no path into its ring that skips the journal.
 //
 // Methods may be called concurrently.
 type Writer interface {
@@ -147,8 +151,22 @@ func (e *Engine) CreateOwned(cfg DisruptorConfig, w Writer) (*Ring, error) {
 }
 
 // create resolves cfg, builds its disruptor and adds it under e.mu,
-// owned by owner (nil for a local disruptor).
+// owned by owner (nil for a local disruptor). A local journaled
+// disruptor's journal is created before it enters the map (and deleted
+// again if it cannot); an owned one is never journaled: its record is its
+// owner's log.
 func (e *Engine) create(cfg DisruptorConfig, owner Writer) (*hosted, error) {
+	if owner != nil {
+		cfg.Durability, cfg.Sync, cfg.Retention = DurabilityMemory, "", journal.Retention{}
+	}
+	return e.build(cfg, owner, nil)
+}
+
+// build resolves cfg, builds its disruptor and adds it under e.mu. With
+// restore nil a journaled disruptor gets a new journal; else restore
+// gives the new disruptor its journal and refills it, before it enters
+// the map.
+func (e *Engine) build(cfg DisruptorConfig, owner Writer, restore func(*hosted) error) (*hosted, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -177,6 +195,17 @@ func (e *Engine) create(cfg DisruptorConfig, owner Writer) (*hosted, error) {
 	if err != nil {
 		return nil, err
 	}
+	created := false
+	switch {
+	case restore != nil:
+		err = restore(h)
+	case r.Durability == DurabilityJournal:
+		err = e.createJournal(h)
+		created = err == nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	switch {
 	case e.closed.Load():
@@ -190,11 +219,15 @@ func (e *Engine) create(cfg DisruptorConfig, owner Writer) (*hosted, error) {
 	}
 	e.mu.Unlock()
 	if err != nil {
+		if created {
+			_ = e.dropJournal(h)
+		}
 		return nil, err
 	}
-	if e.log != nil {
+	if e.log != nil && restore == nil {
 		e.log.Info("disruptor created", "disruptor", r.Name, "buffer_size", r.BufferSize,
-			"producer_type", r.ProducerType, "wait_strategy", r.WaitStrategy, "owned", owner != nil)
+			"producer_type", r.ProducerType, "wait_strategy", r.WaitStrategy, "owned", owner != nil,
+			"durability", r.Durability.String())
 	}
 	return h, nil
 }
@@ -219,8 +252,12 @@ func (e *Engine) remove(ctx context.Context, h *hosted, code uint32) error {
 	// A failure to drain is logged by transition; the disruptor is gone
 	// either way.
 	_ = h.transition(ctx, StateDeleted)
+	var err error
+	if h.j != nil {
+		err = e.dropJournal(h) // its files are gone before the delete is answered
+	}
 	if e.log != nil {
 		e.log.Info("disruptor deleted", "disruptor", h.name)
 	}
-	return nil
+	return err
 }

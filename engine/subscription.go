@@ -1,5 +1,7 @@
 package engine
 
+import "errors"
+
 // LagPolicy is what happens to a live subscriber that falls more than a
 // ring behind, so that the events it has not read yet are overwritten.
 // Publishers never wait for subscribers, so a slow one cannot slow them
@@ -96,7 +98,22 @@ func (s *Subscription) Poll(rec *Records, limit int) (Gap, error) {
 			s.next = next
 			return gap, nil
 		}
+		if h.j != nil && s.next >= h.journalFloor() {
+			// below the ring: catch up from the journal
+			next, err := h.readJournal(rec, s.next, avail, limit)
+			if err == nil {
+				s.next = next
+				return gap, nil
+			}
+			var ev *EvictedError
+			if !errors.As(err, &ev) {
+				return gap, err
+			}
+		}
 		oldest := max(h.oldest(), s.next+1)
+		if h.j != nil {
+			oldest = max(h.journalFloor(), s.next+1)
+		}
 		if s.policy != LagSkip {
 			return gap, &LaggedError{LastDelivered: s.next - 1, Oldest: oldest}
 		}
