@@ -93,12 +93,35 @@ func checkDocument(r tokenReader, spec *docSpec) (map[string]bool, error) {
 			return malformed("unknown field %q", key)
 		}
 		present[key] = r.kind() != kindNull
+		if sub := spec.nested[key]; sub != nil && r.kind() == kindMap {
+			return checkNested(r, key, sub, &values)
+		}
 		return walkValue(r, 1, &values)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return present, r.end()
+}
+
+// checkNested checks the map that comes next, the value of the field
+// named field whose type is a struct (a retention): its keys are that
+// struct's fields, as spelled, each once.
+func checkNested(r tokenReader, field string, spec *docSpec, values *int) error {
+	*values++
+	seen := map[string]struct{}{}
+	return eachKey(r, field, func(k []byte) error {
+		key := string(k)
+		if _, dup := seen[key]; dup {
+			return malformed("duplicate key %q in %s", key, field)
+		}
+		seen[key] = struct{}{}
+		if !slices.Contains(spec.names, key) {
+			return malformed("unknown field %q in %s (want one of %s)", key, field, strings.Join(spec.names, ", "))
+		}
+		*values++
+		return walkValue(r, 2, values)
+	})
 }
 
 // walkValue checks the value that comes next: no key twice in a map, and
@@ -140,6 +163,9 @@ func walkValue(r tokenReader, depth int, values *int) error {
 type docSpec struct {
 	names  []string
 	fields []docField
+	// nested is the spec of each field whose type is a struct or a
+	// pointer to one, by name.
+	nested map[string]*docSpec
 }
 
 type docField struct {
@@ -166,6 +192,16 @@ func specOf(t reflect.Type) *docSpec {
 			name = sf.Name
 		}
 		s.names = append(s.names, name)
+		ft := sf.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft.PkgPath() != "time" {
+			if s.nested == nil {
+				s.nested = map[string]*docSpec{}
+			}
+			s.nested[name] = specOf(ft)
+		}
 		f := docField{index: i, name: name}
 		for _, rule := range strings.Split(sf.Tag.Get("wire"), ",") {
 			switch {

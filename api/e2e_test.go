@@ -20,7 +20,7 @@ var formats = []format{formatJSON, formatYAML, formatMsgpack}
 // TestEndToEnd drives every route over a real socket, in each encoding,
 // with and without gzip both ways.
 func TestEndToEnd(t *testing.T) {
-	ts := newTestServer(t)
+	ts := newTestServer(t, withJournal(t))
 	for _, f := range formats {
 		for _, gz := range []bool{false, true} {
 			name := fmt.Sprintf("%s-gzip=%v", f, gz)
@@ -31,6 +31,21 @@ func TestEndToEnd(t *testing.T) {
 	for _, path := range []string{"/", "/docs", "/ui/", "/ui/app.js", "/api/v1/auth/whoami"} {
 		if r := ts.do(t, request{method: "GET", path: path}); r.status != http.StatusOK {
 			t.Errorf("GET %s: %d", path, r.status)
+		}
+	}
+	// A journaled disruptor, and its purge.
+	for _, c := range []struct {
+		method, path string
+		body         any
+		want         int
+	}{
+		{"POST", "/api/v1/disruptors", map[string]any{"name": "e2e-journal", "durability": "journal", "sync": "always"}, http.StatusCreated},
+		{"POST", "/api/v1/disruptors/e2e-journal/events", map[string]any{"events": []any{map[string]any{"payload": 1}, map[string]any{"payload": 2}}}, http.StatusOK},
+		{"POST", "/api/v1/disruptors/e2e-journal/purge", map[string]any{"before": 1}, http.StatusOK},
+		{"GET", "/api/v1/disruptors/e2e-journal/events?from=0", nil, http.StatusGone},
+	} {
+		if r := ts.do(t, request{method: c.method, path: c.path, body: c.body}); r.status != c.want {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, r.status, r.body, c.want)
 		}
 	}
 	// Every route answered at least one 2xx (a redirect, 302).

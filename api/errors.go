@@ -68,6 +68,9 @@ const (
 	CodeOutcomeUnknown             = wire.CodeOutcomeUnknown
 	CodeDedupWindowFull            = wire.CodeDedupWindowFull
 	CodeCatchingUp                 = wire.CodeCatchingUp
+	CodeJournalUnavailable         = wire.CodeJournalUnavailable
+	CodeJournalFull                = wire.CodeJournalFull
+	CodeNotJournaled               = wire.CodeNotJournaled
 )
 
 func newError(code, msg string, details map[string]any) *Error {
@@ -116,6 +119,10 @@ var sentinels = []struct {
 	{engine.ErrInvalidSequence, CodeInvalidParameter, ""},
 	{engine.ErrTooManySubscribers, CodeTooManySubscribers, ""},
 	{engine.ErrClosed, CodeShuttingDown, ""},
+	{engine.ErrOutcomeUnknown, CodeOutcomeUnknown, "the events were written to the journal and published, but its fsync failed: they may not survive a power loss; the disruptor refuses publishes until the server restarts"},
+	{engine.ErrJournalFull, CodeJournalFull, "the journal's disk is full; nothing was published"},
+	{engine.ErrJournalUnavailable, CodeJournalUnavailable, ""},
+	{engine.ErrNotJournaled, CodeNotJournaled, ""},
 	{context.Canceled, CodeRequestCanceled, "the request ended before the operation finished"},
 	{context.DeadlineExceeded, CodeRequestCanceled, "the request ended before the operation finished"},
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/internal/clustertest"
+	"github.com/badbatch/badbatch/journal"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,6 +36,17 @@ type testServer struct {
 }
 
 type serverOpt func(*engine.Config, *Config)
+
+// withJournal gives the engine a data directory of journals, closed when
+// the test ends (after the server).
+func withJournal(t testing.TB) serverOpt {
+	dir, err := journal.OpenDir(t.TempDir(), journal.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dir.Close() })
+	return func(e *engine.Config, _ *Config) { e.Journal = dir }
+}
 
 func newTestServer(t testing.TB, opts ...serverOpt) *testServer {
 	t.Helper()

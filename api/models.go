@@ -34,6 +34,9 @@ type (
 	LeaveResponse  = wire.LeaveResponse
 	RaftStatus     = wire.RaftStatus
 	RaftServer     = wire.RaftServer
+	Retention      = wire.Retention
+	PurgeRequest   = wire.PurgeRequest
+	JournalInfo    = wire.JournalInfo
 )
 
 // disruptor describes the disruptor of info, replicated or not.
@@ -63,7 +66,25 @@ func toDisruptor(i engine.Info) Disruptor {
 		LatestSequence:   i.Latest,
 		Published:        i.Published,
 		Subscribers:      i.Subscribers,
+		Durability:       i.Durability.String(),
+		Sync:             i.Sync,
+		Retention:        toRetention(i),
+		Journal:          toJournalInfo(i.Journal),
 	}
+}
+
+func toRetention(i engine.Info) *Retention {
+	if i.Durability != engine.DurabilityJournal {
+		return nil
+	}
+	return &Retention{MaxAgeMS: i.Retention.MaxAge.Milliseconds(), MaxBytes: i.Retention.MaxBytes, MaxEvents: i.Retention.MaxEvents}
+}
+
+func toJournalInfo(j *engine.JournalInfo) *JournalInfo {
+	if j == nil {
+		return nil
+	}
+	return &JournalInfo{OldestSequence: j.Oldest, Bytes: j.Bytes, Segments: j.Segments}
 }
 
 func toPublishResult(name string, first int64, count int, dup bool) PublishResult {

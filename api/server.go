@@ -614,6 +614,7 @@ func (s *Server) routeTable() []route {
 		{perm: PermOperate, method: "DELETE", pattern: "/api/v1/disruptors/{name}", negotiate: true, handle: (*call).deleteDisruptor},
 		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}/state", negotiate: true, handle: (*call).getState, read: true},
 		{perm: PermOperate, method: "PUT", pattern: "/api/v1/disruptors/{name}/state", negotiate: true, handle: (*call).putState},
+		{perm: PermOperate, method: "POST", pattern: "/api/v1/disruptors/{name}/purge", negotiate: true, handle: (*call).purge},
 		{perm: PermView, method: "GET", pattern: "/api/v1/disruptors/{name}/metrics", negotiate: true, handle: (*call).disruptorMetrics},
 		{perm: PermPublish, method: "POST", pattern: "/api/v1/disruptors/{name}/events", negotiate: true, handle: (*call).publish},
 		{perm: PermRead, method: "GET", pattern: "/api/v1/disruptors/{name}/events", negotiate: true, handle: (*call).replay, query: []string{"from", "limit"}, read: true},

@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/journal"
+	"github.com/badbatch/badbatch/wire"
 )
 
 // The write door. Every change of an existing disruptor (publish, state
@@ -121,6 +123,7 @@ func (c *call) createDisruptor() {
 	if req.Replication != "" && req.Replication != ReplicationNone && req.Replication != ReplicationQuorum {
 		problems = append(problems, map[string]any{"field": "replication", "value": req.Replication, "reason": `must be "none" or "quorum"`})
 	}
+	problems = append(problems, journalSettings(&req, &cfg)...)
 	if len(problems) > 0 {
 		c.fail(newError(CodeValidation, "invalid disruptor settings", map[string]any{"errors": problems}))
 		return
@@ -148,6 +151,58 @@ func (c *call) createDisruptor() {
 	}
 	c.w.Header().Set("Location", "/api/v1/disruptors/"+url.PathEscape(info.Name))
 	c.respond(http.StatusCreated, c.s.disruptor(info))
+}
+
+// journalSettings copies the durability, sync and retention of req into
+// cfg, and returns their problems: a quorum disruptor is never journaled
+// (its record is the Raft log), so "journal", a sync mode or a retention
+// with "quorum" is refused rather than ignored.
+func journalSettings(req *CreateRequest, cfg *engine.DisruptorConfig) []map[string]any {
+	var problems []map[string]any
+	bad := func(field string, value any, reason string) {
+		problems = append(problems, map[string]any{"field": field, "value": fmt.Sprint(value), "reason": reason})
+	}
+	if req.Durability != "" {
+		d, err := engine.ParseDurability(req.Durability)
+		if err != nil {
+			bad("durability", req.Durability, `must be "memory" or "journal"`)
+		}
+		cfg.Durability = d
+	}
+	cfg.Sync = req.Sync
+	if r := req.Retention; r != nil {
+		cfg.Retention.MaxAge = time.Duration(r.MaxAgeMS) * time.Millisecond
+		cfg.Retention.MaxBytes, cfg.Retention.MaxEvents = r.MaxBytes, r.MaxEvents
+		if r.MaxAgeMS < 0 || r.MaxAgeMS > int64(time.Duration(1<<62)/time.Millisecond) {
+			bad("retention.max_age_ms", r.MaxAgeMS, "must not be negative (0: no bound)")
+		}
+		if r.MaxBytes < 0 {
+			bad("retention.max_bytes", r.MaxBytes, "must not be negative (0: no bound)")
+		}
+		if r.MaxEvents < 0 {
+			bad("retention.max_events", r.MaxEvents, "must not be negative (0: no bound)")
+		}
+	}
+	if req.Replication == ReplicationQuorum {
+		if req.Durability == wire.DurabilityJournal {
+			bad("durability", req.Durability, "a quorum disruptor is not journaled: its record is the Raft log (leave durability out)")
+		}
+		if req.Sync != "" {
+			bad("sync", req.Sync, "a quorum disruptor has no journal (leave sync out)")
+		}
+		if req.Retention != nil {
+			bad("retention", "{...}", "a quorum disruptor has no journal (leave retention out)")
+		}
+		cfg.Durability, cfg.Sync, cfg.Retention = engine.DurabilityMemory, "", journal.Retention{}
+	} else if req.Durability == wire.DurabilityMemory {
+		if req.Sync != "" {
+			bad("sync", req.Sync, `needs durability "journal"`)
+		}
+		if req.Retention != nil {
+			bad("retention", "{...}", `needs durability "journal"`)
+		}
+	}
+	return problems
 }
 
 // normalizeSchema makes a decoded YAML or MessagePack document JSON
@@ -216,6 +271,35 @@ func (c *call) putState() {
 		return
 	}
 	c.changed(w)
+	c.respond(http.StatusOK, c.s.disruptor(info))
+}
+
+// purge drops a journaled disruptor's events below a sequence, through
+// the Writer its name resolves to: only a local one has a journal.
+func (c *call) purge() {
+	w := c.writer(c.r.PathValue("name"))
+	if w == nil {
+		return
+	}
+	var req PurgeRequest
+	if !c.body(&req) {
+		return
+	}
+	if req.Before == nil {
+		c.fail(newError(CodeValidation, "before is required: the sequence below which events are dropped",
+			map[string]any{"errors": []map[string]any{{"field": "before", "value": "", "reason": "is required"}}}))
+		return
+	}
+	r, local := w.(*engine.Ring)
+	if !local {
+		c.fail(errorf(CodeNotJournaled, "%s is a quorum disruptor: its record is the Raft log, which has no purge", c.r.PathValue("name")))
+		return
+	}
+	info, err := r.Purge(*req.Before)
+	if err != nil {
+		c.failChange(err)
+		return
+	}
 	c.respond(http.StatusOK, c.s.disruptor(info))
 }
 

@@ -188,6 +188,19 @@ func (c *Client) SetState(ctx context.Context, name, state string) (wire.Disrupt
 	return out, err
 }
 
+// Purge drops a journaled disruptor's events below before (at most its
+// next sequence): reads below it are then 410 SEQUENCE_EVICTED. A
+// disruptor without a journal is 409 NOT_JOURNALED.
+func (c *Client) Purge(ctx context.Context, name string, before int64) (wire.Disruptor, error) {
+	r, err := c.bodyRequest(http.MethodPost, disruptorPath(name)+"/purge", wire.PurgeRequest{Before: &before})
+	if err != nil {
+		return wire.Disruptor{}, err
+	}
+	var out wire.Disruptor
+	_, err = c.do(ctx, r, &out)
+	return out, err
+}
+
 // Start starts a created disruptor: SetState(name, "running").
 func (c *Client) Start(ctx context.Context, name string) (wire.Disruptor, error) {
 	return c.SetState(ctx, name, "running")

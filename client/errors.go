@@ -207,6 +207,15 @@ const (
 	// its commit could not be confirmed; publishes with an idempotency key
 	// are retried, which is safe.
 	ErrOutcomeUnknown = Code(wire.CodeOutcomeUnknown)
+	// ErrJournalUnavailable: a journaled disruptor's journal could not
+	// be written; nothing was published. Retried (a publish is retried
+	// only with an idempotency key).
+	ErrJournalUnavailable = Code(wire.CodeJournalUnavailable)
+	// ErrJournalFull: the disk of a journaled disruptor's journal is
+	// full (507); nothing was published.
+	ErrJournalFull = Code(wire.CodeJournalFull)
+	// ErrNotJournaled: a purge of a disruptor that has no journal.
+	ErrNotJournaled = Code(wire.CodeNotJournaled)
 )
 
 // codes lists the sentinels, for the test that keeps them in step with
@@ -222,6 +231,7 @@ var codes = []Code{
 	ErrClusterDisabled, ErrClusterNotRunning, ErrClusterJoinFailed, ErrPeerUnavailable,
 	ErrPeerCircuitOpen, ErrPeerTimeout, ErrForwardLoop, ErrRequestTimeout, ErrSpinLimitReached,
 	ErrOverloaded, ErrNotLeader, ErrNoQuorum, ErrOutcomeUnknown, ErrCatchingUp,
+	ErrJournalUnavailable, ErrJournalFull, ErrNotJournaled,
 }
 
 // CodeOf returns the API error code of err, or "" when err is not an

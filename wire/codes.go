@@ -51,6 +51,9 @@ const (
 	CodeNotLeader                  = "NOT_LEADER"
 	CodeDedupWindowFull            = "DEDUP_WINDOW_FULL"
 	CodeCatchingUp                 = "CATCHING_UP"
+	CodeJournalUnavailable         = "JOURNAL_UNAVAILABLE"
+	CodeJournalFull                = "JOURNAL_FULL"
+	CodeNotJournaled               = "NOT_JOURNALED"
 )
 
 // CodeSubscriberLagged is not an error response but the code of a
@@ -95,7 +98,8 @@ var codes = []CodeInfo{
 	{CodeDisruptorLimitReached, http.StatusConflict, false, "the server hosts as many disruptors as it may"},
 	{CodeSpinLimitReached, http.StatusConflict, false, "a `busy_spin` or `yielding` disruptor would give the server more spinning consumers than it has cores (`details.limit`, `details.spinning`); pick a blocking strategy"},
 	{CodeClusterNotRunning, http.StatusConflict, false, "join on a node that has left the cluster (restart it to rejoin)"},
-	{CodeSequenceEvicted, http.StatusGone, false, "overwritten by the ring (`details.oldest_sequence`)"},
+	{CodeNotJournaled, http.StatusConflict, false, "a purge of a disruptor that has no journal (`durability: memory`, or `replication: quorum`)"},
+	{CodeSequenceEvicted, http.StatusGone, false, "overwritten by the ring, or for a journaled disruptor below what its journal keeps (retention, purge) (`details.oldest_sequence`)"},
 	{CodeBodyTooLarge, http.StatusRequestEntityTooLarge, false, "the body, after decompression, is over its limit (`details.limit`), decompresses more than the compression ratio allows (`details.max_ratio`), or its payloads convert to more than the limit"},
 	{CodeEventTooLarge, http.StatusRequestEntityTooLarge, false, "an event's payload and metadata exceed `max_event_size` (`details.index`)"},
 	{CodeBatchTooLarge, http.StatusRequestEntityTooLarge, false, "more events than 10000 or than the ring holds, or more than 256 batches"},
@@ -117,8 +121,10 @@ var codes = []CodeInfo{
 	{CodePeerCircuitOpen, http.StatusServiceUnavailable, true, "every node hosting the disruptor failed recently and gets no requests for a while; `Retry-After`"},
 	{CodeCatchingUp, http.StatusServiceUnavailable, true, "this node has not applied the Raft log far enough to answer for a `quorum` disruptor: a `min_index` read it did not reach within 5 s (`details.min_index`, `details.applied_index`), or a name it does not know while it catches up after a start (the disruptor may exist); retry (`Retry-After`), or ask another node"},
 	{CodeNoQuorum, http.StatusServiceUnavailable, true, "no Raft leader is known (an election, or the minority side of a partition), or its API address is not known yet; nothing was done; `Retry-After`"},
-	{CodeOutcomeUnknown, http.StatusServiceUnavailable, true, "the change was proposed but its commit could not be confirmed (leadership lost, timeout, or the leader a follower forwarded it to did not answer); it may have happened: retry with the same `Idempotency-Key`; `Retry-After`"},
+	{CodeOutcomeUnknown, http.StatusServiceUnavailable, true, "the change was proposed but its commit could not be confirmed (leadership lost, timeout, or the leader a follower forwarded it to did not answer), or a journaled disruptor's events were written but the journal's fsync failed (`sync: always`); it may have happened: retry with the same `Idempotency-Key`; `Retry-After`"},
+	{CodeJournalUnavailable, http.StatusServiceUnavailable, true, "a journaled disruptor's journal could not be written (an I/O error, or it refuses writes since an earlier failed fsync: restart the server); nothing was published; `Retry-After`"},
 	{CodePeerTimeout, http.StatusGatewayTimeout, true, "the node hosting the disruptor did not answer in time (`details.node`)"},
+	{CodeJournalFull, http.StatusInsufficientStorage, true, "the disk of a journaled disruptor's journal is full; nothing was published; publishes work again once there is room (retention, a purge, more disk)"},
 	{CodeForwardLoop, http.StatusLoopDetected, false, "a forwarded request would be forwarded again (stale metadata); not sent by the server itself"},
 	{CodeNotLeader, http.StatusTemporaryRedirect, false, "a `quorum` disruptor's create, state change, delete, publish or `consistent=true` read reached a Raft follower that could not forward it (the leader is not a routable member, or the request was forwarded already; in a multi-disruptor publish, per batch): `Location` is the same request on the leader (`details.leader_id`, `details.leader_api`); resend it there"},
 }

@@ -46,6 +46,65 @@ type CreateRequest struct {
 	// sequences before it read as evicted. Not for quorum disruptors,
 	// which the Raft log numbers.
 	FirstSequence int64 `json:"first_sequence,omitempty" yaml:"first_sequence,omitempty"`
+	// Durability is DurabilityMemory or DurabilityJournal; left out, the
+	// server's default (disruptor.default_durability: journal in
+	// `badbatch server`). A quorum disruptor is never journaled (its record
+	// is the Raft log): "journal" with "quorum" is refused.
+	Durability string `json:"durability,omitempty" yaml:"durability,omitempty" wire:"oneof=memory journal"`
+	// Sync is a journaled disruptor's sync mode: SyncAlways, SyncInterval
+	// or SyncNever; left out, the server's default (interval).
+	Sync string `json:"sync,omitempty" yaml:"sync,omitempty" wire:"oneof=always interval never"`
+	// Retention bounds what a journaled disruptor's journal keeps; left
+	// out, everything.
+	Retention *Retention `json:"retention,omitempty" yaml:"retention,omitempty"`
+}
+
+// Durabilities of [CreateRequest.Durability] and [Disruptor.Durability].
+const (
+	// DurabilityMemory keeps events in the ring only.
+	DurabilityMemory = "memory"
+	// DurabilityJournal writes every publish to the disruptor's journal
+	// before it is answered; the disruptor survives restarts.
+	DurabilityJournal = "journal"
+)
+
+// Sync modes of [CreateRequest.Sync]: when a journal fsyncs. See
+// docs/durability.md for what each survives.
+const (
+	SyncAlways   = "always"
+	SyncInterval = "interval"
+	SyncNever    = "never"
+)
+
+// Retention bounds what a journal keeps; a zero field is no bound. Whole
+// segments are dropped, oldest first.
+type Retention struct {
+	// MaxAgeMS drops events older than this many milliseconds.
+	MaxAgeMS int64 `json:"max_age_ms,omitempty" yaml:"max_age_ms,omitempty"`
+	// MaxBytes keeps at least the newest MaxBytes bytes (and at most a
+	// segment more).
+	MaxBytes int64 `json:"max_bytes,omitempty" yaml:"max_bytes,omitempty"`
+	// MaxEvents keeps at least the newest MaxEvents events (and at most a
+	// segment more).
+	MaxEvents int64 `json:"max_events,omitempty" yaml:"max_events,omitempty"`
+}
+
+// PurgeRequest is the body of POST /api/v1/disruptors/{name}/purge.
+type PurgeRequest struct {
+	// Before drops every event below this sequence (at most the next
+	// sequence to be published).
+	Before *int64 `json:"before" yaml:"before"`
+}
+
+// JournalInfo is [Disruptor.Journal]: what a journaled disruptor's
+// journal holds.
+type JournalInfo struct {
+	// OldestSequence is the oldest sequence kept.
+	OldestSequence int64 `json:"oldest_sequence" yaml:"oldest_sequence"`
+	// Bytes is the size of its segment files.
+	Bytes int64 `json:"bytes" yaml:"bytes"`
+	// Segments is the number of segment files.
+	Segments int `json:"segments" yaml:"segments"`
 }
 
 // StateRequest is the body of PUT /api/v1/disruptors/{name}/state.
@@ -85,6 +144,14 @@ type Disruptor struct {
 	LatestSequence int64 `json:"latest_sequence" yaml:"latest_sequence"`
 	Published      int64 `json:"published" yaml:"published"`
 	Subscribers    int   `json:"subscribers" yaml:"subscribers"`
+	// Durability is DurabilityMemory or DurabilityJournal; Sync and
+	// Retention are set for a journaled disruptor only, as is Journal.
+	// For a journaled disruptor OldestSequence is its journal's oldest:
+	// reads below the ring are served from the journal.
+	Durability string       `json:"durability" yaml:"durability"`
+	Sync       string       `json:"sync,omitempty" yaml:"sync,omitempty"`
+	Retention  *Retention   `json:"retention,omitempty" yaml:"retention,omitempty"`
+	Journal    *JournalInfo `json:"journal,omitempty" yaml:"journal,omitempty"`
 }
 
 // DisruptorList is the body of GET /api/v1/disruptors.
