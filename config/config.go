@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/badbatch/badbatch/cluster"
 	"github.com/badbatch/badbatch/engine"
 	"github.com/badbatch/badbatch/internal/errwalk"
+	"github.com/badbatch/badbatch/journal"
 )
 
 // Config is the whole configuration. Each field's koanf tag is its key in
@@ -42,6 +44,23 @@ type Server struct {
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 	// ShutdownTimeout bounds the drain on SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// DataDir holds the server's durable state: the journals of its
+	// journaled disruptors, in DataDir/journal (locked against a second
+	// server). Empty: no journal, and durability "journal" is refused.
+	DataDir string `koanf:"data_dir"`
+	// JournalRepair names disruptors whose journal is opened with repair
+	// at start: a corrupt record and everything after it are cut off
+	// (docs/durability.md). Copy the stream's directory first.
+	JournalRepair []string `koanf:"journal_repair"`
+}
+
+// JournalDir is where the server keeps its journals: DataDir/journal, or
+// "" without a data directory.
+func (s Server) JournalDir() string {
+	if strings.TrimSpace(s.DataDir) == "" {
+		return ""
+	}
+	return filepath.Join(s.DataDir, "journal")
 }
 
 // Cluster is the gossip membership of the node (see the cluster
@@ -136,6 +155,12 @@ type Disruptor struct {
 	DefaultMaxEventSize int           `koanf:"default_max_event_size"`
 	OverflowPolicy      string        `koanf:"overflow_policy"`
 	PublishTimeout      time.Duration `koanf:"publish_timeout"`
+	// DefaultDurability is "journal" (the server's default: kept in
+	// server.data_dir, back after a restart) or "memory".
+	DefaultDurability string `koanf:"default_durability"`
+	// DefaultSync is a journal's sync mode: "interval" (fsync every 100ms
+	// or 1 MiB), "always" (before every answer) or "never".
+	DefaultSync string `koanf:"default_sync"`
 	// Disruptors are created when the server starts.
 	Disruptors []DisruptorSpec `koanf:"disruptors"`
 }
@@ -154,6 +179,19 @@ type DisruptorSpec struct {
 	// disruptor is created by whichever node leads the Raft group, once,
 	// when it is missing from the replicated catalog.
 	Replication string `koanf:"replication"`
+	// Durability, Sync and Retention are the journal settings; empty: the
+	// defaults. A quorum disruptor is never journaled.
+	Durability string        `koanf:"durability"`
+	Sync       string        `koanf:"sync"`
+	Retention  RetentionSpec `koanf:"retention"`
+}
+
+// RetentionSpec bounds what a journaled disruptor's journal keeps; zero
+// fields are no bound.
+type RetentionSpec struct {
+	MaxAge    time.Duration `koanf:"max_age"`
+	MaxBytes  int64         `koanf:"max_bytes"`
+	MaxEvents int64         `koanf:"max_events"`
 }
 
 // Quorum reports whether the disruptor is declared "replication: quorum".
@@ -193,6 +231,7 @@ func Default() Config {
 			ReadTimeout:       time.Minute,
 			IdleTimeout:       2 * time.Minute,
 			ShutdownTimeout:   30 * time.Second,
+			DataDir:           "./data",
 		},
 		Cluster: ClusterSection(cluster.DefaultConfig()),
 		Disruptor: Disruptor{
@@ -202,6 +241,9 @@ func Default() Config {
 			DefaultMaxEventSize: e.Defaults.MaxEventSize,
 			OverflowPolicy:      e.Defaults.Overflow.String(),
 			PublishTimeout:      e.Defaults.PublishTimeout,
+			// the server journals by default; the engine alone does not
+			DefaultDurability: engine.DurabilityJournal.String(),
+			DefaultSync:       e.Defaults.Sync,
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 		Limits: Limits{
@@ -263,6 +305,14 @@ func (c Config) Validate() error {
 	if c.Server.ShutdownTimeout <= 0 {
 		errs.add("server.shutdown_timeout", c.Server.ShutdownTimeout, "must be positive")
 	}
+	if c.Server.JournalDir() == "" && strings.EqualFold(c.Disruptor.DefaultDurability, "journal") {
+		errs.add("server.data_dir", c.Server.DataDir, `must be set while disruptor.default_durability is "journal"`)
+	}
+	for i, name := range c.Server.JournalRepair {
+		if !engine.ValidName(name) {
+			errs.add(fmt.Sprintf("server.journal_repair[%d]", i), name, "must be a disruptor name")
+		}
+	}
 	if c.Server.ClusterMode {
 		c.Cluster.validate(&errs)
 		c.Cluster.Replication.validate(&errs)
@@ -307,6 +357,12 @@ func (c Config) Validate() error {
 		case "quorum":
 			if !c.Cluster.Replication.Enabled {
 				errs.add(key+".replication", d.Replication, "needs cluster.replication.enabled: true")
+			}
+			if d.Durability == "journal" {
+				errs.add(key+".durability", d.Durability, "a quorum disruptor is not journaled: its record is the Raft log (leave durability out)")
+			}
+			if d.Sync != "" || d.Retention != (RetentionSpec{}) {
+				errs.add(key+".sync", d.Sync, "a quorum disruptor has no journal (leave sync and retention out)")
 			}
 		default:
 			errs.add(key+".replication", d.Replication, "must be none or quorum")
@@ -371,6 +427,8 @@ func engineKey(field string) string {
 			return "disruptor.default_" + rest
 		case "overflow":
 			return "disruptor.overflow_policy"
+		case "durability", "sync":
+			return "disruptor.default_" + rest
 		}
 		return "disruptor." + rest
 	}
@@ -406,6 +464,12 @@ func (c Config) engineConfig() (engine.Config, error) {
 	} else {
 		e.Defaults.Overflow = p
 	}
+	if d, err := engine.ParseDurability(c.Disruptor.DefaultDurability); err != nil {
+		errs.add("disruptor.default_durability", c.Disruptor.DefaultDurability, "must be journal or memory")
+	} else {
+		e.Defaults.Durability = d
+	}
+	e.Defaults.Sync = c.Disruptor.DefaultSync
 	return e, errs.err()
 }
 
@@ -420,17 +484,26 @@ func (d DisruptorSpec) engineConfig() (engine.DisruptorConfig, error) {
 		WaitStrategy:   d.WaitStrategy,
 		MaxEventSize:   d.MaxEventSize,
 		PublishTimeout: d.PublishTimeout,
+		Sync:           d.Sync,
+		Retention: journal.Retention{MaxAge: d.Retention.MaxAge, MaxBytes: d.Retention.MaxBytes,
+			MaxEvents: d.Retention.MaxEvents},
 	}
+	var errs keyErrors
 	if d.OverflowPolicy != "" {
 		p, err := engine.ParseOverflowPolicy(d.OverflowPolicy)
 		if err != nil {
-			var errs keyErrors
 			errs.add("overflow_policy", d.OverflowPolicy, "must be block or reject")
-			return dc, errs.err()
 		}
 		dc.Overflow = p
 	}
-	return dc, nil
+	if d.Durability != "" {
+		p, err := engine.ParseDurability(d.Durability)
+		if err != nil {
+			errs.add("durability", d.Durability, "must be journal or memory")
+		}
+		dc.Durability = p
+	}
+	return dc, errs.err()
 }
 
 // Redacted returns a copy with secrets replaced, for display.

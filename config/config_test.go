@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Default()
-	if c.Server != d.Server || c.Limits != d.Limits || c.Logging != d.Logging {
+	if !reflect.DeepEqual(c.Server, d.Server) || c.Limits != d.Limits || c.Logging != d.Logging {
 		t.Errorf("empty file gave %+v, want defaults %+v", c, d)
 	}
 }

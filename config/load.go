@@ -128,7 +128,15 @@ func mergeFile(k *koanf.Koanf, data []byte) (keyErrors, error) {
 				errs.add(fmt.Sprintf("%s[%d]", list, i), item, "must be a mapping")
 				continue
 			}
-			for key := range m {
+			for key, v := range m {
+				if sub, ok := v.(map[string]any); ok && itemKeys[key] == nil { // a section: retention
+					for sk := range sub {
+						if _, ok := itemKeys[key+"."+sk]; !ok {
+							errs.add(fmt.Sprintf("%s[%d].%s.%s", list, i, key, sk), nil, "unknown key%s", hint(key+"."+sk, itemKeys))
+						}
+					}
+					continue
+				}
 				if _, ok := itemKeys[key]; !ok {
 					errs.add(fmt.Sprintf("%s[%d].%s", list, i, key), nil, "unknown key%s", hint(key, itemKeys))
 				}

@@ -18,6 +18,20 @@
 // disruptor drains.
 // [Server.Close] stops at once. Both return every error they met, joined.
 //
+// # Journals
+//
+// The server opens <server.data_dir>/journal ([journal.OpenDir]; a second
+// server on it is refused naming the lock), gives it to the engine
+// ([engine.Config.Journal]) and, before the declared disruptors are
+// created, brings back every journaled disruptor in it
+// ([engine.Engine.Recover]): config, state, events, numbering and
+// idempotency keys. A stream with a corrupt record keeps only its
+// disruptor down, logged with the file and offset;
+// server.journal_repair (--journal-repair NAME) opens it with repair. A
+// declared disruptor found in the journal keeps the journal's state and
+// events, and its declared settings must match the journal's, else the
+// start is refused naming the difference. docs/durability.md has it all.
+//
 // # The voter autopilot
 //
 // On the Raft leader, a loop makes the Raft configuration follow the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 
 	"github.com/badbatch/badbatch/config"
 	"github.com/badbatch/badbatch/server"
@@ -16,7 +17,13 @@ import (
 // built-in configuration with one declared disruptor, served on a free
 // loopback port.
 func ExampleNew() {
+	dataDir, err := os.MkdirTemp("", "badbatch-example-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dataDir)
 	cfg := config.Default()
+	cfg.Server.DataDir = dataDir // the journals of journaled disruptors (the default durability)
 	cfg.Disruptor.Disruptors = []config.DisruptorSpec{{Name: "orders"}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -33,6 +33,9 @@ func startServer(t *testing.T, cfg config.Config) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if cfg.Server.DataDir == config.Default().Server.DataDir {
+		cfg.Server.DataDir = t.TempDir() // never ./data in the package directory
+	}
 	srv, err := New(ctx, cfg, Options{Logger: clustertest.Logger()})
 	if err != nil {
 		t.Fatalf("New(%s): %v", cfg.Cluster.NodeID, err)

@@ -82,6 +82,7 @@ func TestClusterSecureByDefault(t *testing.T) {
 	cfg.Server.BindAddr = "127.0.0.1:0"
 	cfg.Server.ClusterMode = true
 	cfg.Cluster.NodeID = "n1"
+	cfg.Server.DataDir = t.TempDir()
 	_, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler)})
 	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "cluster.encryption_key") {
 		t.Fatalf("New with the default gossip bind and no key: %v", err)

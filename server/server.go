@@ -19,6 +19,7 @@ import (
 	"github.com/badbatch/badbatch/cluster"
 	"github.com/badbatch/badbatch/config"
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/journal"
 )
 
 // ErrInvalidConfig is wrapped by the errors of [New] that are about the
@@ -56,6 +57,10 @@ type Options struct {
 	// Listener, when set, is served instead of a listener on
 	// server.bind_addr; the Server closes it.
 	Listener net.Listener
+	// JournalFS is the file system of the journals under
+	// server.data_dir; nil means the operating system's. Tests inject
+	// faults (a full disk) through it.
+	JournalFS journal.FS
 }
 
 // Server is a running BadBatch server: the engine, and when configured
@@ -70,6 +75,9 @@ type Server struct {
 	member *member     // nil when not clustered
 	repl   *replicator // nil without replication
 	api    *api.Server
+	// journals is the data directory of the journaled disruptors; nil
+	// without server.data_dir. It closes after the engine.
+	journals *journals
 
 	stopOnce sync.Once
 	stopErr  error
@@ -124,14 +132,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, invalid(err)
 	}
 	ecfg.Logger = log
-	eng, err := engine.New(ecfg)
-	if err != nil {
-		return nil, invalid(err)
-	}
-	undo = append(undo, func() { closeEngine(eng, log) })
-	if err := createDeclared(eng, cfg, log); err != nil {
-		return nil, err
-	}
 	acfg, err := apiConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -140,6 +140,28 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	acfg.Registry = opts.Registry
 	if acfg.Registry == nil {
 		acfg.Registry = prometheus.NewRegistry()
+	}
+	js, err := openJournals(cfg, opts.JournalFS, log)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { js.close(log) })
+	if js != nil {
+		ecfg.Journal = js.dir
+		if err := acfg.Registry.Register(js.fsync); err != nil {
+			return nil, fmt.Errorf("registering the journal metrics: %w", err)
+		}
+	}
+	eng, err := engine.New(ecfg)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	undo = append(undo, func() { closeEngine(eng, log) })
+	if err := js.recoverAll(eng, cfg, log); err != nil {
+		return nil, err
+	}
+	if err := createDeclared(eng, cfg, js, log); err != nil {
+		return nil, err
 	}
 	acfg.TracerProvider = opts.TracerProvider
 
@@ -169,7 +191,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if err != nil {
 		return nil, invalid(err)
 	}
-	return &Server{cfg: cfg, log: log, eng: eng, ln: ln, member: m, repl: repl, api: srv}, nil
+	return &Server{cfg: cfg, log: log, eng: eng, ln: ln, member: m, repl: repl, api: srv, journals: js}, nil
 }
 
 // Addr returns the address the API listens on.
@@ -227,6 +249,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.repl.close(false))
 		errs = append(errs, s.api.Shutdown(ctx))
 		s.member.close()
+		closeEngine(s.eng, s.log) // closed by the API's shutdown already, but for a Serve that never ran
+		s.journals.close(s.log)
 		s.stopErr = errors.Join(errs...)
 	})
 	return s.stopErr
@@ -245,6 +269,8 @@ func (s *Server) Close() error {
 		if err := s.api.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, err)
 		}
+		closeEngine(s.eng, s.log)
+		s.journals.close(s.log)
 		s.stopErr = errors.Join(errs...)
 	})
 	return s.stopErr

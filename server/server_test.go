@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,7 +15,14 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		// every test gives its servers a temporary data directory
+		if _, err := os.Stat(config.Default().Server.DataDir); err == nil {
+			fmt.Fprintln(os.Stderr, "a test left a data directory in the package directory")
+			code = 1
+		}
+		os.Exit(code)
+	}))
 }
 
 // TestNewRefusesInvalidConfig: a configuration the parts refuse is an

@@ -312,12 +312,21 @@ func TestEventCommands(t *testing.T) {
 			t.Errorf("%v: %v", tc.args, r)
 		}
 	}
-	createDisruptor(t, "cli-small", "--size", "4")
-	bb(t, "event", "batch", "cli-small", "[1,2,3,4]")
-	bb(t, "event", "batch", "cli-small", "[5,6]")
+	// A memory disruptor forgets what its ring overwrote; a journaled one
+	// (the server's default) serves it from its journal.
+	createDisruptor(t, "cli-small", "--size", "4", "--durability", "memory")
+	createDisruptor(t, "cli-small-j", "--size", "4", "--sync", "always")
+	for _, name := range []string{"cli-small", "cli-small-j"} {
+		bb(t, "event", "batch", name, "[1,2,3,4]")
+		bb(t, "event", "batch", name, "[5,6]")
+	}
 	r = cliRun{env: env}.run(t, "event", "replay", "cli-small", "--from", "0")
 	if r.code != exitFailed || !strings.Contains(r.stderr, "SEQUENCE_EVICTED") || !strings.Contains(r.stderr, "2") {
 		t.Errorf("replay evicted: %v", r)
+	}
+	r = cliRun{env: env}.run(t, "event", "replay", "cli-small-j", "--from", "0", "-o", "json")
+	if r.code != 0 || strings.Count(r.stdout, `"sequence"`) != 6 {
+		t.Errorf("replay of a journaled disruptor from 0: %v", r)
 	}
 }
 

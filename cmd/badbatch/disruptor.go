@@ -71,7 +71,7 @@ file specifies, declaratively, as kubectl apply -f does: YAML documents
 (or JSON), each a spec or a list of specs, a spec being the body of POST
 /api/v1/disruptors (name, buffer_size, producer_type, wait_strategy,
 max_event_size, overflow, publish_timeout_ms, schema, start, replication,
-first_sequence). Keys are strict: an unknown, duplicate or mis-cased key
+first_sequence, durability, sync, retention). Keys are strict: an unknown, duplicate or mis-cased key
 or a value of the wrong type is an error naming the file and line, and
 nothing is created. Each spec is then reported: created; unchanged (the
 disruptor exists with every setting the spec gives; settings it leaves
@@ -116,6 +116,12 @@ an error, 0 otherwise, so it can run again and again.`,
 			if req.FirstSequence < 0 {
 				return usagef("--first-sequence %d: must not be negative", req.FirstSequence)
 			}
+			if req.Durability != "" && req.Durability != "journal" && req.Durability != "memory" {
+				return usagef("--durability %q: want journal or memory", req.Durability)
+			}
+			if req.Sync != "" && req.Sync != "interval" && req.Sync != "always" && req.Sync != "never" {
+				return usagef("--sync %q: want interval, always or never", req.Sync)
+			}
 			req.PublishTimeoutMS = timeout.Milliseconds()
 			if noStart {
 				no := false
@@ -155,6 +161,10 @@ an error, 0 otherwise, so it can run again and again.`,
 	f.Int64Var(&req.FirstSequence, "first-sequence", 0, "sequence of the first event, to continue an earlier disruptor's numbering (not with --replication quorum)")
 	f.StringVar(&req.Replication, "replication", "", "none (this node only, the default) or quorum (replicated with Raft on every node; needs a server run with --cluster --replication)")
 	f.StringArrayVarP(&files, "filename", "f", nil, "create the disruptors this YAML or JSON file specifies (repeatable; - for standard input)")
+	f.StringVar(&req.Durability, "durability", "", "journal (every publish written to the disruptor's journal before it is answered; back after a restart) or memory (the ring only) (default: the server's, journal)")
+	f.StringVar(&req.Sync, "sync", "", "a journal's fsync: interval (every 100ms or 1 MiB, the default), always (before every answer) or never")
+	enumFlag(cmd, "durability", "journal", "memory")
+	enumFlag(cmd, "sync", "interval", "always", "never")
 	_ = cmd.RegisterFlagCompletionFunc("replication", cobra.FixedCompletions([]string{"none", "quorum"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("producer", cobra.FixedCompletions([]string{"single", "multi"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("overflow", cobra.FixedCompletions([]string{"block", "reject"}, cobra.ShellCompDirectiveNoFileComp))
@@ -242,6 +252,15 @@ func disruptorDetail(tw *tabwriter.Writer, d api.Disruptor) {
 	row(tw, "OVERFLOW", d.Overflow)
 	row(tw, "PUBLISH TIMEOUT", time.Duration(d.PublishTimeoutMS)*time.Millisecond)
 	row(tw, "REPLICATION", cmpOr(d.Replication, "none"))
+	row(tw, "DURABILITY", cmpOr(d.Durability, "memory"))
+	if d.Journal != nil {
+		row(tw, "SYNC", d.Sync)
+		if r := d.Retention; r != nil && *r != (api.Retention{}) {
+			row(tw, "RETENTION", fmt.Sprintf("max_age %v, max_bytes %d, max_events %d",
+				time.Duration(r.MaxAgeMS)*time.Millisecond, r.MaxBytes, r.MaxEvents))
+		}
+		row(tw, "JOURNAL", fmt.Sprintf("from %d, %d bytes in %d segments", d.Journal.OldestSequence, d.Journal.Bytes, d.Journal.Segments))
+	}
 	row(tw, "PUBLISHED", d.Published)
 	window := "empty"
 	if d.LatestSequence >= d.OldestSequence {

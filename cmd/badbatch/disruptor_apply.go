@@ -239,6 +239,15 @@ func specDiff(s api.CreateRequest, d api.Disruptor) []string {
 	check("overflow", s.Overflow != "", s.Overflow, d.Overflow)
 	check("publish_timeout_ms", s.PublishTimeoutMS != 0, s.PublishTimeoutMS, d.PublishTimeoutMS)
 	check("replication", s.Replication != "", s.Replication, cmpOr(d.Replication, api.ReplicationNone))
+	check("durability", s.Durability != "", s.Durability, d.Durability)
+	check("sync", s.Sync != "", s.Sync, d.Sync)
+	if s.Retention != nil {
+		have := api.Retention{}
+		if d.Retention != nil {
+			have = *d.Retention
+		}
+		check("retention", true, *s.Retention, have)
+	}
 	if s.Schema != nil {
 		var want, have any
 		b, _ := json.Marshal(s.Schema)

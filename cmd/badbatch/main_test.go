@@ -13,8 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,6 +36,14 @@ var badbatchBin string
 // its own.
 var configHome string
 
+// dataRoot holds a data directory per process started with baseEnv
+// (BADBATCH_SERVER_DATA_DIR), so that no server writes ./data into the
+// package directory and no two share one; dataDirs numbers them.
+var (
+	dataRoot string
+	dataDirs atomic.Int64
+)
+
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
 }
@@ -48,6 +58,7 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	badbatchBin = filepath.Join(dir, "badbatch")
 	configHome = filepath.Join(dir, "config")
+	dataRoot = filepath.Join(dir, "data")
 	if err := os.Mkdir(configHome, 0o700); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -58,6 +69,10 @@ func testMain(m *testing.M) int {
 	}
 	code := m.Run()
 	stopShared()
+	if _, err := os.Stat("data"); err == nil {
+		fmt.Fprintln(os.Stderr, "a test left a data directory in the package directory")
+		code = 1
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -98,7 +113,8 @@ func buildBinary(out string) error {
 // tests are).
 func baseEnv() []string {
 	gorace := "atexit_sleep_ms=0"
-	env := []string{"XDG_CONFIG_HOME=" + configHome}
+	env := []string{"XDG_CONFIG_HOME=" + configHome,
+		"BADBATCH_SERVER_DATA_DIR=" + filepath.Join(dataRoot, strconv.FormatInt(dataDirs.Add(1), 10))}
 	for _, kv := range os.Environ() {
 		switch {
 		case strings.HasPrefix(kv, "BADBATCH_"), strings.HasPrefix(kv, "XDG_CONFIG_HOME="):

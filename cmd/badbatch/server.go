@@ -30,6 +30,9 @@ type serverOptions struct {
 	shutdownTimeout time.Duration
 	// insecure allows a non-loopback bind without authentication.
 	insecure bool
+	// dataDir is server.data_dir; journalRepair server.journal_repair.
+	dataDir       string
+	journalRepair []string
 	// cluster are the cluster flags; clusterKeys the configuration keys
 	// of those given.
 	cluster     clusterFlags
@@ -50,6 +53,12 @@ JSON; "badbatch config example" prints one), then BADBATCH_* environment
 variables (server.bind_addr is BADBATCH_SERVER_BIND_ADDR), then the flags
 below; "badbatch config show" prints the result. The disruptors the file
 declares (disruptor.disruptors) are created and started at once.
+
+Disruptors are journaled by default (disruptor.default_durability): every
+publish is written to the disruptor's journal under --data-dir (./data)
+before it is answered, and at start the server brings back every
+journaled disruptor with its state, events, numbering and idempotency
+keys. A second server on the same --data-dir is refused.
 
 It listens on --bind (127.0.0.1:8080) and stops gracefully on SIGINT or
 SIGTERM: live streams end, requests in flight finish, every disruptor
@@ -75,6 +84,8 @@ drains. Tracing is exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
 	f.StringVar(&o.logFormat, "log-format", "", "log format: text or json (logging.format; default text)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 0, "how long a graceful shutdown may take (server.shutdown_timeout; default 30s)")
 	f.BoolVar(&o.insecure, "insecure", false, "serve a non-loopback --bind without authentication (security.insecure); anyone who can reach it can do anything")
+	f.StringVar(&o.dataDir, "data-dir", "", "directory of the journals of journaled disruptors, locked against a second server (server.data_dir; default ./data)")
+	f.StringArrayVar(&o.journalRepair, "journal-repair", nil, "open this disruptor's journal with repair: cut it at a corrupt record, dropping that record and all after it; copy its directory first (server.journal_repair; repeatable)")
 	o.cluster.add(f)
 	logFlagValues(cmd)
 	return cmd

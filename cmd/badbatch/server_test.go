@@ -23,7 +23,7 @@ func startServer(t *testing.T) (addr string, stop func() error) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	o := serverOptions{bind: "127.0.0.1:0", logLevel: "warn", logFormat: "json", shutdownTimeout: 10 * time.Second,
-		onListen: func(a net.Addr) { listening <- a }}
+		dataDir: t.TempDir(), onListen: func(a net.Addr) { listening <- a }}
 	go func() { done <- runServer(ctx, o, &logs) }()
 	select {
 	case a := <-listening:
@@ -152,7 +152,7 @@ func TestServerFlags(t *testing.T) {
 		{[]string{"server", "--nope"}, 2, "unknown flag"},
 		{[]string{"server", "extra"}, 2, "unknown command"},
 		{[]string{"server", "--bind", "256.0.0.1:99999"}, 2, "--bind"},
-		{[]string{"server", "--bind", "256.0.0.1:80"}, 1, "listening"},
+		{[]string{"server", "--bind", "256.0.0.1:80", "--data-dir", t.TempDir()}, 1, "listening"},
 	}
 	for _, c := range cases {
 		cmd := newRootCommand()

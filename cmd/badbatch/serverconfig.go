@@ -23,6 +23,8 @@ var flagKeys = map[string]string{
 	"cluster.seed_nodes":      "--seed",
 	"cluster.node_id":         "--node-id",
 	"security.insecure":       "--insecure",
+	"server.data_dir":         "--data-dir",
+	"server.journal_repair":   "--journal-repair",
 	"cluster.insecure":        "--insecure-cluster",
 
 	"cluster.replication.enabled":             "--replication",
@@ -55,6 +57,12 @@ func loadServerConfig(o serverOptions) (config.Config, error) {
 	}
 	if o.insecure {
 		flags["security.insecure"] = true
+	}
+	if o.dataDir != "" {
+		flags["server.data_dir"] = o.dataDir
+	}
+	if len(o.journalRepair) > 0 {
+		flags["server.journal_repair"] = o.journalRepair
 	}
 	if o.configFile != "" {
 		if _, err := os.Stat(o.configFile); err != nil {

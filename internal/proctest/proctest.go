@@ -105,6 +105,10 @@ type Options struct {
 	Replication bool
 	// Args are more arguments of `badbatch server`.
 	Args []string
+	// DataDir is the server's --data-dir (its journals); empty means a
+	// new temporary directory. A test that restarts a server on the same
+	// data (a crash test) gives the same DataDir to each Start.
+	DataDir string
 }
 
 // Server is a running badbatch server process.
@@ -123,7 +127,11 @@ type Server struct {
 func Start(t testing.TB, bin string, opts Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	args := []string{"server", "--bind", "127.0.0.1:0", "--log-format", "json"}
+	dataDir := opts.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "data")
+	}
+	args := []string{"server", "--bind", "127.0.0.1:0", "--log-format", "json", "--data-dir", dataDir}
 	if len(opts.Keys) > 0 {
 		cfg := filepath.Join(dir, "badbatch.yaml")
 		if err := os.WriteFile(cfg, keysConfig(opts.Keys), 0o600); err != nil {
