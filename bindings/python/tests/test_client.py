@@ -158,12 +158,26 @@ def test_tail_resumes_after_a_dropped_connection(server_url):
 def test_tail_of_an_evicted_start_is_refused(server_url):
     c = Client(server_url)
     n = name()
-    c.create(n, buffer_size=4)
+    c.create(n, buffer_size=4, durability="memory")  # a journaled one serves it from its journal
     c.publish_batch(n, [{"i": i} for i in range(4)])
     c.publish_batch(n, [{"i": i} for i in range(4)])
     with pytest.raises(APIError) as e:
         next(c.tail(n, from_sequence=0))
     assert e.value.status == 410 and e.value.code == "SEQUENCE_EVICTED"
+    c.delete(n)
+
+
+def test_tail_of_a_journaled_disruptor_from_below_its_ring(server_url):
+    c = Client(server_url)
+    n = name()
+    d = c.create(n, buffer_size=4)
+    assert d["durability"] == "journal"
+    c.publish_batch(n, [{"i": i} for i in range(4)])
+    c.publish_batch(n, [{"i": i} for i in range(4, 8)])
+    tail = c.tail(n, from_sequence=0)
+    got = [next(tail) for _ in range(8)]
+    assert [e.sequence for e in got] == list(range(8))
+    assert [e.payload["i"] for e in got] == list(range(8))
     c.delete(n)
 
 
