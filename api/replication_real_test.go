@@ -46,7 +46,11 @@ func (l *lateRepl) Create(ctx context.Context, cfg engine.DisruptorConfig, start
 // publish before it; the Raft status endpoint shows the leader.
 func TestReplicationReadsRealNode(t *testing.T) {
 	lr := &lateRepl{}
-	ts := newTestServer(t, func(_ *engine.Config, a *Config) { a.Replication = lr })
+	// journaled by default, as badbatch server is: a quorum disruptor is not
+	ts := newTestServer(t, withJournal(t), func(e *engine.Config, a *Config) {
+		a.Replication = lr
+		e.Defaults.Durability = engine.DurabilityJournal
+	})
 	_, tr := raft.NewInmemTransport("")
 	cfg := replication.DefaultConfig()
 	cfg.NodeID, cfg.DataDir = "n1", t.TempDir()
@@ -62,8 +66,12 @@ func TestReplicationReadsRealNode(t *testing.T) {
 			t.Fatal("no leader")
 		}
 	}
-	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "q", "replication": "quorum"}}); r.status != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.status, r.body)
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "q", "replication": "quorum"}}); r.status != http.StatusCreated ||
+		get(r.v, "durability") != "memory" || get(r.v, "journal") != nil {
+		t.Fatalf("create: %d %s (a quorum disruptor's record is the Raft log, not a journal)", r.status, r.body)
+	}
+	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors/q/purge", body: map[string]any{"before": 0}}); r.status != http.StatusConflict || errCode(r) != CodeNotJournaled {
+		t.Errorf("purge of a quorum disruptor: %d %s", r.status, r.body)
 	}
 	// The Raft log numbers a quorum disruptor's events.
 	if r := ts.do(t, request{method: "POST", path: "/api/v1/disruptors", body: map[string]any{"name": "q2", "replication": "quorum", "first_sequence": 10}}); r.status != http.StatusBadRequest ||

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/badbatch/badbatch/engine"
+	"github.com/badbatch/badbatch/journal"
 )
 
 func Example() {
@@ -79,4 +81,62 @@ func ExampleEngine_Subscribe() {
 	// event 1 1
 	// event 2 2
 	// engine: subscription ended (stopped) after sequence 2
+}
+
+// ExampleEngine_Recover journals a disruptor, restarts the engine on the
+// same data directory, and finds everything again: its events (also
+// those its ring no longer holds), its numbering and its idempotency
+// keys.
+func ExampleEngine_Recover() {
+	ctx := context.Background()
+	path, err := os.MkdirTemp("", "journal-example-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(path)
+	start := func() (*engine.Engine, *journal.Dir) {
+		dir, err := journal.OpenDir(path, journal.DirOptions{})
+		if err != nil {
+			panic(err)
+		}
+		cfg := engine.DefaultConfig()
+		cfg.Journal = dir
+		eng, err := engine.New(cfg)
+		if err != nil {
+			panic(err)
+		}
+		return eng, dir
+	}
+
+	eng, dir := start()
+	if _, err := eng.Create(engine.DisruptorConfig{Name: "orders", BufferSize: 4, Durability: engine.DurabilityJournal, Sync: "always"}, true); err != nil {
+		panic(err)
+	}
+	for i := range 6 {
+		b := &engine.Batch{Events: []engine.Event{{Payload: fmt.Appendf(nil, `{"id":%d}`, i)}}, IdempotencyKey: fmt.Sprint("order-", i)}
+		if _, err := eng.Publish(ctx, "orders", b); err != nil {
+			panic(err)
+		}
+	}
+	_ = eng.Close(ctx)
+	_ = dir.Close()
+
+	eng, dir = start()
+	defer dir.Close()
+	defer eng.Close(ctx)
+	info, err := eng.Recover("orders", engine.RecoverOptions{})
+	fmt.Println(info.State, info.Oldest, info.Latest, err)
+	var rec engine.Records
+	_, _ = eng.Read("orders", 0, 10, &rec)
+	fmt.Println(len(rec.Events), "events from", rec.Events[0].Sequence)
+	retry := &engine.Batch{Events: []engine.Event{{Payload: []byte(`{"id":1}`)}}, IdempotencyKey: "order-1"}
+	first, err := eng.Publish(ctx, "orders", retry)
+	fmt.Println("retry:", first, retry.Duplicate, err)
+	first, err = eng.Publish(ctx, "orders", &engine.Batch{Events: []engine.Event{{Payload: []byte(`{"id":6}`)}}})
+	fmt.Println("next:", first, err)
+	// Output:
+	// running 0 5 <nil>
+	// 6 events from 0
+	// retry: 1 true <nil>
+	// next: 6 <nil>
 }

@@ -276,6 +276,41 @@ func TestJournalRestart(t *testing.T) {
 	// a live tail from 0 catches up from the journal, then follows the ring
 	tail := readStream(t, s.url+"/api/v1/disruptors/orders/events/stream?from=0&format=ndjson", seq+2)
 	checkEvents(t, tail, 0, seq+1)
+
+	// the journal's metrics
+	res2, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res2.Body)
+	res2.Body.Close()
+	for _, m := range []string{`badbatch_journal_bytes{disruptor="orders"}`, `badbatch_journal_appends_total{disruptor="orders"} 1`,
+		`badbatch_journal_segments{disruptor="audit"} 1`, "badbatch_journal_fsync_seconds_count", `badbatch_journal_write_errors_total{disruptor="orders"} 0`} {
+		if !strings.Contains(string(b), m) {
+			t.Errorf("/metrics has no %s", m)
+		}
+	}
+}
+
+// TestJournalRetention: events older than the retention's max_age go
+// (whole segments: the active one is sealed once its first batch is an
+// eighth of max_age old), and reads below what is kept are 410.
+func TestJournalRetention(t *testing.T) {
+	s := startJournaled(t, journalConfig(t.TempDir()), nil)
+	s.do("POST", "/api/v1/disruptors", map[string]any{"name": "r", "retention": map[string]any{"max_age_ms": 300}}, nil)
+	s.publish("r", 0, 3, "")
+	time.Sleep(400 * time.Millisecond)
+	s.publish("r", 3, 2, "") // seals the old segment; retention drops it
+	var d wire.Disruptor
+	s.do("GET", "/api/v1/disruptors/r", nil, &d)
+	if d.OldestSequence != 3 || d.Journal.OldestSequence != 3 || d.Retention.MaxAgeMS != 300 {
+		t.Fatalf("after retention: oldest %d, %+v, %+v", d.OldestSequence, d.Journal, d.Retention)
+	}
+	var e wire.ErrorBody
+	if code := s.do("GET", "/api/v1/disruptors/r/events?from=0", nil, &e); code != http.StatusGone || e.Error.Details["oldest_sequence"] != 3.0 {
+		t.Errorf("read below retention: %d %+v", code, e.Error)
+	}
+	checkEvents(t, s.readAll("r", 3), 3, 4)
 }
 
 // readStream reads n events of an NDJSON stream.
