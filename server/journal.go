@@ -21,6 +21,8 @@ import (
 type journals struct {
 	dir   *journal.Dir
 	fsync prometheus.Histogram
+	// downGauge is 1 for each stream that did not recover.
+	downGauge *prometheus.GaugeVec
 	// down are the streams that did not recover (a corrupt record, an
 	// unreadable metadata), by name: their disruptors stay down, their
 	// files untouched.
@@ -41,6 +43,10 @@ func openJournals(cfg config.Config, fsys journal.FS, log *slog.Logger) (*journa
 			Help:    "Latency of the fsyncs of journaled disruptors' journals (group commits, background syncs, seals).",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50µs .. 1.6s
 		}),
+		downGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "badbatch_journal_down",
+			Help: "1 for a journaled disruptor whose journal did not recover at start (a corrupt record): it is not served; the log says why.",
+		}, []string{"disruptor"}),
 		down: map[string]error{},
 	}
 	dir, err := journal.OpenDir(path, journal.DirOptions{
@@ -56,6 +62,11 @@ func openJournals(cfg config.Config, fsys journal.FS, log *slog.Logger) (*journa
 	}
 	js.dir = dir
 	return js, nil
+}
+
+// collectors are the journals' metrics, for the server's registry.
+func (js *journals) collectors() []prometheus.Collector {
+	return []prometheus.Collector{js.fsync, js.downGauge}
 }
 
 // close closes the directory, after the engine closed its journals.
@@ -84,6 +95,7 @@ func (js *journals) recoverAll(eng *engine.Engine, cfg config.Config, log *slog.
 		info, err := eng.Recover(name, engine.RecoverOptions{Repair: repair})
 		if err != nil {
 			js.down[name] = err
+			js.downGauge.WithLabelValues(name).Set(1)
 			var ce *journal.CorruptError
 			if errors.As(err, &ce) {
 				log.Error("disruptor not started: its journal has a corrupt record; stop the server, copy the stream's directory away, then restore it from a backup or start with --journal-repair "+name+" to cut it there (docs/durability.md)",

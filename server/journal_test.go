@@ -470,6 +470,15 @@ func TestJournalCorruptStream(t *testing.T) {
 	if logs := s.logs.String(); !strings.Contains(logs, seg) || !strings.Contains(logs, fmt.Sprintf("offset=%d", 24+rec)) || !strings.Contains(logs, "--journal-repair bad") {
 		t.Errorf("the log does not name the file, offset and the way out:\n%s", logs)
 	}
+	res, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(mb), `badbatch_journal_down{disruptor="bad"} 1`) {
+		t.Error(`/metrics has no badbatch_journal_down{disruptor="bad"} 1`)
+	}
 	// its name is not taken over by a create meanwhile
 	if code := s.do("POST", "/api/v1/disruptors", map[string]any{"name": "bad"}, nil); code != http.StatusConflict {
 		t.Errorf("create over a down journal: %d, want 409", code)

@@ -148,8 +148,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	undo = append(undo, func() { js.close(log) })
 	if js != nil {
 		ecfg.Journal = js.dir
-		if err := acfg.Registry.Register(js.fsync); err != nil {
-			return nil, fmt.Errorf("registering the journal metrics: %w", err)
+		for _, c := range js.collectors() {
+			if err := acfg.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("registering the journal metrics: %w", err)
+			}
 		}
 	}
 	eng, err := engine.New(ecfg)
