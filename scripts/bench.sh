@@ -28,6 +28,15 @@
 #              (BenchmarkIngestClients in cmd/badbatch: badbatch bench beside a
 #              minimal load generator, INGEST_COUNT rounds of INGEST_BENCHTIME,
 #              default 5 and 2000x batches of 1000 events)
+#   DURABILITY set to 0 to leave out the journal's benchmarks in cmd/badbatch:
+#              BenchmarkIngestDurability (HTTP ingestion at batches of 1, 100
+#              and 1000 into a memory disruptor and journaled ones with
+#              sync=interval and sync=always, DURABILITY_COUNT rounds, default 6,
+#              of DURABILITY_BENCHTIME, default 2s) and BenchmarkRecovery (a
+#              server's start over a 1M-event journal and an empty one,
+#              DURABILITY_COUNT rounds of RECOVERY_BENCHTIME, default 3x
+#              starts). The journals are written under TMPDIR: put it on the
+#              disk to measure (not a tmpfs).
 #
 # Raw output, the rerun runs, the verdict and benchstat's summary are kept
 # in bench-results/ (ignored by git). The whole suite takes about 15
@@ -73,6 +82,20 @@ if [ "${REUSE:-}" != 1 ]; then
 		[ "$s" = 3 ] && status=3
 		grep '^Benchmark' "$results/ingest/raw.txt" >> "$raw"
 		sed 's/^/HTTP clients: /' "$results/ingest/quiet.txt" >> "$results/quiet.txt"
+	fi
+	if [ "${DURABILITY:-1}" != 0 ]; then
+		for part in "IngestDurability ${DURABILITY_BENCHTIME:-2s}" "Recovery ${RECOVERY_BENCHTIME:-3x}"; do
+			set -- $part
+			s=0
+			"${runner[@]}" -pkg ./cmd/badbatch/ -bench "Benchmark$1\$" -benchtime "$2" \
+				-count "${DURABILITY_COUNT:-6}" -out "$results/$1" || s=$?
+			if [ "$s" != 0 ] && [ "$s" != 3 ]; then
+				exit "$s"
+			fi
+			[ "$s" = 3 ] && status=3
+			grep '^Benchmark' "$results/$1/raw.txt" >> "$raw"
+			sed "s/^/$1: /" "$results/$1/quiet.txt" >> "$results/quiet.txt"
+		done
 	fi
 	echo "== go tool benchstat $raw" >&2
 	go tool benchstat "$raw" > "$stat"

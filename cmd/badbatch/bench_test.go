@@ -54,10 +54,13 @@ func startIngest(b *testing.B) *cliServer {
 // ingestBody is the body both clients send: a batch of ingestBatch events
 // whose payloads are the bench's, {"bench":true,"pad":"xx…"} of
 // ingestPayload bytes.
-func ingestBody() []byte {
+func ingestBody() []byte { return ingestBodyOf(ingestBatch) }
+
+// ingestBodyOf is ingestBody with n events.
+func ingestBodyOf(n int) []byte {
 	pad := strings.Repeat("x", ingestPayload-len(`{"bench":true,"pad":""}`))
 	event := `{"payload":{"bench":true,"pad":"` + pad + `"}}`
-	return []byte(`{"events":[` + strings.TrimSuffix(strings.Repeat(event+",", ingestBatch), ",") + `]}`)
+	return []byte(`{"events":[` + strings.TrimSuffix(strings.Repeat(event+",", n), ",") + `]}`)
 }
 
 // minimalLoad is the minimal load generator: conns goroutines posting the
