@@ -520,12 +520,62 @@ func TestJournalDiskFull(t *testing.T) {
 	checkEvents(t, s.readAll("full", 0), 0, 2)
 }
 
+// TestJournalFsyncFails: with sync always, a publish whose fsync fails is
+// 503 OUTCOME_UNKNOWN (its events were written and published), later
+// publishes are 503 JOURNAL_UNAVAILABLE, and a retry of its key is a
+// duplicate; after a restart the journal's content is the truth.
+func TestJournalFsyncFails(t *testing.T) {
+	dataDir := t.TempDir()
+	fsys := &limitFS{FS: journal.OSFS(), limit: -1}
+	s := startJournaled(t, journalConfig(dataDir), fsys)
+	s.do("POST", "/api/v1/disruptors", map[string]any{"name": "f", "sync": "always"}, nil)
+	s.publish("f", 0, 2, "")
+	fsys.setFailSync(true)
+	var res wire.PublishResult
+	var e wire.ErrorBody
+	body := map[string]any{"events": []map[string]any{{"payload": map[string]int{"i": 2}}}}
+	if code := s.do("POST", "/api/v1/disruptors/f/events", body, &e, "Idempotency-Key", "k"); code != http.StatusServiceUnavailable || e.Error.Code != "OUTCOME_UNKNOWN" {
+		t.Fatalf("publish whose fsync fails: %d %+v", code, e.Error)
+	}
+	fsys.setFailSync(false)
+	if _, code := s.publish("f", 3, 1, ""); code != http.StatusServiceUnavailable {
+		t.Errorf("publish after a failed fsync: %d, want 503 JOURNAL_UNAVAILABLE", code)
+	}
+	if code := s.do("POST", "/api/v1/disruptors/f/events", body, &res, "Idempotency-Key", "k"); code != http.StatusOK || !res.Duplicate || res.FirstSequence != 2 {
+		t.Errorf("retry of the key: %d %+v", code, res)
+	}
+	s.stop()
+	s = startJournaled(t, journalConfig(dataDir), nil)
+	checkEvents(t, s.readAll("f", 0), 0, 2) // the page cache kept the write
+	if res, code := s.publish("f", 3, 1, ""); code != http.StatusOK || res.FirstSequence != 3 {
+		t.Errorf("after the restart: %d %+v", code, res)
+	}
+}
+
 // limitFS lets the files written through it grow by limit bytes in all
-// (< 0: no limit), then fails writes with ENOSPC, as a full disk does.
+// (< 0: no limit), then fails writes with ENOSPC, as a full disk does;
+// with failSync its files' fsyncs fail with EIO.
 type limitFS struct {
 	journal.FS
-	mu    sync.Mutex
-	limit int64
+	mu       sync.Mutex
+	limit    int64
+	failSync bool
+}
+
+func (l *limitFS) setFailSync(b bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failSync = b
+}
+
+func (f *limitFile) Sync() error {
+	f.fs.mu.Lock()
+	fail := f.fs.failSync
+	f.fs.mu.Unlock()
+	if fail {
+		return &os.PathError{Op: "fsync", Path: "journal", Err: syscall.EIO}
+	}
+	return f.File.Sync()
 }
 
 func (l *limitFS) setLimit(n int64) {
