@@ -31,6 +31,8 @@ wait_strategy: sleeping
 - name: cli-apply-c
   start: false
   publish_timeout_ms: 250
+  sync: always
+  retention: {max_events: 1000}
 `
 	file := writeFile(t, "disruptors.yaml", spec)
 	results := func(r cliResult) map[string]applyResult {
@@ -56,13 +58,17 @@ wait_strategy: sleeping
 		WaitStrategy     string `json:"wait_strategy"`
 		BufferSize       int    `json:"buffer_size"`
 		PublishTimeoutMS int64  `json:"publish_timeout_ms"`
+		Sync             string `json:"sync"`
+		Retention        struct {
+			MaxEvents int64 `json:"max_events"`
+		} `json:"retention"`
 	}
 	bbJSON(t, &d, "disruptor", "show", "cli-apply-a")
 	if d.BufferSize != 256 || d.WaitStrategy != "sleeping" || d.State != "running" {
 		t.Errorf("cli-apply-a: %+v", d)
 	}
 	bbJSON(t, &d, "disruptor", "show", "cli-apply-c")
-	if d.State != "created" || d.PublishTimeoutMS != 250 {
+	if d.State != "created" || d.PublishTimeoutMS != 250 || d.Sync != "always" || d.Retention.MaxEvents != 1000 {
 		t.Errorf("cli-apply-c: %+v", d)
 	}
 
@@ -96,6 +102,7 @@ wait_strategy: sleeping
 	for _, tc := range []struct{ content, msg string }{
 		{never + "bufer_size: 8\n", `:2: unknown key "bufer_size" (did you mean "buffer_size"?)`},
 		{never + "Buffer_Size: 8\n", `:2: unknown key "Buffer_Size" (did you mean "buffer_size"?)`},
+		{never + "retention:\n  max_event: 8\n", `:3: unknown key "max_event" in retention (did you mean "max_events"?)`},
 		{never + "buffer_size: 8\nbuffer_size: 16\n", `:3: mapping key "buffer_size" already defined at line 2`},
 		{never + "buffer_size: lots\n", ":2: cannot unmarshal !!str `lots` into int"},
 		{never + "---\nbuffer_size: 8\n", ":3: the spec has no name"},

@@ -111,6 +111,9 @@ var specKeys = func() []string {
 	return keys
 }()
 
+// retentionKeys are the keys of a spec's retention.
+var retentionKeys = []string{"max_age_ms", "max_bytes", "max_events"}
+
 // decodeStrict decodes the mapping n into req, refusing a key that is not
 // a spec's (with the closest one as a hint) and naming the line of what
 // is wrong; duplicate keys the YAML decoder refused already.
@@ -119,6 +122,13 @@ func decodeStrict(n *yaml.Node, req *api.CreateRequest) error {
 		k := n.Content[i]
 		if !slices.Contains(specKeys, k.Value) {
 			return fmt.Errorf("line %d: unknown key %q%s", k.Line, k.Value, suggest.Hint(strings.ToLower(k.Value), slices.Values(specKeys), 3))
+		}
+		if v := n.Content[i+1]; k.Value == "retention" && v.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if rk := v.Content[j]; !slices.Contains(retentionKeys, rk.Value) {
+					return fmt.Errorf("line %d: unknown key %q in retention%s", rk.Line, rk.Value, suggest.Hint(strings.ToLower(rk.Value), slices.Values(retentionKeys), 3))
+				}
+			}
 		}
 	}
 	if err := n.Decode(req); err != nil {
