@@ -228,10 +228,30 @@ func exposed(text string) map[string]bool {
 // TestMetricsExist: every metric the dashboard and the alert rules read is
 // in /metrics of a running server with replication on (a one-node Raft
 // group with a quorum disruptor and a local one, some traffic and an
-// error).
+// error), started on a data directory with a journal that does not
+// recover (a corrupt record).
 func TestMetricsExist(t *testing.T) {
 	bin := proctest.Build(t)
-	srv := proctest.Start(t, bin, proctest.Options{Replication: true})
+	data := t.TempDir()
+	first := proctest.Start(t, bin, proctest.Options{DataDir: data})
+	first.MustDo(t, "", "POST", "/api/v1/disruptors", map[string]any{"name": "broken"}, nil, 201)
+	for i := range 3 {
+		first.MustDo(t, "", "POST", "/api/v1/disruptors/broken/events", map[string]any{"payload": i}, nil, 200)
+	}
+	first.Kill()
+	// a byte in the body of the second of three records of equal size,
+	// after the segment's 24-byte header
+	seg := filepath.Join(data, "journal", "streams", "broken", "00000000000000000000.log")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := (len(b) - 24) / 3
+	b[24+rec+rec/2] ^= 0xff
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := proctest.Start(t, bin, proctest.Options{Replication: true, DataDir: data})
 	srv.MustDo(t, "", "POST", "/api/v1/disruptors", map[string]any{"name": "orders", "replication": "quorum"}, nil, 201)
 	srv.MustDo(t, "", "POST", "/api/v1/disruptors", map[string]any{"name": "audit"}, nil, 201)
 	for _, d := range []string{"orders", "audit"} {
@@ -269,7 +289,9 @@ func TestMetricsExist(t *testing.T) {
 	for _, n := range []string{"badbatch_events_published_total", "badbatch_events_consumed_total", "badbatch_event_latency_seconds_bucket",
 		"badbatch_ring_fill_ratio", "badbatch_consumer_lag", "badbatch_subscribers", "badbatch_http_requests_total", "badbatch_api_errors_total",
 		"badbatch_cluster_members", "badbatch_cluster_healthy", "badbatch_raft_state", "badbatch_replication_commit_seconds_bucket",
-		"badbatch_raft_leader_changes_total", "badbatch_publish_errors_total"} {
+		"badbatch_raft_leader_changes_total", "badbatch_publish_errors_total",
+		"badbatch_journal_bytes", "badbatch_journal_events_total", "badbatch_journal_fsync_seconds_bucket",
+		"badbatch_journal_write_errors_total", "badbatch_journal_down"} {
 		if !used[n] {
 			t.Errorf("neither the dashboard nor the alerts read %s", n)
 		}
