@@ -296,14 +296,14 @@ func (h *hosted) read(from int64, limit int, rec *Records) (Window, error) {
 	}
 	to := min(latest, from+int64(limit)-1)
 	if from < ringOldest { // journaled: below the ring
-		next, err := h.readJournal(rec, from, to, limit)
+		next, err := h.readJournal(rec, from, to, limit, nil)
 		w.Next = next
 		return w, err
 	}
 	next, evicted := h.copyRange(rec, from, to)
 	if evicted && next == from {
 		if h.j != nil { // overwritten meanwhile: the journal has it
-			next, err := h.readJournal(rec, from, to, limit)
+			next, err := h.readJournal(rec, from, to, limit, nil)
 			w.Next = next
 			return w, err
 		}

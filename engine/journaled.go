@@ -283,52 +283,79 @@ func (h *hosted) setMeta(to State) error {
 // journalFloor is the oldest sequence a journaled disruptor serves.
 func (h *hosted) journalFloor() int64 { return h.j.Oldest() }
 
+// journalCursor is where a reader of a journal is: a subscription keeps
+// one, so that catching up from the journal reads on where the last
+// poll stopped instead of seeking again. The zero value has no reader.
+type journalCursor struct {
+	r  *journal.Reader
+	b  *journal.Batch // the batch being read (valid until r.Next), or nil
+	at int64          // the sequence of the next event the cursor gives
+}
+
+// close releases the cursor's reader.
+func (c *journalCursor) close() {
+	if c.r != nil {
+		_ = c.r.Close()
+	}
+	*c = journalCursor{}
+}
+
 // readJournal copies the events from..to of the journal (at most limit)
 // into rec, and returns the sequence after the last copied. It returns an
-// [*EvictedError] when from is no longer kept.
-func (h *hosted) readJournal(rec *Records, from, to int64, limit int) (int64, error) {
-	r, err := h.j.NewReader(from)
-	if err != nil {
-		if errors.Is(err, journal.ErrEvicted) {
-			return from, &EvictedError{Sequence: from, Oldest: max(h.j.Oldest(), from+1)}
-		}
-		return from, journalError(err)
+// [*EvictedError] when from is no longer kept. cur, when not nil, is the
+// caller's cursor, kept open for the next call from where this one
+// stopped; nil reads with a cursor of its own.
+func (h *hosted) readJournal(rec *Records, from, to int64, limit int, cur *journalCursor) (int64, error) {
+	if cur == nil {
+		cur = &journalCursor{}
+		defer cur.close()
 	}
-	defer r.Close()
-	start := len(rec.Events)
-	defer rec.finish(start)
-	next := from
-	to = min(to, from+int64(limit)-1)
-	for next <= to {
-		b, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	if cur.r == nil || cur.at != from {
+		cur.close()
+		r, err := h.j.NewReader(from)
 		if err != nil {
-			if next > from {
-				break // return what was read; the next read reports it
-			}
 			if errors.Is(err, journal.ErrEvicted) {
 				return from, &EvictedError{Sequence: from, Oldest: max(h.j.Oldest(), from+1)}
 			}
-			if h.eng.log != nil {
-				h.eng.log.Error("reading the journal", "disruptor", h.name, "from", from, "err", err)
-			}
 			return from, journalError(err)
 		}
-		for i := range b.Events {
-			seq := b.First + int64(i)
-			if seq < next {
-				continue
+		cur.r, cur.at = r, from
+	}
+	start := len(rec.Events)
+	defer rec.finish(start)
+	to = min(to, from+int64(limit)-1)
+	for cur.at <= to {
+		if cur.b == nil || cur.at > cur.b.Last() {
+			b, err := cur.r.Next()
+			if errors.Is(err, io.EOF) {
+				cur.b = nil
+				break // the reader follows the journal on the next call
 			}
-			if seq > to {
-				break
+			if err != nil {
+				cur.close()
+				if len(rec.Events) > start {
+					break // return what was read; the next read reports it
+				}
+				if errors.Is(err, journal.ErrEvicted) {
+					return from, &EvictedError{Sequence: from, Oldest: max(h.j.Oldest(), from+1)}
+				}
+				if h.eng.log != nil {
+					h.eng.log.Error("reading the journal", "disruptor", h.name, "from", from, "err", err)
+				}
+				return from, journalError(err)
 			}
-			rec.addJournal(seq, b.Time, &b.Events[i])
-			next = seq + 1
+			cur.b = b
+		}
+		b := cur.b
+		for i := max(cur.at-b.First, 0); i < int64(len(b.Events)) && b.First+i <= to; i++ {
+			rec.addJournal(b.First+i, b.Time, &b.Events[i])
+			cur.at = b.First + i + 1
 		}
 	}
-	return next, nil
+	if len(rec.Events) == start {
+		return from, nil
+	}
+	return rec.Events[len(rec.Events)-1].Sequence + 1, nil
 }
 
 // addJournal appends a copy of an event read from a journal; finish

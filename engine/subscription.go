@@ -53,6 +53,8 @@ type Subscription struct {
 	next   int64 // the next sequence to deliver
 	policy LagPolicy
 	closed bool
+	// jcur is where a journaled disruptor's catch-up from its journal is.
+	jcur journalCursor
 }
 
 // Next is the sequence the subscription delivers next.
@@ -95,12 +97,15 @@ func (s *Subscription) Poll(rec *Records, limit int) (Gap, error) {
 		}
 		next, evicted := h.copyRange(rec, s.next, min(avail, s.next+int64(limit)-1))
 		if next > s.next || !evicted {
+			if s.jcur.r != nil {
+				s.jcur.close() // caught up with the ring: no file held open
+			}
 			s.next = next
 			return gap, nil
 		}
 		if h.j != nil && s.next >= h.journalFloor() {
 			// below the ring: catch up from the journal
-			next, err := h.readJournal(rec, s.next, avail, limit)
+			next, err := h.readJournal(rec, s.next, avail, limit, &s.jcur)
 			if err == nil {
 				s.next = next
 				return gap, nil
@@ -150,6 +155,7 @@ func (s *Subscription) ready() bool {
 func (s *Subscription) Close() {
 	if !s.closed {
 		s.closed = true
+		s.jcur.close()
 		s.h.subscribers.Add(-1)
 	}
 }
