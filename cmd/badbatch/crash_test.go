@@ -230,12 +230,14 @@ type publishResult struct {
 }
 
 // publishAndKill runs the publishers for d, kills the server with
-// SIGKILL while they publish, and waits for them to see it.
+// SIGKILL while they publish, and waits for them to see it: each goes
+// on until a request fails, so that every one has a batch in flight at
+// the kill.
 func (r *crashRig) publishAndKill(run int, d time.Duration) {
 	r.mu.Lock()
 	r.inflight = nil
 	r.mu.Unlock()
-	var killed atomic.Bool
+	var killed atomic.Bool // set just before the kill: from then on a failed request is the kill's
 	var wg sync.WaitGroup
 	url := r.base + "/api/v1/disruptors/" + crashName + "/events"
 	for g, pub := range crashPublishers {
@@ -262,10 +264,7 @@ func (r *crashRig) publishAndKill(run int, d time.Duration) {
 					}
 					continue
 				}
-				r.answered(g, b, status, body)
-				if killed.Load() {
-					return // an answer that beat the kill; the next request would fail
-				}
+				r.answered(g, b, status, body) // and on, until the kill's error
 			}
 		})
 	}
