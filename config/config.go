@@ -367,6 +367,9 @@ func (c Config) Validate() error {
 		default:
 			errs.add(key+".replication", d.Replication, "must be none or quorum")
 		}
+		if d.Durability == "memory" && (d.Sync != "" || d.Retention != (RetentionSpec{})) {
+			errs.add(key+".durability", d.Durability, "has no journal: leave sync and retention out")
+		}
 		dc, err := d.engineConfig()
 		if err != nil {
 			for _, ke := range KeyErrors(err) {

@@ -230,3 +230,37 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestJournalKeys: the journal settings load, with their defaults, and
+// every bad one is named.
+func TestJournalKeys(t *testing.T) {
+	c, err := Parse([]byte("server:\n  data_dir: /var/lib/badbatch\n  journal_repair: [orders]\ndisruptor:\n  disruptors:\n" +
+		"    - name: orders\n      sync: always\n      retention: {max_age: 24h, max_events: 1000}\n    - name: scratch\n      durability: memory\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.JournalDir() != "/var/lib/badbatch/journal" || len(c.Server.JournalRepair) != 1 || c.Disruptor.DefaultDurability != "journal" ||
+		c.Disruptor.DefaultSync != "interval" || c.Disruptor.Disruptors[0].Retention != (RetentionSpec{MaxAge: 24 * time.Hour, MaxEvents: 1000}) {
+		t.Errorf("loaded %+v %+v", c.Server, c.Disruptor)
+	}
+	for _, tc := range []struct{ file, key string }{
+		{"disruptor:\n  default_durability: disk\n", "disruptor.default_durability"},
+		{"disruptor:\n  default_sync: sometimes\n", "disruptor.default_sync"},
+		{"server:\n  data_dir: ''\n", "server.data_dir"},
+		{"server:\n  journal_repair: ['../x']\n", "server.journal_repair[0]"},
+		{"disruptor:\n  disruptors:\n    - name: a\n      durability: disk\n", "disruptor.disruptors[0].durability"},
+		{"disruptor:\n  disruptors:\n    - name: a\n      sync: often\n", "disruptor.disruptors[0].sync"},
+		{"disruptor:\n  disruptors:\n    - name: a\n      durability: memory\n      sync: always\n", "disruptor.disruptors[0].durability"},
+		{"disruptor:\n  disruptors:\n    - name: a\n      retention: {max_evnts: 1}\n", "disruptor.disruptors[0].retention.max_evnts"},
+		{"disruptor:\n  disruptors:\n    - name: a\n      retention: {max_events: -1}\n", "disruptor.disruptors[0].retention.max_events"},
+	} {
+		_, err := Parse([]byte(tc.file))
+		found := false
+		for _, ke := range KeyErrors(err) {
+			found = found || ke.Key == tc.key
+		}
+		if !found {
+			t.Errorf("%q: %v, want an error naming %s", tc.file, err, tc.key)
+		}
+	}
+}
