@@ -9,7 +9,8 @@ import (
 
 // watchedTransport is the transport raft is given: the node's transport,
 // with the RPCs raft consumes passed through a goroutine that notes the
-// leader's commit index from each AppendEntries request. A follower's own
+// leader's commit index from each AppendEntries request, and lowers it
+// to what the request verifies (see clampCommit). A follower's own
 // commit index is capped by the entries it has received, so it cannot say
 // how far behind the cluster it is; the leader's can: a node that has
 // applied the leader's commit index as of its first contact since it
@@ -60,6 +61,7 @@ func (w *watchedTransport) run(in <-chan raft.RPC) {
 					break
 				}
 			}
+			rpc.Command = clampCommit(ae)
 		}
 		select {
 		case w.out <- rpc:
@@ -68,6 +70,34 @@ func (w *watchedTransport) run(in <-chan raft.RPC) {
 			return
 		}
 	}
+}
+
+// clampCommit returns ae with its commit index lowered to the last entry
+// it verifies: its last entry, or the previous entry when it carries
+// none. Raft's rule for a follower is commitIndex = min(leaderCommit,
+// index of last new entry); hashicorp/raft (v1.8) takes min(leaderCommit,
+// its own last index) instead, so an AppendEntries whose previous entry
+// matches and whose entries end before a stale tail of the follower's log
+// (entries it appended as a leader that lost its term before they
+// reached a majority), with the leader's commit index past that tail,
+// would make the follower commit and apply the stale entries, which the
+// next entries then overwrite in the log but not in the state machine
+// (TestFollowerNeverAppliesStaleTail). With the clamp the follower
+// commits only what the request proved it shares with the leader; the
+// next request, which carries the leader's entries there, commits them.
+// ae is left as it is (the in-memory transport shares it with the
+// sender): the result is a copy when it changes.
+func clampCommit(ae *raft.AppendEntriesRequest) *raft.AppendEntriesRequest {
+	verified := ae.PrevLogEntry
+	if n := len(ae.Entries); n > 0 {
+		verified = ae.Entries[n-1].Index
+	}
+	if ae.LeaderCommitIndex <= verified {
+		return ae
+	}
+	c := *ae
+	c.LeaderCommitIndex = verified
+	return &c
 }
 
 // emptyResponse is a response of the type the command expects: raft's

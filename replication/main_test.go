@@ -90,15 +90,25 @@ type tcluster struct {
 	t     testing.TB
 	inmem bool
 	edit  func(*Config)
-	mu    sync.Mutex // guards nodes' fields against the publishers
-	nodes []*tnode
+	// engine, when set, changes each node's engine configuration (for a
+	// cluster made with newClusterEngine).
+	engine func(*engine.Config)
+	mu     sync.Mutex // guards nodes' fields against the publishers
+	nodes  []*tnode
 }
 
 // newCluster starts size nodes: n1 bootstraps a cluster of itself, and
 // the others are added as voters.
 func newCluster(t testing.TB, size int, inmem bool, edit func(*Config)) *tcluster {
 	t.Helper()
-	c := &tcluster{t: t, inmem: inmem, edit: edit}
+	return newClusterEngine(t, size, inmem, edit, nil)
+}
+
+// newClusterEngine is newCluster with every node's engine configuration
+// changed by eng.
+func newClusterEngine(t testing.TB, size int, inmem bool, edit func(*Config), eng func(*engine.Config)) *tcluster {
+	t.Helper()
+	c := &tcluster{t: t, inmem: inmem, edit: edit, engine: eng}
 	for i := range size {
 		tn := &tnode{i: i, id: fmt.Sprintf("n%d", i+1), dir: t.TempDir()}
 		if inmem {
@@ -169,7 +179,14 @@ func (c *tcluster) start(tn *tnode, bootstrap bool) {
 	}
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
-	eng := newTestEngine(c.t)
+	ec := testEngineConfig()
+	if c.engine != nil {
+		c.engine(&ec)
+	}
+	eng, err := engine.New(ec)
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	n, err := New(cfg, eng, opts...)
 	if err != nil {
 		c.t.Fatalf("New(%s): %v", tn.id, err)
@@ -212,6 +229,13 @@ func (c *tcluster) closeAll() {
 
 // isolate cuts every link of tn (in-memory transport only).
 func (c *tcluster) isolate(tn *tnode) {
+	c.t.Helper()
+	if tn == nil {
+		c.t.Fatal("isolate: no node to cut off (no leader at that moment?)")
+	}
+	if tn.inmem == nil {
+		c.t.Fatalf("isolate(%s): only the in-memory transport can cut links", tn.id)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	tn.isolated = true
@@ -219,6 +243,27 @@ func (c *tcluster) isolate(tn *tnode) {
 	for _, o := range c.nodes {
 		if o != tn && o.inmem != nil {
 			o.inmem.Disconnect(raft.ServerAddress(tn.addr))
+		}
+	}
+}
+
+// isolateLeader cuts off the node that leads, once every node agrees on
+// one, and returns it. The leadership may move between the look and the
+// cut (an election on a loaded machine): the cut node is then a
+// follower, so the links are healed and it tries again, until a node
+// that still led when it was cut off is found or timeout passes.
+func (c *tcluster) isolateLeader(timeout time.Duration) *tnode {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		l := c.waitLeader(time.Until(deadline))
+		c.isolate(l)
+		if l.node.IsLeader() {
+			return l
+		}
+		c.heal()
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no node still led when it was cut off, within %v", timeout)
 		}
 	}
 }
@@ -590,11 +635,17 @@ func (c *tcluster) waitSame(name string, timeout time.Duration) []stored {
 	for _, tn := range c.live() {
 		got := events(c.t, tn, name)
 		if !slices.Equal(got, ref) {
-			c.t.Fatalf("%s holds %d events of %s that differ from the leader %s's %d (first difference at %d)",
-				tn.id, len(got), name, l.id, len(ref), firstDiff(got, ref))
+			i := firstDiff(got, ref)
+			c.t.Fatalf("%s holds %d events of %s that differ from the leader %s's %d (first difference at %d: %s has %s, %s has %s)",
+				tn.id, len(got), name, l.id, len(ref), i, tn.id, around(got, i), l.id, around(ref, i))
 		}
 	}
 	return ref
+}
+
+// around shows the events of evs from i-2 to i+2.
+func around(evs []stored, i int) string {
+	return fmt.Sprintf("%+v", evs[max(i-2, 0):min(i+3, len(evs))])
 }
 
 func firstDiff(a, b []stored) int {

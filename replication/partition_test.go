@@ -27,9 +27,8 @@ func TestMinorityPartition(t *testing.T) {
 	ld := startLoad(c, "q", 3)
 	ld.waitAcks(t, 100, 20*time.Second)
 
-	victim := c.leader()
+	victim := c.isolateLeader(20 * time.Second)
 	t0 := time.Now()
-	c.isolate(victim)
 
 	// Until it notices, the cut-off leader takes publishes it cannot
 	// commit; they fail with an unknown outcome. Then it refuses.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,4 +139,86 @@ func checkEvictedBelow(t *testing.T, tn *tnode, name string, oldest int64) {
 			t.Fatalf("%s on %s: read from %d: %d events, %v; want evicted, oldest %d", name, tn.id, below, len(rec.Events), err, oldest)
 		}
 	}
+}
+
+// A follower killed while it installs the leader's snapshot (here in
+// the middle of rebuilding its rings from it) and started again from its
+// data directory ends up with every ring as the leader has it: the same
+// events at the same sequences, the idempotency keys (a retry gets the
+// original sequences) and the next sequence.
+func TestRestartDuringSnapshotInstall(t *testing.T) {
+	c := newCluster(t, 3, true, func(cfg *Config) {
+		cfg.SnapshotThreshold = 64
+		cfg.TrailingLogs = 16
+		cfg.SnapshotInterval = 20 * time.Millisecond
+	})
+	c.create(engine.DisruptorConfig{Name: "small", BufferSize: 256})
+	c.create(engine.DisruptorConfig{Name: "big"})
+	publishN(t, c, "small", 0, 50)
+	publishN(t, c, "big", 0, 50)
+
+	l := c.waitLeader(10 * time.Second)
+	var down *tnode
+	for _, tn := range c.live() {
+		if tn != l {
+			down = tn
+			break
+		}
+	}
+	c.kill(down)
+	acked := publishN(t, c, "small", 50, 400)
+	publishN(t, c, "big", 50, 300)
+	waitFor(t, 10*time.Second, "the leader to compact its log past the stopped follower", func() bool {
+		ld := c.leader()
+		if ld == nil {
+			return false
+		}
+		first, err := ld.node.store.FirstIndex()
+		return err == nil && first > down.node.AppliedIndex()+1
+	})
+
+	// Start it cut off, so that nothing reaches it before the hook that
+	// holds up the install is in place.
+	c.start(down, false)
+	c.isolate(down)
+	hit := make(chan struct{})
+	var once sync.Once
+	fctx := down.node.fsm.ctx
+	restoring := &down.node.fsm.restoring
+	down.node.fsm.setFault(func(op, _ string) error {
+		if !restoring.Load() || (op != "create" && op != "publish") {
+			return nil
+		}
+		once.Do(func() { close(hit) })
+		<-fctx.Done() // held until the node closes
+		return fctx.Err()
+	})
+	c.heal()
+	select {
+	case <-hit:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the follower did not start installing the leader's snapshot")
+	}
+	c.kill(down) // in the middle of the install
+
+	c.start(down, false)
+	for _, name := range []string{"small", "big"} {
+		c.waitSame(name, 20*time.Second)
+	}
+	for _, i := range []int{60, 449} {
+		key := fmt.Sprintf("k%d", i)
+		b := testBatch(i, true)
+		seqs, err := c.publish(nil, "small", b)
+		if err != nil || !b.Duplicate || !slices.Equal(seqs, acked[key]) {
+			t.Fatalf("retry of %s after the interrupted install: %v %v duplicate=%v, want %v", key, seqs, err, b.Duplicate, acked[key])
+		}
+	}
+	if next := publishN(t, c, "small", 1000, 1)["k1000"]; next[0] != 450*2 {
+		t.Fatalf("next sequence of small %d, want %d", next[0], 450*2)
+	}
+	if next := publishN(t, c, "big", 1000, 1)["k1000"]; next[0] != 350*2 {
+		t.Fatalf("next sequence of big %d, want %d", next[0], 350*2)
+	}
+	c.waitSame("small", 20*time.Second)
+	c.waitSame("big", 20*time.Second)
 }
