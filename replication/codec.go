@@ -12,7 +12,7 @@ import (
 // batched from concurrent proposals.
 //
 //	entry   = version(1) time(varint, Unix ns, leader's clock) count(uvarint) command*
-//	command = op(1) name(string) body
+//	command = [guard(1)=5 ring(uvarint)] op(1) name(string) body
 //	publish = key(string) events(uvarint) event*
 //	event   = flags(1, bit 0 binary) payload(bytes) metadata(uvarint) (key(string) value(string))*
 //	create  = spec start(1)
@@ -22,6 +22,14 @@ import (
 //	delete  = (nothing)
 //	state   = state(1)
 //	string, bytes = length(uvarint) then the bytes
+//
+// A guard names the ring a publish, delete or state change was made for:
+// the index of the entry that created it (its identity, with the name).
+// The state machine refuses a guarded command when the name is now
+// another ring (deleted and created again meanwhile), so a change aimed
+// at one incarnation of a name never lands in the next. A command
+// without a guard (Node.Publish by name) goes to whatever ring has the
+// name when it is applied.
 //
 // Each proposer encodes its own command (in its own goroutine), and the
 // batcher only writes a header before the commands it gathered.
@@ -35,6 +43,8 @@ const (
 	opCreate   op = 2
 	opDelete   op = 3
 	opSetState op = 4
+	// opGuard is not a command: it prefixes one with the ring it is for.
+	opGuard op = 5
 )
 
 // ringSpec is what the catalog records of a replicated disruptor: its
@@ -58,6 +68,9 @@ type command struct {
 	spec   ringSpec       // create
 	start  bool           // create
 	state  engine.State   // set state
+	// ring is the created index of the ring a guarded command is for; 0
+	// for any ring of the name.
+	ring uint64
 }
 
 // entry is a decoded log entry.
@@ -85,7 +98,7 @@ func appendBytes(b []byte, p []byte) []byte {
 
 // publishSize is an upper bound of the encoded size of a publish command.
 func publishSize(name, key string, events []engine.Event) int {
-	n := 1 + 2*binary.MaxVarintLen64 + len(name) + len(key) + binary.MaxVarintLen64
+	n := 2 + 4*binary.MaxVarintLen64 + len(name) + len(key) // guard, op, name, key, count
 	for i := range events {
 		e := &events[i]
 		n += 1 + 2*binary.MaxVarintLen64 + len(e.Payload)
@@ -94,6 +107,16 @@ func publishSize(name, key string, events []engine.Event) int {
 		}
 	}
 	return n
+}
+
+// appendGuard prefixes the command that follows with the ring it is
+// for (its created index); it writes nothing for 0 (any ring).
+func appendGuard(b []byte, ring uint64) []byte {
+	if ring == 0 {
+		return b
+	}
+	b = append(b, byte(opGuard))
+	return binary.AppendUvarint(b, ring)
 }
 
 // appendPublish encodes a publish command.
@@ -298,6 +321,14 @@ func decodeEntry(data []byte) (entry, error) {
 
 func (d *decoder) command(c *command) {
 	c.op = op(d.byte("op"))
+	if c.op == opGuard {
+		if c.ring = d.uvarint("guard"); c.ring == 0 {
+			d.fail("guard")
+		}
+		if c.op = op(d.byte("op")); c.op != opPublish && c.op != opDelete && c.op != opSetState {
+			d.fail("guarded op")
+		}
+	}
 	c.name = d.string("name")
 	switch c.op {
 	case opPublish:

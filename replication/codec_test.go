@@ -27,6 +27,9 @@ func sampleEntry() []byte {
 		}),
 		appendSetState(nil, "orders", engine.StatePaused),
 		appendDelete(nil, "orders"),
+		appendPublish(appendGuard(nil, 7), "orders", "", []engine.Event{{Payload: []byte(`2`)}}),
+		appendSetState(appendGuard(nil, 7), "orders", engine.StateRunning),
+		appendDelete(appendGuard(nil, 1<<40), "orders"),
 	}
 	b := appendEntryHeader(nil, 1_700_000_000_000_000_000, len(cmds))
 	for _, c := range cmds {
@@ -39,6 +42,7 @@ func sampleEntry() []byte {
 func encodeEntry(e entry) []byte {
 	b := appendEntryHeader(nil, e.time, len(e.cmds))
 	for _, c := range e.cmds {
+		b = appendGuard(b, c.ring)
 		switch c.op {
 		case opPublish:
 			b = appendPublish(b, c.name, c.key, c.events)
@@ -59,15 +63,27 @@ func TestEntryRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(e.cmds) != 4 || e.cmds[0].spec.Config.Name != "orders" || !e.cmds[0].start ||
+	if len(e.cmds) != 7 || e.cmds[0].spec.Config.Name != "orders" || !e.cmds[0].start ||
 		e.cmds[1].key != "key-1" || len(e.cmds[1].events) != 3 || !e.cmds[1].events[1].Binary ||
-		e.cmds[2].state != engine.StatePaused || e.cmds[3].op != opDelete {
+		e.cmds[2].state != engine.StatePaused || e.cmds[3].op != opDelete || e.cmds[3].ring != 0 ||
+		e.cmds[4].op != opPublish || e.cmds[4].ring != 7 || e.cmds[5].op != opSetState || e.cmds[5].ring != 7 ||
+		e.cmds[6].op != opDelete || e.cmds[6].ring != 1<<40 {
 		t.Fatalf("decoded %+v", e)
+	}
+	// A guard of 0, a guard of a create, and two guards are refused.
+	for _, c := range [][]byte{
+		{byte(opGuard), 0, byte(opDelete), 1, 'q'},
+		append([]byte{byte(opGuard), 3}, appendCreate(nil, ringSpec{Config: engine.DisruptorConfig{Name: "q"}}, true)...),
+		{byte(opGuard), 3, byte(opGuard), 3, byte(opDelete), 1, 'q'},
+	} {
+		if _, err := decodeEntry(append(appendEntryHeader(nil, 0, 1), c...)); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("decoding the command %x: %v, want ErrCorrupt", c, err)
+		}
 	}
 	if again := encodeEntry(e); !bytes.Equal(again, data) {
 		t.Fatalf("re-encoded differently:\n%x\n%x", again, data)
 	}
-	if n := publishSize("orders", "key-1", e.cmds[1].events); n < len(appendPublish(nil, "orders", "key-1", e.cmds[1].events)) {
+	if n := publishSize("orders", "key-1", e.cmds[1].events); n < len(appendPublish(appendGuard(nil, 1<<62), "orders", "key-1", e.cmds[1].events)) {
 		t.Fatalf("publishSize %d is not an upper bound", n)
 	}
 	// Every truncation is refused, never misread.

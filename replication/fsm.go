@@ -85,8 +85,9 @@ type fsm struct {
 	// in progress.
 	ctx context.Context
 	// owner returns the Writer through which a server changes the
-	// replicated ring name: the Node's proposals.
-	owner func(name string) engine.Writer
+	// replicated ring name created by the entry at index created: the
+	// Node's proposals, guarded with that ring's identity.
+	owner func(name string, created uint64) engine.Writer
 	// fault, when set (tests), is called before each local operation on a
 	// ring ("create", "state", "publish", "delete") and makes it fail with
 	// the error it returns.
@@ -121,7 +122,7 @@ func newFSM(ctx context.Context, eng *engine.Engine, log *slog.Logger) *fsm {
 }
 
 // noOwner stands for the Node in tests of the FSM alone.
-func noOwner(name string) engine.Writer { return refusingWriter{name} }
+func noOwner(name string, _ uint64) engine.Writer { return refusingWriter{name} }
 
 type refusingWriter struct{ name string }
 
@@ -221,10 +222,36 @@ func (f *fsm) local(op, name string, do func() error) error {
 	return do()
 }
 
-func (f *fsm) publish(c *command, t int64) result {
+// target returns the ring a publish, delete or state change is for: the
+// catalog's ring of the name, unless the command is guarded with another
+// ring's identity (the one it was made for was deleted, and the name
+// created again, before it was applied).
+func (f *fsm) target(c *command) (*ring, error) {
 	r := f.rings[c.name]
 	if r == nil {
-		return result{err: notReplicated(c.name)}
+		return nil, notReplicated(c.name)
+	}
+	if !r.is(c.ring) {
+		return nil, replaced(c.name)
+	}
+	return r, nil
+}
+
+// is reports whether r is the ring created by the entry at index created
+// (0: any ring of the name). A ring whose identity is unknown (restored
+// from a version 1 snapshot) is taken for it.
+func (r *ring) is(created uint64) bool {
+	return created == 0 || r.created == 0 || r.created == created
+}
+
+func replaced(name string) error {
+	return fmt.Errorf("%w: the replicated disruptor %q this change was for was deleted (the name is another disruptor's now)", engine.ErrNotFound, name)
+}
+
+func (f *fsm) publish(c *command, t int64) result {
+	r, err := f.target(c)
+	if err != nil {
+		return result{err: err}
 	}
 	var hash uint64
 	if c.key != "" {
@@ -317,11 +344,11 @@ func (f *fsm) backoff(attempt int, what, name string, err error) bool {
 // the API to let the create through. It returns the configuration error of
 // a ring that no engine with these limits can build (every node refuses
 // it alike), or errClosing.
-func (f *fsm) createLocal(cfg engine.DisruptorConfig) (*engine.Ring, error) {
+func (f *fsm) createLocal(cfg engine.DisruptorConfig, created uint64) (*engine.Ring, error) {
 	for attempt := 0; ; attempt++ {
 		var rg *engine.Ring
 		err := f.local("create", cfg.Name, func() (err error) {
-			rg, err = f.eng.CreateOwned(cfg, f.owner(cfg.Name))
+			rg, err = f.eng.CreateOwned(cfg, f.owner(cfg.Name, created))
 			return err
 		})
 		switch {
@@ -410,7 +437,7 @@ func (f *fsm) create(c *command, index uint64) result {
 	if c.start {
 		r.state = engine.StateRunning
 	}
-	local, err := f.createLocal(c.spec.Config)
+	local, err := f.createLocal(c.spec.Config, index)
 	if err != nil {
 		return result{err: err}
 	}
@@ -427,9 +454,9 @@ func (f *fsm) create(c *command, index uint64) result {
 }
 
 func (f *fsm) delete(c *command) result {
-	r := f.rings[c.name]
-	if r == nil {
-		return result{err: notReplicated(c.name)}
+	r, err := f.target(c)
+	if err != nil {
+		return result{err: err}
 	}
 	// The catalog lets go of the name once the engine's ring is gone, so
 	// the name is never free in one and taken in the other.
@@ -441,9 +468,9 @@ func (f *fsm) delete(c *command) result {
 }
 
 func (f *fsm) setState(c *command) result {
-	r := f.rings[c.name]
-	if r == nil {
-		return result{err: notReplicated(c.name)}
+	r, err := f.target(c)
+	if err != nil {
+		return result{err: err}
 	}
 	if c.state == engine.StateDeleted || !r.state.CanTransition(c.state) {
 		return result{err: &engine.TransitionError{Disruptor: c.name, From: r.state, To: c.state}}
@@ -465,7 +492,7 @@ func (f *fsm) setState(c *command) result {
 // (fsynced on a majority) nor a place in raft's log cache. The state may
 // change before the entry is applied; the state machine decides again
 // then.
-func (f *fsm) precheck(name string, events []engine.Event, keyed bool) error {
+func (f *fsm) precheck(name string, ring uint64, events []engine.Event, keyed bool) error {
 	f.mu.RLock()
 	r := f.rings[name]
 	var st engine.State
@@ -477,6 +504,8 @@ func (f *fsm) precheck(name string, events []engine.Event, keyed bool) error {
 	switch {
 	case r == nil:
 		return notReplicated(name)
+	case !r.is(ring):
+		return replaced(name)
 	case st != engine.StateRunning && !keyed:
 		return &engine.StateError{Disruptor: name, State: st}
 	}
@@ -484,8 +513,9 @@ func (f *fsm) precheck(name string, events []engine.Event, keyed bool) error {
 }
 
 // precheckState refuses a state change the replicated state does not
-// allow, on the leader before anything is proposed.
-func (f *fsm) precheckState(name string, to engine.State) error {
+// allow, on the leader before anything is proposed; deleted (del) is
+// checked for a delete only (the ring is there).
+func (f *fsm) precheckState(name string, ring uint64, to engine.State, del bool) error {
 	f.mu.RLock()
 	r := f.rings[name]
 	var st engine.State
@@ -496,6 +526,10 @@ func (f *fsm) precheckState(name string, to engine.State) error {
 	switch {
 	case r == nil:
 		return notReplicated(name)
+	case !r.is(ring):
+		return replaced(name)
+	case del:
+		return nil
 	case to == engine.StateDeleted || !st.CanTransition(to):
 		return &engine.TransitionError{Disruptor: name, From: st, To: to}
 	}

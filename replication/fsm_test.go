@@ -333,7 +333,7 @@ func TestFSMRestoreFarRing(t *testing.T) {
 		}
 		cfg := r.spec.Config
 		cfg.FirstSequence = far
-		if r.local, err = src.eng.CreateOwned(cfg, src.owner(name)); err != nil {
+		if r.local, err = src.eng.CreateOwned(cfg, src.owner(name, r.created)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := r.local.SetState(context.Background(), info.State); err != nil {

@@ -479,6 +479,12 @@ func (n *Node) checkLeader() error {
 // [*engine.StateError], a [*engine.BatchError], [*engine.EventError] or
 // [*engine.SchemaError].
 func (n *Node) Publish(ctx context.Context, name string, b *engine.Batch) (int64, error) {
+	return n.publish(ctx, name, 0, b)
+}
+
+// publish is Publish into the ring of the name created by the entry at
+// index ring (0: whichever ring has the name when the entry is applied).
+func (n *Node) publish(ctx context.Context, name string, ring uint64, b *engine.Batch) (int64, error) {
 	b.Duplicate = false
 	if len(b.Events) == 0 {
 		return 0, &engine.BatchError{Err: engine.ErrEmptyBatch}
@@ -486,10 +492,11 @@ func (n *Node) Publish(ctx context.Context, name string, b *engine.Batch) (int64
 	if err := n.checkLeader(); err != nil {
 		return 0, err
 	}
-	if err := n.fsm.precheck(name, b.Events, b.IdempotencyKey != ""); err != nil {
+	if err := n.fsm.precheck(name, ring, b.Events, b.IdempotencyKey != ""); err != nil {
 		return 0, err
 	}
-	cmd := appendPublish(make([]byte, 0, publishSize(name, b.IdempotencyKey, b.Events)), name, b.IdempotencyKey, b.Events)
+	cmd := appendGuard(make([]byte, 0, publishSize(name, b.IdempotencyKey, b.Events)), ring)
+	cmd = appendPublish(cmd, name, b.IdempotencyKey, b.Events)
 	res, err := n.propose(ctx, cmd, len(b.Events))
 	if err != nil {
 		return 0, err
@@ -539,14 +546,18 @@ func (n *Node) Create(ctx context.Context, cfg engine.DisruptorConfig, start boo
 // Delete deletes the replicated disruptor name on every node. It must be
 // called on the leader; besides the errors of [Node.Publish] it returns
 // [engine.ErrNotFound].
-func (n *Node) Delete(ctx context.Context, name string) error {
+func (n *Node) Delete(ctx context.Context, name string) error { return n.delete(ctx, name, 0) }
+
+// delete is Delete of the ring of the name created by the entry at index
+// ring (0: whichever has the name).
+func (n *Node) delete(ctx context.Context, name string, ring uint64) error {
 	if err := n.checkLeader(); err != nil {
 		return err
 	}
-	if !n.Replicated(name) {
-		return notReplicated(name)
+	if err := n.fsm.precheckState(name, ring, engine.StateDeleted, true); err != nil {
+		return err
 	}
-	_, err := n.propose(ctx, appendDelete(nil, name), 0)
+	_, err := n.propose(ctx, appendDelete(appendGuard(nil, ring), name), 0)
 	return err
 }
 
@@ -557,44 +568,57 @@ func (n *Node) Delete(ctx context.Context, name string) error {
 // [engine.ErrNotFound] or an [*engine.TransitionError], before proposing
 // anything when the catalog already says so.
 func (n *Node) SetState(ctx context.Context, name string, to engine.State) (engine.Info, error) {
+	return n.setState(ctx, name, 0, to)
+}
+
+// setState is SetState of the ring of the name created by the entry at
+// index ring (0: whichever has the name).
+func (n *Node) setState(ctx context.Context, name string, ring uint64, to engine.State) (engine.Info, error) {
 	if err := n.checkLeader(); err != nil {
 		return engine.Info{}, err
 	}
-	if err := n.fsm.precheckState(name, to); err != nil {
+	if err := n.fsm.precheckState(name, ring, to, false); err != nil {
 		return engine.Info{}, err
 	}
-	if _, err := n.propose(ctx, appendSetState(nil, name, to), 0); err != nil {
+	if _, err := n.propose(ctx, appendSetState(appendGuard(nil, ring), name, to), 0); err != nil {
 		return engine.Info{}, err
 	}
 	return n.eng.Info(name)
 }
 
-// writer is the [engine.Writer] of the replicated disruptor name, which
-// the state machine gives the engine when it creates the local ring: a
-// server that resolves the name ([engine.Engine.Writer]) gets the Node's
-// proposals, never the ring itself.
-func (n *Node) writer(name string) engine.Writer { return &ringWriter{n: n, name: name} }
+// writer is the [engine.Writer] of the replicated disruptor name created
+// by the entry at index created, which the state machine gives the
+// engine when it creates the local ring: a server that resolves the name
+// ([engine.Engine.Writer]) gets the Node's proposals, never the ring
+// itself. They are guarded with the ring's identity: a change made
+// through it is refused (not found) once the name is another ring's,
+// deleted and created again since, as a local disruptor's writer
+// changes nothing once its ring is deleted.
+func (n *Node) writer(name string, created uint64) engine.Writer {
+	return &ringWriter{n: n, name: name, ring: created}
+}
 
 // ringWriter proposes the changes of one replicated disruptor.
 type ringWriter struct {
 	n    *Node
 	name string
+	ring uint64 // the created index: the ring's identity
 }
 
 var _ engine.Writer = (*ringWriter)(nil)
 
 func (w *ringWriter) Publish(ctx context.Context, b *engine.Batch) (int64, error) {
-	return w.n.Publish(ctx, w.name, b)
+	return w.n.publish(ctx, w.name, w.ring, b)
 }
 
 func (w *ringWriter) SetState(ctx context.Context, to engine.State) (engine.Info, error) {
 	if to == engine.StateDeleted {
-		return engine.Info{}, w.n.Delete(ctx, w.name)
+		return engine.Info{}, w.n.delete(ctx, w.name, w.ring)
 	}
-	return w.n.SetState(ctx, w.name, to)
+	return w.n.setState(ctx, w.name, w.ring, to)
 }
 
-func (w *ringWriter) Delete(ctx context.Context) error { return w.n.Delete(ctx, w.name) }
+func (w *ringWriter) Delete(ctx context.Context) error { return w.n.delete(ctx, w.name, w.ring) }
 
 // Barrier appends a barrier entry to the log and waits until it, and so
 // every entry before it, is applied to the local engine, after checking

@@ -41,11 +41,13 @@ type modelKey struct {
 // step each disruptor's state and events, as the engine serves them, are
 // the model's.
 //
-// A replicated disruptor's writer proposes by name, so the log orders its
-// change after whatever happened to the name meanwhile: a writer kept
-// across a delete and a re-create of a replicated name changes the new
-// one. A local disruptor's writer is its ring: after a delete it changes
-// nothing (not found).
+// A writer changes the disruptor it was resolved to and nothing else: a
+// local disruptor's writer is its ring, and a replicated one's proposals
+// carry the ring's identity (the index of the entry that created it), so
+// once the name is deleted, even if it is created again meanwhile, a
+// writer kept from before changes nothing (not found), as a request
+// resolved just before a delete and a re-create of the name must not put
+// its events into the new disruptor.
 func TestPortProperties(t *testing.T) {
 	c := newCluster(t, 1, true, nil)
 	l := c.leader()
@@ -56,8 +58,8 @@ func TestPortProperties(t *testing.T) {
 		names := []string{prefix + "a", prefix + "b", prefix + "c"}
 		m := &portModel{rings: map[string]*modelRing{}}
 		ctx := context.Background()
-		kept := map[string]engine.Writer{} // writers resolved earlier, by name
-		keptReplicated := map[string]bool{}
+		kept := map[string]engine.Writer{}  // writers resolved earlier, by name
+		keptRing := map[string]*modelRing{} // the disruptor each was resolved to
 		t.Cleanup(func() {
 			for name := range m.rings {
 				if w, err := eng.Writer(name); err == nil {
@@ -207,7 +209,7 @@ func TestPortProperties(t *testing.T) {
 				// Resolve a writer now, to use after the name changes.
 				name := rapid.SampledFrom(names).Draw(t, "name")
 				if w, err := eng.Writer(name); err == nil {
-					kept[name], keptReplicated[name] = w, m.rings[name].replicated
+					kept[name], keptRing[name] = w, m.rings[name]
 				}
 			},
 			"stale": func(t *rapid.T) {
@@ -218,26 +220,29 @@ func TestPortProperties(t *testing.T) {
 				}
 				evs := batch(t)
 				_, err := w.Publish(ctx, &engine.Batch{Events: evs})
-				if !keptReplicated[name] {
-					// A local ring's writer: its own ring, or nothing.
-					if r := m.rings[name]; r != nil && !r.replicated {
-						if cur, _ := eng.Writer(name); cur == w {
-							_, _, want := publishModel(name, "", evs)
-							check(t, "publish through the kept writer of "+name, err, want)
-							return
-						}
-					}
-					check(t, "publish through the writer of a deleted "+name, err, engine.ErrNotFound)
-					return
-				}
-				// A replicated writer proposes by name.
-				r := m.rings[name]
-				if r != nil && r.replicated {
+				// A writer changes its own disruptor, and nothing once that
+				// one is deleted, even when the name was created again
+				// meanwhile (local or replicated).
+				if r := m.rings[name]; r != nil && r == keptRing[name] {
 					_, _, want := publishModel(name, "", evs)
-					check(t, "publish through the kept replicated writer of "+name, err, want)
+					check(t, "publish through the kept writer of "+name, err, want)
 					return
 				}
-				check(t, "publish through the replicated writer of "+name+", now gone or local", err, engine.ErrNotFound)
+				check(t, "publish through the writer of a deleted "+name, err, engine.ErrNotFound)
+			},
+			"stale delete": func(t *rapid.T) {
+				name := rapid.SampledFrom(names).Draw(t, "name")
+				w, ok := kept[name]
+				if !ok {
+					t.Skip("no writer kept")
+				}
+				err := w.Delete(ctx)
+				if r := m.rings[name]; r != nil && r == keptRing[name] {
+					check(t, "delete through the kept writer of "+name, err, nil)
+					delete(m.rings, name)
+					return
+				}
+				check(t, "delete through the writer of a deleted "+name, err, engine.ErrNotFound)
 			},
 			"": func(t *rapid.T) {
 				// The engine serves exactly the model.

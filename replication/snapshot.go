@@ -302,7 +302,7 @@ func (f *fsm) restoreRing(sr *snapRing) error {
 	}
 	cfg := sr.spec.Config
 	cfg.FirstSequence = start
-	local, err := f.createLocal(cfg)
+	local, err := f.createLocal(cfg, sr.created)
 	if err != nil {
 		return err
 	}
