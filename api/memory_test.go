@@ -275,8 +275,8 @@ func postBomb(c *http.Client, url string, body []byte) (int, string, error) {
 // started with the defaults: 16 MiB bodies, a 64 MiB in-flight budget),
 // and reads the server process's RSS from /proc while they are in flight
 // and its peak (VmHWM) after: it must stay under 300 MB, with the
-// compression ratio limit and, bounded by the in-flight budget alone,
-// without it. The figures are in docs/security.md.
+// compression ratio limit and without it (then the body limit and the
+// in-flight budget bound it). The figures are in docs/security.md.
 func gzipBombsRSS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the server and sends 16 MB of gzip bombs")
