@@ -329,6 +329,27 @@ func (c *tcluster) waitLeader(timeout time.Duration) *tnode {
 	return l
 }
 
+// onLeader runs op on the node that leads, again on whoever leads next
+// while it fails because the leadership moved (an election on a loaded
+// machine), and returns the node it succeeded on. op must be safe to
+// run again after an unknown outcome, as membership changes are.
+func (c *tcluster) onLeader(what string, op func(l *tnode) error) *tnode {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var l *tnode
+		waitFor(c.t, 20*time.Second, "a leader", func() bool { l = c.leader(); return l != nil })
+		err := op(l)
+		if err == nil {
+			return l
+		}
+		if !retryable(err) || time.Now().After(deadline) {
+			c.t.Fatalf("%s on %s: %v", what, l.id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // waitFor is the shared harness's.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
