@@ -45,7 +45,7 @@ import (
 // kill -9 takes the process, not the page cache, so every sync mode must
 // keep everything acknowledged (only a power loss tells them apart; see
 // docs/durability.md). The full form (10 kills after 10 to 11 s of
-// publishing each, for each sync mode, about 10 minutes) runs without
+// publishing each, for each sync mode, about 13 minutes) runs without
 // -short:
 //
 //	go test -run TestCrashJournalProcesses -timeout 30m -v ./cmd/badbatch/
