@@ -475,14 +475,17 @@ func (e *Engine) Recover(name string, o RecoverOptions) (Info, error) {
 			"oldest", j.Oldest(), "next", j.Next(), "ring_from", h.first, "bytes", j.Bytes(),
 			"truncated", len(rec.Truncated), "rebuilt_indexes", len(rec.RebuiltIndexes), "repaired", rec.Repaired != nil)
 	}
-	// back to its state: through running, as it got there
+	// back to its state: through running, as it got there, without
+	// recording it again (the journal has it; a record of "running" on
+	// the way to "paused" would bring it back running after a crash here,
+	// and a full disk would keep it down)
 	ctx := context.Background()
 	if st != StateCreated {
-		if err := h.transition(ctx, StateRunning); err != nil {
+		if err := h.transitionTo(ctx, StateRunning, false); err != nil {
 			return h.info(), err
 		}
 		if st != StateRunning {
-			if err := h.transition(ctx, st); err != nil {
+			if err := h.transitionTo(ctx, st, false); err != nil {
 				return h.info(), err
 			}
 		}
