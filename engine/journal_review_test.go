@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -130,4 +131,28 @@ func TestJournaledRecoverWritesNothing(t *testing.T) {
 		t.Errorf("recovery rewrote a disruptor's metadata %d times, want 0", n)
 	}
 	fsys.full.Store(false)
+}
+
+// TestJournaledStateChangeDiskFull: a state change that cannot be
+// recorded because the disk is full changes nothing and says so with
+// [ErrJournalFull] (507 JOURNAL_FULL), as a publish does.
+func TestJournaledStateChangeDiskFull(t *testing.T) {
+	fsys := &fullFS{FS: journal.OSFS()}
+	e, _ := journaledEngineFS(t, t.TempDir(), fsys, nil)
+	if _, err := e.Create(DisruptorConfig{Name: "s", BufferSize: 8, Durability: DurabilityJournal}, true); err != nil {
+		t.Fatal(err)
+	}
+	fsys.full.Store(true)
+	defer fsys.full.Store(false)
+	_, err := e.SetState(context.Background(), "s", StatePaused)
+	if !errors.Is(err, ErrJournalFull) || Code(err) != "JOURNAL_FULL" {
+		t.Errorf("pause on a full disk: %v (code %s), want JOURNAL_FULL", err, Code(err))
+	}
+	if info, _ := e.Info("s"); info.State != StateRunning {
+		t.Errorf("state after the refused pause: %v", info.State)
+	}
+	_, err = e.Publish(context.Background(), "s", &Batch{Events: jevents(0, 1)})
+	if !errors.Is(err, ErrJournalFull) {
+		t.Errorf("publish on a full disk: %v", err)
+	}
 }

@@ -138,7 +138,7 @@ func (j *Journal) SetMeta(data []byte) error {
 		return ErrClosed
 	}
 	if err := writeFileAtomic(j.fs, filepath.Join(j.dir, metaFile), encodeMeta(data), true); err != nil {
-		return fmt.Errorf("%w: writing the metadata of %s: %v", ErrUnavailable, j.name, err)
+		return fmt.Errorf("%w: writing the metadata of %s: %w", ErrUnavailable, j.name, err)
 	}
 	j.meta = append([]byte(nil), data...)
 	return nil

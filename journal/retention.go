@@ -52,7 +52,7 @@ func (j *Journal) retainLocked(now int64) error {
 		// the start must be recorded before the last file goes, or a crash
 		// would take the numbering back
 		if err := writeManifest(j.fs, j.dir, j.next); err != nil {
-			return fmt.Errorf("%w: writing the manifest of %s: %v", ErrUnavailable, j.name, err)
+			return fmt.Errorf("%w: writing the manifest of %s: %w", ErrUnavailable, j.name, err)
 		}
 		if err := j.seal(); err != nil {
 			return err
@@ -119,7 +119,7 @@ func (j *Journal) Purge(seq int64) error {
 		return err
 	}
 	if err := writeManifest(j.fs, j.dir, seq); err != nil {
-		return fmt.Errorf("%w: writing the manifest of %s: %v", ErrUnavailable, j.name, err)
+		return fmt.Errorf("%w: writing the manifest of %s: %w", ErrUnavailable, j.name, err)
 	}
 	j.start = seq
 	if seq >= j.next && len(j.segs) > 0 {
