@@ -1,0 +1,58 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/badbatch/badbatch/wire"
+)
+
+// TestJournalReadBoundaries: over a socket, reads and tails of a journaled
+// disruptor at the edges of its ring and its journal: at the ring's
+// oldest and one below (the journal's), at the journal's oldest and one
+// below (410 naming the oldest), at the next sequence and past it.
+func TestJournalReadBoundaries(t *testing.T) {
+	s := startJournaled(t, journalConfig(t.TempDir()), nil)
+	s.do("POST", "/api/v1/disruptors", map[string]any{"name": "b", "buffer_size": 16}, nil)
+	const n = 60
+	for i := 0; i < n; i += 6 {
+		s.publish("b", i, 6, "")
+	}
+	var d wire.Disruptor
+	if code := s.do("POST", "/api/v1/disruptors/b/purge", map[string]any{"before": 7}, &d); code != http.StatusOK || d.OldestSequence != 7 {
+		t.Fatalf("purge: %d, oldest %d", code, d.OldestSequence)
+	}
+	ringOldest := n - 16
+	for _, from := range []int{7, 8, ringOldest - 1, ringOldest, ringOldest + 1, n - 1} {
+		checkEvents(t, s.readAll("b", int64(from)), from, n-1)
+		var p page
+		if code := s.do("GET", fmt.Sprintf("/api/v1/disruptors/b/events?from=%d&limit=10000", from), nil, &p); code != http.StatusOK {
+			t.Fatalf("one page from %d: %d", from, code)
+		}
+		checkEvents(t, p.Events, from, n-1)
+		if p.Next != n || p.Oldest != 7 {
+			t.Errorf("page from %d: next %d oldest %d, want %d 7", from, p.Next, p.Oldest, n)
+		}
+		var ev event
+		if code := s.do("GET", fmt.Sprintf("/api/v1/disruptors/b/events/%d", from), nil, &ev); code != http.StatusOK || ev.Sequence != int64(from) || string(ev.Data) != fmt.Sprintf(`{"i":%d}`, from) {
+			t.Errorf("GET event %d: %d %+v", from, code, ev)
+		}
+		checkEvents(t, readStream(t, fmt.Sprintf("%s/api/v1/disruptors/b/events/stream?from=%d&format=ndjson", s.url, from), n-from), from, n-1)
+	}
+	for _, path := range []string{"/events?from=6", "/events/6", "/events/0", "/events/stream?from=6&format=ndjson"} {
+		var e wire.ErrorBody
+		if code := s.do("GET", "/api/v1/disruptors/b"+path, nil, &e); code != http.StatusGone || e.Error.Code != "SEQUENCE_EVICTED" || e.Error.Details["oldest_sequence"] != 7.0 {
+			t.Errorf("%s below the journal: %d %+v, want 410 naming oldest 7", path, code, e.Error)
+		}
+	}
+	for _, from := range []int{n, n + 1, n + 1000} {
+		var p page
+		if code := s.do("GET", fmt.Sprintf("/api/v1/disruptors/b/events?from=%d", from), nil, &p); code != http.StatusOK || len(p.Events) != 0 {
+			t.Errorf("read from %d, past the end: %d, %d events", from, code, len(p.Events))
+		}
+	}
+	if code := s.do("GET", fmt.Sprintf("/api/v1/disruptors/b/events/%d", n), nil, nil); code != http.StatusNotFound {
+		t.Errorf("GET event %d (not published): %d, want 404", n, code)
+	}
+}
