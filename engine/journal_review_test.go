@@ -217,11 +217,12 @@ func (a *acked) add(w *Ring, first int64, evs []Event) {
 
 // racePublishers publishes from 4 goroutines through the Writer of name
 // (resolved again after each refusal, as a client's retry would) until
-// stop is closed, and returns what was acknowledged. A refusal must be
-// one the race explains (ok); anything else fails the test.
-func racePublishers(t *testing.T, e *Engine, name string, stop <-chan struct{}, ok func(error) bool) *acked {
+// stop is closed, and returns what was acknowledged once wait returns.
+// A refusal must be one the race explains (ok); anything else fails the
+// test.
+func racePublishers(t *testing.T, e *Engine, name string, stop <-chan struct{}, ok func(error) bool) (a *acked, wait func()) {
 	t.Helper()
-	a := &acked{events: map[int64]string{}, by: map[int64]*Ring{}}
+	a = &acked{events: map[int64]string{}, by: map[int64]*Ring{}}
 	var wg sync.WaitGroup
 	var tag atomic.Int64
 	for p := range 4 {
@@ -262,7 +263,7 @@ func racePublishers(t *testing.T, e *Engine, name string, stop <-chan struct{}, 
 		}()
 	}
 	t.Cleanup(wg.Wait)
-	return a
+	return a, wg.Wait
 }
 
 // sameEvents reports the differences between what was acknowledged and
@@ -303,7 +304,7 @@ func TestJournaledPauseRacesPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
-	a := racePublishers(t, e, "p", stop, func(err error) bool {
+	a, wait := racePublishers(t, e, "p", stop, func(err error) bool {
 		var se *StateError
 		return errors.As(err, &se)
 	})
@@ -318,7 +319,7 @@ func TestJournaledPauseRacesPublish(t *testing.T) {
 		time.Sleep(200 * time.Microsecond)
 	}
 	close(stop)
-	time.Sleep(10 * time.Millisecond)
+	wait()
 	stopEngine()
 	sameEvents(t, "pause", a.events, journalContents(t, dir, "p"))
 }
@@ -335,14 +336,14 @@ func TestJournaledCloseRacesPublish(t *testing.T) {
 				t.Fatal(err)
 			}
 			stop := make(chan struct{})
-			a := racePublishers(t, e, "c", stop, func(err error) bool {
+			a, wait := racePublishers(t, e, "c", stop, func(err error) bool {
 				var se *StateError
 				return errors.Is(err, ErrClosed) || errors.As(err, &se)
 			})
 			time.Sleep(20 * time.Millisecond)
 			stopEngine()
 			close(stop)
-			time.Sleep(10 * time.Millisecond)
+			wait()
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			sameEvents(t, "close", a.events, journalContents(t, dir, "c"))
@@ -362,7 +363,7 @@ func TestJournaledDeleteRecreateRacesPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
-	a := racePublishers(t, e, "d", stop, func(err error) bool {
+	a, wait := racePublishers(t, e, "d", stop, func(err error) bool {
 		var se *StateError
 		return errors.Is(err, ErrNotFound) || errors.As(err, &se)
 	})
@@ -380,7 +381,7 @@ func TestJournaledDeleteRecreateRacesPublish(t *testing.T) {
 	w, _ := e.Writer("d")
 	last := w.(*Ring)
 	close(stop)
-	time.Sleep(10 * time.Millisecond)
+	wait()
 	stopEngine()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -664,5 +665,45 @@ func TestJournaledTailHandover(t *testing.T) {
 			wg.Wait()
 			<-done
 		})
+	}
+}
+
+// TestJournaledReadBounded: a read from the journal with a large limit
+// copies a bounded number of bytes (however small the ring, however
+// large the events), and says where to go on; reading on gets the rest.
+func TestJournaledReadBounded(t *testing.T) {
+	e, _ := journaledEngine(t, t.TempDir())
+	if _, err := e.Create(DisruptorConfig{Name: "big", BufferSize: 16, MaxEventSize: 1 << 20, Durability: DurabilityJournal, Sync: "never"}, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	payload := []byte(`"` + strings.Repeat("x", 1<<20-2) + `"`)
+	const n = 40 // 40 MiB, from a ring of 16 events
+	for range n / 4 {
+		evs := make([]Event, 4)
+		for i := range evs {
+			evs[i] = Event{Payload: payload}
+		}
+		if _, err := e.Publish(ctx, "big", &Batch{Events: evs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rec Records
+	for next := int64(0); next < n; {
+		w, err := e.Read("big", next, 10_000, &rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes := 0
+		for _, ev := range rec.Events {
+			bytes += ev.Size()
+		}
+		if len(rec.Events) == 0 || bytes > journalReadBytes+1<<20 {
+			t.Fatalf("Read(%d, limit 10000): %d events, %d bytes; want at least one and at most %d bytes", next, len(rec.Events), bytes, journalReadBytes+1<<20)
+		}
+		if w.Next != next+int64(len(rec.Events)) || rec.Events[0].Sequence != next {
+			t.Fatalf("Read(%d): first %d, next %d after %d events", next, rec.Events[0].Sequence, w.Next, len(rec.Events))
+		}
+		next = w.Next
 	}
 }

@@ -300,6 +300,16 @@ func (c *journalCursor) close() {
 	*c = journalCursor{}
 }
 
+// journalReadBytes bounds what one read from a journal copies (payloads
+// and metadata; it copies at least one event): a ring's reads are
+// bounded by the ring, but a journal holds far more than its ring, so
+// that a read with a large limit of a disruptor with large events and a
+// small ring would otherwise copy limit × max_event_size bytes into
+// memory (10,000 MiB at the API's largest limit and the engine's largest
+// events). The read says where to go on, as one that reaches its limit
+// does.
+const journalReadBytes = 16 << 20
+
 // readJournal copies the events from..to of the journal (at most limit)
 // into rec, and returns the sequence after the last copied. It returns an
 // [*EvictedError] when from is no longer kept. cur, when not nil, is the
@@ -324,7 +334,8 @@ func (h *hosted) readJournal(rec *Records, from, to int64, limit int, cur *journ
 	start := len(rec.Events)
 	defer rec.finish(start)
 	to = min(to, from+int64(limit)-1)
-	for cur.at <= to {
+	copied := 0 // bytes: journalReadBytes
+	for cur.at <= to && copied < journalReadBytes {
 		if cur.b == nil || cur.at > cur.b.Last() {
 			b, err := cur.r.Next()
 			if errors.Is(err, io.EOF) {
@@ -347,8 +358,8 @@ func (h *hosted) readJournal(rec *Records, from, to int64, limit int, cur *journ
 			cur.b = b
 		}
 		b := cur.b
-		for i := max(cur.at-b.First, 0); i < int64(len(b.Events)) && b.First+i <= to; i++ {
-			rec.addJournal(b.First+i, b.Time, &b.Events[i])
+		for i := max(cur.at-b.First, 0); i < int64(len(b.Events)) && b.First+i <= to && copied < journalReadBytes; i++ {
+			copied += rec.addJournal(b.First+i, b.Time, &b.Events[i])
 			cur.at = b.First + i + 1
 		}
 	}
@@ -358,19 +369,23 @@ func (h *hosted) readJournal(rec *Records, from, to int64, limit int, cur *journ
 	return rec.Events[len(rec.Events)-1].Sequence + 1, nil
 }
 
-// addJournal appends a copy of an event read from a journal; finish
-// fixes the payload slices afterwards.
-func (r *Records) addJournal(seq, ts int64, e *journal.Event) {
+// addJournal appends a copy of an event read from a journal, and returns
+// its size (payload and metadata); finish fixes the payload slices
+// afterwards.
+func (r *Records) addJournal(seq, ts int64, e *journal.Event) int {
 	r.offs = append(r.offs, len(r.arena))
 	r.arena = append(r.arena, e.Payload...)
+	size := len(e.Payload)
 	var md []Metadata
 	if len(e.Metadata) > 0 {
 		md = make([]Metadata, len(e.Metadata))
 		for i, m := range e.Metadata {
 			md[i] = Metadata{Key: m.Key, Value: m.Value}
+			size += len(m.Key) + len(m.Value)
 		}
 	}
 	r.Events = append(r.Events, Event{Sequence: seq, Time: time.Unix(0, ts).UTC(), Binary: e.Binary, Metadata: md})
+	return size
 }
 
 // createJournal creates the journal of a new journaled disruptor h.
