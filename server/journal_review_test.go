@@ -2,9 +2,14 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/badbatch/badbatch/journal"
 	"github.com/badbatch/badbatch/wire"
 )
 
@@ -54,5 +59,64 @@ func TestJournalReadBoundaries(t *testing.T) {
 	}
 	if code := s.do("GET", fmt.Sprintf("/api/v1/disruptors/b/events/%d", n), nil, nil); code != http.StatusNotFound {
 		t.Errorf("GET event %d (not published): %d, want 404", n, code)
+	}
+}
+
+// TestJournalMetaDamaged: a stream whose metadata is missing, garbage or
+// not the engine's keeps only its disruptor down (404, named in the log
+// and in badbatch_journal_down), the others start, and its name is not
+// taken by a create meanwhile.
+func TestJournalMetaDamaged(t *testing.T) {
+	dataDir := t.TempDir()
+	s := startJournaled(t, journalConfig(dataDir), nil)
+	names := []string{"good", "nometa", "garbage", "notjson"}
+	for _, n := range names {
+		s.do("POST", "/api/v1/disruptors", map[string]any{"name": n}, nil)
+		s.publish(n, 0, 3, "")
+	}
+	s.stop()
+	streams := filepath.Join(dataDir, "journal", "streams")
+	if err := os.Remove(filepath.Join(streams, "nometa", "meta")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(streams, "garbage", "meta"), []byte("not a meta file at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// a well-formed meta file whose bytes are not the engine's JSON
+	jd, err := journal.OpenDir(filepath.Join(dataDir, "journal"), journal.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := jd.Open("notjson", journal.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.SetMeta([]byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	jd.Close()
+
+	s = startJournaled(t, journalConfig(dataDir), nil)
+	checkEvents(t, s.readAll("good", 0), 0, 2)
+	res, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, n := range names[1:] {
+		if code := s.do("GET", "/api/v1/disruptors/"+n, nil, nil); code != http.StatusNotFound {
+			t.Errorf("%s after restart: %d, want 404 (down)", n, code)
+		}
+		if !strings.Contains(string(mb), fmt.Sprintf(`badbatch_journal_down{disruptor=%q} 1`, n)) {
+			t.Errorf("/metrics has no badbatch_journal_down for %s", n)
+		}
+		if !strings.Contains(s.logs.String(), "disruptor="+n) {
+			t.Errorf("the log does not name %s", n)
+		}
+		if code := s.do("POST", "/api/v1/disruptors", map[string]any{"name": n}, nil); code != http.StatusConflict {
+			t.Errorf("create over the down journal of %s: %d, want 409", n, code)
+		}
 	}
 }
