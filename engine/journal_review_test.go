@@ -707,3 +707,120 @@ func TestJournaledReadBounded(t *testing.T) {
 		next = w.Next
 	}
 }
+
+// TestJournaledRetentionRacesReader: retention by age dropping segments
+// under a slow tail and reads from the journal: what they get is in
+// order with no gap or duplicate, and a tail that loses its place is
+// told so (lagged, naming an oldest past what it got).
+func TestJournaledRetentionRacesReader(t *testing.T) {
+	e, _ := journaledEngine(t, t.TempDir())
+	// max_age 40 ms: a segment is sealed every 5 ms, dropped 40 ms on
+	cfg := DisruptorConfig{Name: "ret", BufferSize: 16, Durability: DurabilityJournal, Sync: "never",
+		Retention: journal.Retention{MaxAge: 40 * time.Millisecond}}
+	if _, err := e.Create(cfg, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	done := make(chan struct{})
+	var published atomic.Int64
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(400 * time.Millisecond)
+		for s := int64(0); time.Now().Before(deadline); {
+			if _, err := e.Publish(ctx, "ret", &Batch{Events: payloads(s, 3)}); err != nil {
+				t.Errorf("publish at %d: %v", s, err)
+				return
+			}
+			s += 3
+			published.Store(s)
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // a slow tail from 0
+		defer wg.Done()
+		sub, err := e.Subscribe("ret", SubscribeOptions{From: 0})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer sub.Close()
+		var rec Records
+		next := int64(0)
+		for {
+			_, err := sub.Poll(&rec, 4)
+			for _, ev := range rec.Events {
+				if want := fmt.Sprintf(`{"s":%d}`, next); ev.Sequence != next || string(ev.Payload) != want {
+					t.Errorf("tail: %d %s, want %d %s", ev.Sequence, ev.Payload, next, want)
+					return
+				}
+				next++
+			}
+			var lag *LaggedError
+			if errors.As(err, &lag) {
+				if lag.LastDelivered != next-1 || lag.Oldest <= next {
+					t.Errorf("tail lagged at %d: %+v", next, lag)
+				}
+				t.Logf("the tail lost its place after %d events: oldest %d", next, lag.Oldest)
+				return
+			}
+			if err != nil {
+				t.Errorf("tail at %d: %v", next, err)
+				return
+			}
+			select {
+			case <-done:
+				if len(rec.Events) == 0 {
+					return
+				}
+			default:
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	go func() { // reads from the oldest the disruptor names
+		defer wg.Done()
+		var rec Records
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			info, _ := e.Info("ret")
+			next := info.Oldest
+			for range 5 {
+				w, err := e.Read("ret", next, 7, &rec)
+				var ev *EvictedError
+				if errors.As(err, &ev) {
+					if ev.Oldest <= next {
+						t.Errorf("read from %d evicted, naming oldest %d", next, ev.Oldest)
+					}
+					break
+				}
+				if err != nil {
+					t.Errorf("read from %d: %v", next, err)
+					return
+				}
+				for _, got := range rec.Events {
+					if want := fmt.Sprintf(`{"s":%d}`, next); got.Sequence != next || string(got.Payload) != want {
+						t.Errorf("read: %d %s, want %d %s", got.Sequence, got.Payload, next, want)
+						return
+					}
+					next++
+				}
+				if w.Next != next {
+					t.Errorf("read: next %d, want %d", w.Next, next)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	wg.Wait()
+	<-done
+	info, _ := e.Info("ret")
+	if info.Oldest == 0 {
+		t.Errorf("retention dropped nothing (oldest 0 after %d events): the race did not run", published.Load())
+	}
+}
