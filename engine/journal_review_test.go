@@ -824,3 +824,56 @@ func TestJournaledRetentionRacesReader(t *testing.T) {
 		t.Errorf("retention dropped nothing (oldest 0 after %d events): the race did not run", published.Load())
 	}
 }
+
+// TestJournaledPurgeReachesTails: a purge applies to live tails too: one
+// below the purge, whose events the ring still holds, is told it lost
+// them (lagged, or a gap under skip) instead of being served them.
+func TestJournaledPurgeReachesTails(t *testing.T) {
+	e, _ := journaledEngine(t, t.TempDir())
+	if _, err := e.Create(DisruptorConfig{Name: "pt", BufferSize: 64, Durability: DurabilityJournal}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Publish(context.Background(), "pt", &Batch{Events: payloads(0, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	subs := map[LagPolicy]*Subscription{}
+	for _, p := range []LagPolicy{LagDisconnect, LagSkip} {
+		sub, err := e.Subscribe("pt", SubscribeOptions{From: 0, OnLag: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		var rec Records
+		for len(rec.Events) == 0 {
+			<-sub.Wait()
+			if _, err := sub.Poll(&rec, 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(rec.Events) != 2 {
+			t.Fatalf("first poll: %d events", len(rec.Events))
+		}
+		subs[p] = sub
+	}
+	w, _ := e.Writer("pt")
+	if _, err := w.(*Ring).Purge(5); err != nil {
+		t.Fatal(err)
+	}
+	var rec Records
+	_, err := subs[LagDisconnect].Poll(&rec, 10)
+	var lag *LaggedError
+	if !errors.As(err, &lag) || lag.LastDelivered != 1 || lag.Oldest != 5 || len(rec.Events) != 0 {
+		t.Errorf("tail below the purge: %d events from %v, %v; want lagged after 1, oldest 5", len(rec.Events), firstSeq(&rec), err)
+	}
+	gap, err := subs[LagSkip].Poll(&rec, 10)
+	if err != nil || gap != (Gap{From: 2, To: 4, Count: 3}) || len(rec.Events) == 0 || rec.Events[0].Sequence != 5 {
+		t.Errorf("skipping tail below the purge: gap %+v, %d events from %v, %v; want gap 2..4 then 5", gap, len(rec.Events), firstSeq(&rec), err)
+	}
+}
+
+func firstSeq(rec *Records) any {
+	if len(rec.Events) == 0 {
+		return "none"
+	}
+	return rec.Events[0].Sequence
+}

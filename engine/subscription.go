@@ -95,24 +95,28 @@ func (s *Subscription) Poll(rec *Records, limit int) (Gap, error) {
 			}
 			return gap, nil
 		}
-		next, evicted := h.copyRange(rec, s.next, min(avail, s.next+int64(limit)-1))
-		if next > s.next || !evicted {
-			if s.jcur.r != nil {
-				s.jcur.close() // caught up with the ring: no file held open
-			}
-			s.next = next
-			return gap, nil
-		}
-		if h.j != nil && s.next >= h.journalFloor() {
-			// below the ring: catch up from the journal
-			next, err := h.readJournal(rec, s.next, avail, limit, &s.jcur)
-			if err == nil {
+		// A journaled disruptor serves nothing below its journal's oldest
+		// (a purge, retention), even what its ring still holds, as reads do.
+		if h.j == nil || s.next >= h.journalFloor() {
+			next, evicted := h.copyRange(rec, s.next, min(avail, s.next+int64(limit)-1))
+			if next > s.next || !evicted {
+				if s.jcur.r != nil {
+					s.jcur.close() // caught up with the ring: no file held open
+				}
 				s.next = next
 				return gap, nil
 			}
-			var ev *EvictedError
-			if !errors.As(err, &ev) {
-				return gap, err
+			if h.j != nil {
+				// below the ring: catch up from the journal
+				next, err := h.readJournal(rec, s.next, avail, limit, &s.jcur)
+				if err == nil {
+					s.next = next
+					return gap, nil
+				}
+				var ev *EvictedError
+				if !errors.As(err, &ev) {
+					return gap, err
+				}
 			}
 		}
 		oldest := max(h.oldest(), s.next+1)
