@@ -120,3 +120,47 @@ func TestJournalMetaDamaged(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalDiskFullKeyedRetry: a keyed publish refused for a full disk
+// (507) is not remembered: its retry once there is room is published, at
+// the sequence the refused one would have had, and a retry of that is a
+// duplicate. A multi-disruptor publish reports the refusal per batch.
+func TestJournalDiskFullKeyedRetry(t *testing.T) {
+	fsys := &limitFS{FS: journal.OSFS(), limit: -1}
+	s := startJournaled(t, journalConfig(t.TempDir()), fsys)
+	for _, n := range []string{"kf", "other"} {
+		s.do("POST", "/api/v1/disruptors", map[string]any{"name": n, "sync": "always"}, nil)
+	}
+	s.publish("kf", 0, 2, "")
+	fsys.setLimit(16)
+	var e wire.ErrorBody
+	body := map[string]any{"events": []map[string]any{{"payload": map[string]int{"i": 2}}}}
+	if code := s.do("POST", "/api/v1/disruptors/kf/events", body, &e, "Idempotency-Key", "k1"); code != http.StatusInsufficientStorage || e.Error.Code != "JOURNAL_FULL" {
+		t.Fatalf("keyed publish on a full disk: %d %+v", code, e.Error)
+	}
+	var multi struct {
+		Results []struct {
+			Disruptor string `json:"disruptor"`
+			Error     *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"results"`
+	}
+	mbody := map[string]any{"batches": []map[string]any{{"disruptor": "other", "events": []map[string]any{{"payload": 1}}}}}
+	if code := s.do("POST", "/api/v1/events", mbody, &multi); code != http.StatusMultiStatus || len(multi.Results) != 1 || multi.Results[0].Error == nil || multi.Results[0].Error.Code != "JOURNAL_FULL" {
+		t.Errorf("multi-disruptor publish on a full disk: %d %+v", code, multi)
+	}
+	fsys.setLimit(-1)
+	var res wire.PublishResult
+	if code := s.do("POST", "/api/v1/disruptors/kf/events", body, &res, "Idempotency-Key", "k1"); code != http.StatusOK || res.Duplicate || res.FirstSequence != 2 {
+		t.Errorf("the retry once there is room: %d %+v, want published at 2", code, res)
+	}
+	if code := s.do("POST", "/api/v1/disruptors/kf/events", body, &res, "Idempotency-Key", "k1"); code != http.StatusOK || !res.Duplicate || res.FirstSequence != 2 {
+		t.Errorf("a second retry: %d %+v, want a duplicate at 2", code, res)
+	}
+	checkEvents(t, s.readAll("kf", 0), 0, 2)
+	var d wire.Disruptor
+	if s.do("GET", "/api/v1/disruptors/other", nil, &d); d.Published != 0 {
+		t.Errorf("other after the refused multi publish: published %d", d.Published)
+	}
+}
