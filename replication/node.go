@@ -520,6 +520,12 @@ func (n *Node) Create(ctx context.Context, cfg engine.DisruptorConfig, start boo
 		return engine.Info{}, err
 	}
 	ec := n.eng.Config()
+	if cfg.Durability == engine.DurabilityJournal || cfg.Sync != "" || cfg.Retention != (engine.DisruptorConfig{}).Retention {
+		// The engine makes a replicated ring a memory one whatever it is
+		// given: refuse what would be dropped.
+		return engine.Info{}, errors.Join(engine.ErrInvalidConfig, &engine.ConfigError{Field: "durability", Value: cfg.Durability,
+			Reason: "a replicated disruptor is not journaled: its record is the Raft log (leave durability, sync and retention out)"})
+	}
 	if cfg.FirstSequence != 0 {
 		// The log numbers a replicated ring's events from 0; a restore
 		// starts a ring elsewhere itself.
