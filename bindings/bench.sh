@@ -11,8 +11,13 @@
 #   WAIT     how long a repetition waits for quiet before running anyway
 #            (seconds, default 1800)
 #
-# Each repetition waits until the machine has been quiet for 5 s; every benchmark also reports other-cpu-%, what other processes
-# used while it ran. Raw output and the summary go to bench-results/bindings/.
+# Each repetition waits until the machine has been quiet for 5 s; every
+# benchmark also reports other-cpu-%, what other processes used while it
+# ran. Raw output and the summary go to bench-results/bindings/; then the
+# "Measured figures" section of docs/bindings.md is rewritten from the raw
+# output there (internal command bindings/internal/benchfig), so that
+# `PKGS=./bindings/python bindings/bench.sh` keeps the C figures of the
+# last C run in bench-results/bindings/c.txt. DOC=0 leaves the doc alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,3 +70,20 @@ for pkg in $pkgs; do
 	go tool benchstat "$raw" > "$out/$name.benchstat.txt"
 	cat "$out/$name.benchstat.txt"
 done
+
+if [ "${DOC:-1}" != 0 ]; then
+	# The Python the Python benchmarks ran: the first with pytest, as the
+	# test harness (bindings/internal/bindingtest) picks it.
+	pyver=
+	for py in python3 /usr/bin/python3; do
+		if command -v "$py" >/dev/null && "$py" -c 'import pytest' 2>/dev/null; then
+			pyver=$("$py" --version 2>&1)
+			break
+		fi
+	done
+	args=()
+	[ -s "$out/c.txt" ] && args+=(-c "$out/c.txt")
+	[ -s "$out/python.txt" ] && args+=(-python "$out/python.txt")
+	go run ./bindings/internal/benchfig "${args[@]}" -python-version "$pyver" -doc docs/bindings.md
+	echo "== docs/bindings.md: Measured figures rewritten from $out" >&2
+fi

@@ -200,7 +200,8 @@ int bb_try_publish_many(bb_disruptor d, const void *src,
 /* Polling. */
 
 /* Copies up to max events out, in order: event k's bytes to
- * (char *)buf + k * event_size (the rest of its stride is left as it was),
+ * (char *)buf + k * event_size (the rest of its stride holds whatever the
+ * slot held: the whole slot is copied),
  * its length to lengths[k]. buf holds buf_len >= max * event_size bytes.
  * *n is how many were copied and *first (if not NULL) the first's
  * sequence. With none to copy it waits up to timeout_ns (< 0: for ever, 0:

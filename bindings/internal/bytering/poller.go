@@ -38,8 +38,8 @@ func (r *Ring) NewPoller() (*Poller, error) {
 }
 
 // Poll copies up to len(lens) events out, in order: event k into
-// out[k*EventSize:] (its first lens[k] bytes; the rest of its stride is
-// left as it was), its length into lens[k]. It returns the sequence of the
+// out[k*EventSize:] (its first lens[k] bytes; the rest of its stride
+// holds whatever the slot held), its length into lens[k]. It returns the sequence of the
 // first event copied and how many. out must hold len(lens)*EventSize bytes
 // (ErrInvalid otherwise).
 //
@@ -91,19 +91,29 @@ func (p *Poller) Poll(out []byte, lens []uint32, timeout time.Duration) (first i
 	}
 }
 
-// copyOut is the PollHandler: it copies one event, and stops the poll
-// when the caller's buffer is full.
-func (p *Poller) copyOut(_ *slot, seq int64, _ bool) (bool, error) {
+// copyOut is the PollHandler: it counts the events, and at the last one
+// (the caller's buffer full, or the last available) copies them all out
+// in one or two runs of whole slots (two when they wrap around the
+// ring's end), before Poll moves the poller's sequence past them.
+func (p *Poller) copyOut(_ *slot, seq int64, last bool) (bool, error) {
 	if p.n == 0 {
 		p.first = seq
 	}
-	r := p.r
-	i := r.index(seq)
-	l := r.lens[i]
-	copy(p.out[p.n*r.size:p.n*r.size+int(l)], r.data[i*r.size:])
-	p.lens[p.n] = l
 	p.n++
-	return p.n < len(p.lens), nil
+	more := p.n < len(p.lens)
+	if more && !last {
+		return true, nil
+	}
+	r := p.r
+	i := r.index(p.first)
+	head := min(p.n, r.slots-i)
+	copy(p.out[:head*r.size], r.data[i*r.size:(i+head)*r.size])
+	copy(p.lens[:head], r.lens[i:i+head])
+	if rest := p.n - head; rest > 0 {
+		copy(p.out[head*r.size:p.n*r.size], r.data[:rest*r.size])
+		copy(p.lens[head:p.n], r.lens[:rest])
+	}
+	return more, nil
 }
 
 // wait blocks until the next event may be available, d passes (d < 0: no

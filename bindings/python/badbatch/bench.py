@@ -4,30 +4,45 @@ disruptor and through the standard library's queues, at a given batch:
     python3 -m badbatch.bench <variant> <batch> <events>
 
 variants:
-  disruptor-callback  publish / publish_many of bytes; a handler counts each batch (a list of bytes)
-  disruptor-poller    publish / publish_many of bytes; a thread iterates a poller's batches
-  packed-callback     publish_packed of one buffer per batch; a handler counts each Batch
+  disruptor-callback  publish / publish_many of bytes; a handler gets each batch as a list of bytes
+  disruptor-poller    publish / publish_many of bytes; a thread iterates a poller's batches (lists)
+  packed-callback     publish_packed of one buffer per batch; a handler gets each Batch (a bytes copy)
   packed-poller       publish_packed of one buffer per batch; a thread iterates a poller's Batches
+  view-callback       publish_packed; a handler gets each view Batch (memoryviews, no allocation)
+  view-poller         publish_packed; a thread iterates a poller's view Batches
   simplequeue         queue.SimpleQueue: put and get every event (it has no batch calls)
   simplequeue-lists   queue.SimpleQueue of lists: one put and get per batch
   deque               collections.deque + threading.Condition: extend by a batch,
                       the consumer takes everything present
 
-The first two disruptor variants and the queues hand the consumer each
-event as a bytes object (the disruptor copies the bytes in and out; the
-queues pass references); the packed variants pass one buffer per batch
-each way, with no object per event (compare them with simplequeue-lists). The
-clock runs from the first publish until the consumer has the last event.
-It prints "ns=<elapsed> wakeups=<consumer wake-ups>".
+Event i is 16 bytes: i as 8 bytes little-endian, then 8 fixed bytes. The
+producers' events are made before the clock starts (a list of bytes per
+event, or one packed buffer per batch). The disruptor's consumers check
+every event: each batch's first sequence is the next expected one, and
+its events' bytes and lengths are exactly the events published at those
+sequences (a list compared with the published list; a packed or view
+batch's buffer compared with the published bytes in one memcmp), so a
+lost, repeated, reordered or damaged event fails the run. The queues'
+consumers take every item and only count (they are the baseline; checking
+would only slow them). The disruptor variants copy each event's bytes in
+and out of the ring; the queues pass references. The clock runs from the
+first publish until the consumer has the last event. It prints
+"ns=<elapsed> wakeups=<consumer wake-ups>".
 """
 
+import array
 import collections
 import queue
 import sys
 import threading
 import time
 
-EVENT = b"0123456789abcdef"  # 16 bytes
+SIZE = 16  # bytes per event
+TAIL = b"abcdefgh"
+RING = 65536  # the disruptor's slots: 1 MiB of events
+
+# The queues' event and batches (as before: one object, put again and again).
+EVENT = b"0123456789abcdef"
 
 
 def _producer_batches(batch, events):
@@ -36,61 +51,109 @@ def _producer_batches(batch, events):
     return items, full, [EVENT] * rest
 
 
-def run_disruptor(batch, events, poller, packed=False):
+def _packed(events):
+    """Events 0..events-1, packed."""
+    words = array.array("Q", bytes(16 * events))
+    words[0::2] = array.array("Q", range(events))
+    words[1::2] = array.array("Q", [int.from_bytes(TAIL, sys.byteorder)]) * events
+    if sys.byteorder != "little":
+        words.byteswap()
+    return words.tobytes()
+
+
+def _events(blob):
+    """The events of blob, one bytes each."""
+    mv = memoryview(blob)
+    return [bytes(mv[o:o + SIZE]) for o in range(0, len(blob), SIZE)]
+
+
+def _chunks(seq, batch):
+    return [seq[o:o + batch] for o in range(0, len(seq), batch)]
+
+
+class _Check:
+    """The disruptor consumer's checks, and its counts."""
+
+    def __init__(self, blob, items, events):
+        self.blob, self.items, self.events = blob, items, events
+        self.lens = array.array("I", [SIZE]) * RING  # every event is SIZE long
+        self.lens = self.lens.tobytes()
+        self.next = 0  # the next sequence expected
+        self.wakeups = 0
+        self.done = threading.Event()
+
+    def _advance(self, n):
+        self.next += n
+        self.wakeups += 1
+        if self.next >= self.events:
+            self.done.set()
+
+    def events_list(self, events, first):
+        if first != self.next or events != self.items[first:first + len(events)]:
+            raise AssertionError("batch at %d (want %d): not the events published" % (first, self.next))
+        self._advance(len(events))
+
+    def batch(self, b):
+        if (b.first != self.next or not self.blob.startswith(b.data, b.first * SIZE)
+                or len(b.data) != b.count * SIZE or not self.lens.startswith(b.lengths)):
+            raise AssertionError("batch at %d (want %d): not the events published" % (b.first, self.next))
+        self._advance(b.count)
+
+
+def run_disruptor(batch, events, poller, kind="list"):
     from .core import Disruptor
-    d = Disruptor(size=4096, event_size=len(EVENT), producer="single", wait="blocking")
-    got = [0, 0]  # events, wake-ups
-    done = threading.Event()
+    blob = _packed(events)
+    items = _events(blob)
+    check = _Check(blob, items, events)
+    d = Disruptor(size=RING, event_size=SIZE, producer="single", wait="blocking")
+    failed = []
     if poller:
-        p = d.poller(max_events=4096)
+        p = d.poller(max_events=RING)
+        it = {"list": p.batches, "packed": p.raw_batches, "view": p.views}[kind]
 
         def consume():
-            for b in (p.raw_batches() if packed else p.batches()):
-                got[0] += len(b)
-                got[1] += 1
-                if got[0] >= events:
-                    done.set()
+            try:
+                for b in it():
+                    if kind == "list":
+                        check.events_list(b, p.first)
+                    else:
+                        check.batch(b)
+            except BaseException as e:
+                failed.append(e)
+                check.done.set()
         t = threading.Thread(target=consume)
         t.start()
-    elif packed:
-        def handler(b):
-            got[0] += len(b)
-            got[1] += 1
-            if got[0] >= events:
-                done.set()
-        d.handle_events(handler, batch=True)
+    elif kind == "list":
+        d.handle_events(check.events_list)
     else:
-        def handler(b, _first):
-            got[0] += len(b)
-            got[1] += 1
-            if got[0] >= events:
-                done.set()
-        d.handle_events(handler)
-    items, full, rest = _producer_batches(batch, events)
+        d.handle_events(check.batch, batch=kind == "packed", view=kind == "view")
+    if kind == "list":
+        work = items if batch == 1 else _chunks(items, batch)
+    else:
+        work = _chunks(blob, batch * SIZE)
     with d:
         start = time.perf_counter_ns()
-        if packed:
+        if kind != "list":
             publish_packed = d.publish_packed
-            buf = b"".join(items)
-            for _ in range(full):
+            for buf in work:
                 publish_packed(buf)
-            if rest:
-                publish_packed(b"".join(rest))
         elif batch == 1:
             publish = d.publish
-            for _ in range(events):
-                publish(EVENT)
+            for e in work:
+                publish(e)
         else:
             publish_many = d.publish_many
-            for _ in range(full):
-                publish_many(items)
-            if rest:
-                publish_many(rest)
-        done.wait()
+            for part in work:
+                publish_many(part)
+        while not check.done.wait(1):
+            if d.failures:
+                break
         elapsed = time.perf_counter_ns() - start
     if poller:
         t.join()
-    return elapsed, got[1]
+    if failed or d.failures or check.next != events:
+        raise SystemExit("consumer failed at %d of %d events: %r" % (check.next, events, (failed or d.failures or [None])[0]))
+    return elapsed, check.wakeups
 
 
 def run_simplequeue(batch, events, lists):
@@ -168,8 +231,10 @@ def run_deque(batch, events):
 VARIANTS = {
     "disruptor-callback": lambda b, n: run_disruptor(b, n, poller=False),
     "disruptor-poller": lambda b, n: run_disruptor(b, n, poller=True),
-    "packed-callback": lambda b, n: run_disruptor(b, n, poller=False, packed=True),
-    "packed-poller": lambda b, n: run_disruptor(b, n, poller=True, packed=True),
+    "packed-callback": lambda b, n: run_disruptor(b, n, poller=False, kind="packed"),
+    "packed-poller": lambda b, n: run_disruptor(b, n, poller=True, kind="packed"),
+    "view-callback": lambda b, n: run_disruptor(b, n, poller=False, kind="view"),
+    "view-poller": lambda b, n: run_disruptor(b, n, poller=True, kind="view"),
     "simplequeue": lambda b, n: run_simplequeue(b, n, lists=False),
     "simplequeue-lists": lambda b, n: run_simplequeue(b, n, lists=True),
     "deque": run_deque,

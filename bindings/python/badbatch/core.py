@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 
-from ctypes import byref, c_int64, c_size_t, c_uint32, c_void_p, string_at
+from ctypes import addressof, byref, c_char, c_int64, c_size_t, c_void_p, string_at
 
 from . import errors
 from ._lib import HANDLER, RingInfo, c_handle, lib, nogil
@@ -35,6 +35,8 @@ _unpackers = {}
 
 
 def _split(data, lens, count, size):
+    if not isinstance(lens, bytes):
+        lens = bytes(lens)
     first = lens[:4]
     if lens == first * count:
         n = int.from_bytes(first, sys.byteorder)
@@ -46,15 +48,29 @@ def _split(data, lens, count, size):
             unpack = struct.Struct(("%ds%dx" % (n, size - n)) * count).unpack
             _unpackers[key] = unpack
         return list(unpack(data))
-    return [data[o:o + n] for o, n in zip(range(0, count * size, size), array.array("I", lens))]
+    if isinstance(data, bytes):
+        return [data[o:o + n] for o, n in zip(range(0, count * size, size), array.array("I", lens))]
+    return [bytes(data[o:o + n]) for o, n in zip(range(0, count * size, size), array.array("I", lens))]
 
 
 class Batch:
     """A run of events in one buffer, with no object per event: event k
     (0 <= k < len(batch)) is ``data[k*event_size : k*event_size +
-    lengths[k]]``, at sequence ``first + k``. ``data`` is bytes (a copy:
-    it stays valid), ``lengths`` an array of uint32. Indexing, iterating
-    and :meth:`tolist` give bytes."""
+    lengths[k]]``, at sequence ``first + k``.
+
+    A batch from ``handle_events(fn, batch=True)``, :meth:`Poller.poll_batch`
+    or :meth:`Poller.raw_batches` is a copy: ``data`` is bytes and
+    ``lengths`` an array of uint32, and they stay valid. A *view* batch,
+    from ``handle_events(fn, view=True)``, :meth:`Poller.poll_view` or
+    :meth:`Poller.views`, is no copy of its own: ``data`` and ``lengths``
+    are read-only memoryviews of a buffer the library reuses, valid only
+    until the handler returns (or the poller polls again); then they are
+    released, and using them raises ValueError. Copy what you keep:
+    ``batch[k]`` and :meth:`tolist` give bytes, ``bytes(batch.data)`` the
+    whole run; :meth:`view` is event k's memoryview, no copy (and, like a
+    slice of ``data``, it would see the buffer's later contents if kept).
+
+    Indexing, iterating and :meth:`tolist` give bytes."""
 
     __slots__ = ("first", "count", "data", "event_size", "_lens", "_arr")
 
@@ -63,34 +79,59 @@ class Batch:
         self.count = count
         self.data = data
         self.event_size = event_size
-        self._lens = lens  # the lengths' bytes
+        self._lens = lens  # the lengths' bytes (or a memoryview of them)
         self._arr = None
 
     @property
     def lengths(self):
+        """The events' lengths: an array('I'), or for a view batch a
+        memoryview of format 'I'."""
         if self._arr is None:
-            self._arr = array.array("I", self._lens)
+            lens = self._lens
+            self._arr = array.array("I", lens) if isinstance(lens, bytes) else lens.cast("I")
         return self._arr
 
     def __len__(self):
         return self.count
 
-    def __getitem__(self, k):
+    def _offset(self, k):
         if k < 0:
             k += self.count
         if not 0 <= k < self.count:
             raise IndexError("batch index out of range")
         o = k * self.event_size
-        return self.data[o:o + self.lengths[k]]
+        return o, o + self.lengths[k]
+
+    def __getitem__(self, k):
+        o, e = self._offset(k)
+        if isinstance(self.data, bytes):
+            return self.data[o:e]
+        return bytes(self.data[o:e])
+
+    def view(self, k):
+        """Event k as a read-only memoryview of the batch's buffer (no
+        copy); for a view batch, valid only while the batch is."""
+        o, e = self._offset(k)
+        return memoryview(self.data)[o:e]
 
     def __iter__(self):
         return iter(self.tolist())
 
     def tolist(self):
-        """The events as a list of bytes."""
+        """The events as a list of bytes (copies)."""
         if self.count == 0:
             return []
         return _split(self.data, self._lens, self.count, self.event_size)
+
+    def _release(self):
+        # A view batch's memoryviews end with the call (or the next poll):
+        # later use raises ValueError instead of reading reused memory.
+        for v in (self._arr, self._lens, self.data):
+            if isinstance(v, memoryview):
+                try:
+                    v.release()
+                except BufferError:
+                    pass  # exported further (by the user): theirs to keep
 
     def __repr__(self):
         return "Batch(first=%r, count=%r)" % (self.first, self.count)
@@ -142,30 +183,55 @@ class Disruptor:
         info = RingInfo()
         check(lib.bb_ring(self._h, byref(info)))
         self._events = info.events
+        # The ring's memory (lengths, then events) as one memoryview, for
+        # the handlers to read their batches in place; never handed out.
+        self._base = ctypes.cast(info.lengths, c_void_p).value
+        total = size * (4 + event_size)
+        self._mem = memoryview((c_char * total).from_address(self._base)).cast("B")
         _live.add(self)
         for fn in handlers:
             self.handle_events(fn)
 
     # Consumers.
 
-    def handle_events(self, fn, batch=False):
+    def handle_events(self, fn, batch=False, view=False):
         """Adds a consumer: ``fn(events, first_sequence)`` is called with
         each batch (a list of bytes, in order) on a thread of the
-        library's, one batch at a time; with ``batch=True``, ``fn(b)``
-        with a :class:`Batch` instead, which makes no object per event. If
-        fn raises, this consumer stops; the disruptor then raises
-        HaltedError, from fn's exception. Call before start."""
+        library's, one batch at a time. With ``batch=True``, ``fn(b)``
+        with a :class:`Batch` instead (one bytes of the batch's slots, no
+        object per event); with ``view=True``, ``fn(b)`` with a view
+        :class:`Batch`, whose memoryviews are valid only during the call
+        (no allocation per batch: the fastest way). If fn raises, this
+        consumer stops; the disruptor then raises HaltedError, from fn's
+        exception. Call before start."""
         size = self.event_size
         failures = self._failures
+        mem, base = self._mem, self._base
+        if view:
+            # The handler's own buffer: the batch is copied in (one
+            # memcpy), so a view kept too long reads stale events, never
+            # freed memory.
+            vbuf = bytearray(self.size * size)
+            lbuf = bytearray(4 * self.size)
+            vmv, lmv = memoryview(vbuf).toreadonly(), memoryview(lbuf).toreadonly()
 
         def trampoline(_ctx, first, count, events, lengths, _size):
             _in_handler.active = True
             try:
-                data, lens = string_at(events, count * size), string_at(lengths, 4 * count)
-                if batch:
-                    fn(Batch(first, count, data, lens, size))
+                d, n = events - base, count * size
+                lo = lengths - base
+                if view:
+                    vbuf[:n] = mem[d:d + n]
+                    lbuf[:4 * count] = mem[lo:lo + 4 * count]
+                    b = Batch(first, count, vmv[:n], lmv[:4 * count], size)
+                    try:
+                        fn(b)
+                    finally:
+                        b._release()
+                elif batch:
+                    fn(Batch(first, count, string_at(events, n), string_at(lengths, 4 * count), size))
                 else:
-                    fn(_split(data, lens, count, size), first)
+                    fn(_split(mem[d:d + n], mem[lo:lo + 4 * count], count, size), first)
                 return 0
             except BaseException as e:  # reported by shutdown, never lost
                 failures.append(e)
@@ -257,6 +323,10 @@ class Disruptor:
                 return
             self._freed = True
         lib.bb_free(self._h)
+        try:
+            self._mem.release()
+        except BufferError:
+            pass
         for p in self._pollers:
             p._freed = True
         _live.discard(self)
@@ -301,11 +371,10 @@ class Disruptor:
         for lo in range(0, n, self.size):
             part = events if n <= self.size else events[lo:lo + self.size]
             data = b"".join(part)
-            lens = list(map(len, part))
-            if lens[0] == self.event_size and lens.count(lens[0]) == len(lens):
-                addr = None  # every event fills its slot: no lengths to pass
+            if len(data) == len(part) * self.event_size and max(map(len, part)) == self.event_size:
+                addr = None  # none longer, none shorter: every event fills its slot, no lengths to pass
             else:
-                lens = array.array("I", lens)
+                lens = array.array("I", map(len, part))
                 addr = lens.buffer_info()[0]
             rc = _try_publish_many(self._h, data, addr, len(part), None)
             if rc == errors.EFULL and block:
@@ -442,19 +511,25 @@ class Poller:
         self._freed = False
         self.max_events = max_events
         self._buf = ctypes.create_string_buffer(max_events * d.event_size)
-        self._addr = ctypes.addressof(self._buf)
-        self._lens = (c_uint32 * max_events)()
-        self._lens_addr = ctypes.addressof(self._lens)
+        self._addr = addressof(self._buf)
+        self._lens = ctypes.create_string_buffer(4 * max_events)  # uint32s
+        self._lens_addr = addressof(self._lens)
+        self._mv = memoryview(self._buf).cast("B").toreadonly()
+        self._lmv = memoryview(self._lens).cast("B").toreadonly()
+        self._view = None  # the view batch of the last poll, released by the next
         self._n = c_size_t()
         self._first = c_int64()
         self.first = None  # the sequence of the first event of the last poll
 
     def _poll(self, timeout):
+        if self._view is not None:
+            self._view._release()  # its buffer is about to be overwritten
+            self._view = None
         # First without waiting, keeping the GIL; then waiting without it.
-        rc = nogil.bb_poll(self._p, self._addr, len(self._buf), self._lens, self.max_events,
+        rc = nogil.bb_poll(self._p, self._addr, len(self._buf), self._lens_addr, self.max_events,
                            0, byref(self._n), byref(self._first))
         if rc == 0 and self._n.value == 0 and timeout != 0:
-            rc = lib.bb_poll(self._p, self._addr, len(self._buf), self._lens, self.max_events,
+            rc = lib.bb_poll(self._p, self._addr, len(self._buf), self._lens_addr, self.max_events,
                              _ns(timeout), byref(self._n), byref(self._first))
         if rc:
             if rc == errors.ESHUTDOWN:
@@ -474,7 +549,7 @@ class Poller:
         if n == 0:
             return []
         size = self._d.event_size
-        return _split(string_at(self._addr, n * size), string_at(self._lens_addr, 4 * n), n, size)
+        return _split(self._mv[:n * size], self._lmv[:4 * n], n, size)
 
     def poll_batch(self, timeout=None):
         """:meth:`poll`, returning a :class:`Batch` (empty when none came)
@@ -482,6 +557,25 @@ class Poller:
         n = self._poll(timeout)
         size = self._d.event_size
         return Batch(self.first, n, string_at(self._addr, n * size), string_at(self._lens_addr, 4 * n), size)
+
+    def poll_view(self, timeout=None):
+        """:meth:`poll_batch` without copying: a view :class:`Batch` of
+        the poller's own buffer, valid until the next poll (which
+        releases it). The fastest way to poll."""
+        n = self._poll(timeout)
+        size = self._d.event_size
+        b = Batch(self.first, n, self._mv[:n * size], self._lmv[:4 * n], size)
+        self._view = b
+        return b
+
+    def views(self, timeout=None):
+        """:meth:`batches`, of view :class:`Batch` objects: each is valid
+        until the generator is resumed."""
+        while True:
+            try:
+                yield self.poll_view(timeout)
+            except errors.ShutdownError:
+                return
 
     def raw_batches(self, timeout=None):
         """:meth:`batches`, of :class:`Batch` objects."""

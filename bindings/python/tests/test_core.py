@@ -372,3 +372,89 @@ def test_packed_batches():
     assert list(first.lengths)[:1] == [4] and len(first.data) == 4 * len(first)
     with pytest.raises(IndexError):
         first[len(first)]
+
+
+def test_view_batches():
+    d = badbatch.Disruptor(size=8, event_size=4)
+    got, kept = [], []
+
+    def handler(b):
+        assert isinstance(b.data, memoryview) and b.data.readonly
+        got.append((b.first, b.tolist(), list(b.lengths), bytes(b.data)))
+        assert b[0] == b.tolist()[0] and bytes(b.view(-1)) == b.tolist()[-1]
+        kept.append(b)
+    d.handle_events(handler, view=True)
+    p = d.poller(max_events=3)
+    polled, firsts = [], []
+    with d:
+        d.publish_packed(b"aaaabbbb")
+        d.publish_many([b"c", b"dd", b"eee"])
+        k = 0
+        while len(polled) < 11:  # around the ring's end: 11 events in 8 slots
+            if k < 6:
+                d.publish_packed(b"%04d" % k)
+                k += 1
+            b = p.poll_view(timeout=5)
+            firsts.append((b.first, len(b)))
+            assert len(b.data) == 4 * len(b) and len(b.lengths) == len(b)
+            polled.extend(b)
+        last = b
+        assert p.poll_view(timeout=0).count == 0  # and releases the last one
+        with pytest.raises(ValueError):
+            bytes(last.data)  # released: its buffer was reused
+        p.close()
+    want = [b"aaaa", b"bbbb", b"c", b"dd", b"eee"] + [b"%04d" % k for k in range(6)]
+    assert polled == want
+    assert [e for _, evs, _, _ in got for e in evs] == want
+    assert [n for _, evs, lens, _ in got for n in lens] == [len(e) for e in want]
+    seq = 0
+    for first, n in firsts:  # consecutive, at most max_events each
+        assert first == seq and 1 <= n <= 3
+        seq += n
+    seq = 0
+    for first, evs, _, data in got:
+        assert first == seq and len(data) == 4 * len(evs)
+        seq += len(evs)
+    with pytest.raises(ValueError):
+        kept[0].data[0]  # a view batch kept past its call is released
+    with pytest.raises(IndexError):
+        kept[0][len(kept[0])]
+
+
+def test_views_iterator_ends_at_shutdown():
+    n = 2_000 if SHORT else 20_000
+    d = badbatch.Disruptor(size=64, event_size=8, producer="single", wait="blocking")
+    p = d.poller(max_events=50)
+    seen = []
+
+    def consume():
+        for b in p.views():
+            seen.append((b.first, bytes(b.data)))
+    t = threading.Thread(target=consume)
+    t.start()
+    with d:
+        for k in range(0, n, 10):
+            d.publish_packed(b"".join(struct.pack("<Q", k + j) for j in range(10)))
+    t.join(timeout=30)
+    assert not t.is_alive()
+    seq, data = 0, bytearray()
+    for first, b in seen:
+        assert first == seq
+        seq += len(b) // 8
+        data += b
+    assert seq == n and list(struct.unpack("<%dQ" % n, data)) == list(range(n))
+
+
+def test_view_handler_failure_halts():
+    d = badbatch.Disruptor(size=8, event_size=4)
+
+    def handler(b):
+        raise ValueError("no")
+    d.handle_events(handler, view=True)
+    with pytest.raises(badbatch.HaltedError) as e:
+        with d:
+            d.publish(b"x")
+            time.sleep(0.2)
+            for _ in range(20):
+                d.publish(b"y")
+    assert isinstance(e.value.__cause__, ValueError)
