@@ -84,7 +84,7 @@ func BenchmarkPython(b *testing.B) {
 	bindingtest.Track(b, "bindings/python/badbatch")
 	out := regexp.MustCompile(`ns=(\d+) wakeups=(\d+)`)
 	for _, batch := range []int{1, 64} {
-		for _, v := range []string{"disruptor-callback", "disruptor-poller", "packed-callback", "packed-poller", "simplequeue", "simplequeue-lists", "deque"} {
+		for _, v := range []string{"disruptor-callback", "disruptor-poller", "packed-callback", "packed-poller", "view-callback", "view-poller", "simplequeue", "simplequeue-lists", "deque"} {
 			b.Run(fmt.Sprintf("batch=%d/%s", batch, v), func(b *testing.B) {
 				load := bindingtest.StartLoad()
 				res := bindingtest.Run(b, 10*time.Minute, env, py, "-m", "badbatch.bench", v, strconv.Itoa(batch), strconv.Itoa(b.N))
