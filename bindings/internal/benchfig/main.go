@@ -228,9 +228,28 @@ func orUnknown(s string) string {
 	return s
 }
 
+// busyShare is the median other-cpu-% above which a section says its
+// figures are from a busy machine.
+const busyShare = 5.0
+
+// busyWarning says so when any benchmark of bs ran, by its median, on a
+// machine busier than busyShare.
+func busyWarning(w io.Writer, bs []*bench) {
+	worst, name := 0.0, ""
+	for _, b := range bs {
+		if s, ok := b.summary("other-cpu-%"); ok && s.Center > worst {
+			worst, name = s.Center, b.name
+		}
+	}
+	if worst > busyShare {
+		fmt.Fprintf(w, "**From a busy machine**: other processes used a median of up to %.0f%% of it during these runs (%s), so these figures are not quiet ones; `bindings/bench.sh` (with a longer WAIT) on a quiet machine replaces them.\n\n", worst, name)
+	}
+}
+
 func renderC(w io.Writer, bs []*bench) {
 	fmt.Fprintln(w, "### C")
 	fmt.Fprintln(w)
+	busyWarning(w, bs)
 	fmt.Fprintln(w, "One C thread publishes 32-byte events (`yielding` wait) to one C callback consumer, in claims of 1 and of 64: `claim` is `bb_next_n`, writing the slots in place, `bb_publish_range`; `copy` is `bb_publish_copy` / `bb_publish_many`. Beside it, the same core driven from Go (no cgo crossing) and a buffered Go channel (one send and receive per event).")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| benchmark | events/s | 95% interval | ns/event | events/wake-up | runs | other-cpu-% |")
@@ -284,6 +303,7 @@ var pyVariants = []struct{ name, what string }{
 func renderPython(w io.Writer, bs []*bench) {
 	fmt.Fprintln(w, "### Python")
 	fmt.Fprintln(w)
+	busyWarning(w, bs)
 	fmt.Fprintln(w, "One Python thread publishes 16-byte events to one consumer (a handler on the library's thread, or a second Python thread), 1M events a run, the ring 65536 slots, `blocking` wait, `producer=\"single\"`; `badbatch.bench` times from the first publish until the consumer has the last event. The disruptor's consumers check every event: each batch's first sequence is the next one, and its bytes and lengths are exactly those published (a list compared with the published list; a batch's buffer compared with the published bytes in one memcmp), so a lost, repeated, reordered or damaged event fails the run. The queues' consumers take every item and count (they are the baseline, unburdened).")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| batch | variant | events/s | 95% interval | ns/event | × SimpleQueue | events/wake-up | runs | other-cpu-% |")

@@ -44,6 +44,20 @@ func TestVerdict(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, got)
 		}
 	}
+	if strings.Contains(got, "busy machine**") {
+		t.Errorf("quiet runs (0.5%%) called busy:\n%s", got)
+	}
+	in.py, _ = parse(strings.NewReader(strings.ReplaceAll(py, "0.5000 other-cpu-%", "20 other-cpu-%")))
+	out.Reset()
+	render(&out, &in)
+	got = out.String()
+	for _, want := range []string{
+		"**From a busy machine**: other processes used a median of up to 20%",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
 }
 
 func TestSplice(t *testing.T) {
