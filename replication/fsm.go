@@ -151,7 +151,16 @@ func (f *fsm) Apply(l *raft.Log) any {
 // applyLog applies a command entry. The applied index moves past it only
 // when every command of it was applied in full, not cut short by the node
 // closing, so that a restart applies it again (see replay).
+//
+// Once the node closes (f.ctx ended) it applies nothing more: an entry
+// is answered with errClosing, the state and the applied index as they
+// are, so that the index saved at close, and any snapshot, never claim
+// an entry that a command cut short left half-applied (raft hands the
+// entries again after a restart).
 func (f *fsm) applyLog(l *raft.Log) any {
+	if f.ctx.Err() != nil {
+		return errClosing
+	}
 	e, err := decodeEntry(l.Data)
 	if err != nil {
 		f.log.Error("replication: cannot decode log entry", "index", l.Index, "err", err)
@@ -182,6 +191,10 @@ func (f *fsm) apply(e entry, index uint64) []result {
 	f.last = t
 	res := make([]result, len(e.cmds))
 	for i := range e.cmds {
+		if i > 0 && res[i-1].err == errClosing {
+			res[i] = res[i-1] // cut short: nothing after it is applied
+			continue
+		}
 		c := &e.cmds[i]
 		switch c.op {
 		case opPublish:

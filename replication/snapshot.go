@@ -82,6 +82,10 @@ func (s *fsmSnapshot) Release() {}
 // is being applied meanwhile.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	<-f.ready
+	if f.ctx.Err() != nil {
+		// Closing: an entry may be half-applied (see applyLog).
+		return nil, errClosing
+	}
 	data, err := f.encodeSnapshot()
 	if err != nil {
 		return nil, err
