@@ -37,6 +37,10 @@
 #              DURABILITY_COUNT rounds of RECOVERY_BENCHTIME, default 3x
 #              starts). The journals are written under TMPDIR: put it on the
 #              disk to measure (not a tmpfs).
+#   KEEP       parts whose results from the last run in bench-results/ are
+#              kept instead of run again: any of disruptor, ingest,
+#              IngestDurability, Recovery; e.g. KEEP="disruptor ingest" measures
+#              only the durability benchmarks and rewrites the whole document.
 #
 # Raw output, the rerun runs, the verdict and benchstat's summary are kept
 # in bench-results/ (ignored by git). The whole suite takes about 15
@@ -62,11 +66,22 @@ shownfile=$results/command.txt
 
 ingest=${INGEST:-1}
 status=0
+# keep reports whether the part named $1 is to be kept from the last run.
+keep() {
+	case " ${KEEP:-} " in
+	*" $1 "*) [ -f "$results/$1/raw.txt" ] && echo "== keeping $1 from the last run" >&2 ;;
+	*) false ;;
+	esac
+}
 if [ "${REUSE:-}" != 1 ]; then
-	echo "GOMAXPROCS=$GOMAXPROCS COUNT=$count BENCHTIME=$benchtime BENCH='$bench' THRESHOLD=$threshold scripts/bench.sh" > "$shownfile"
+	if [ -z "${KEEP:-}" ] || ! [ -f "$shownfile" ]; then
+		echo "GOMAXPROCS=$GOMAXPROCS COUNT=$count BENCHTIME=$benchtime BENCH='$bench' THRESHOLD=$threshold scripts/bench.sh" > "$shownfile"
+	else
+		echo "$(head -1 "$shownfile"); then KEEP=\"$KEEP\" scripts/bench.sh" > "$shownfile"
+	fi
 	echo "== $(cat "$shownfile")" >&2
 	runner=(go run ./internal/benchdoc run -threshold "$threshold" -retries "$retries" -quiet-wait "$quiet_wait" -pause "$pause")
-	"${runner[@]}" -pkg ./disruptor/ -bench "$bench" -benchtime "$benchtime" -count "$count" -out "$results/disruptor" || status=$?
+	keep disruptor || "${runner[@]}" -pkg ./disruptor/ -bench "$bench" -benchtime "$benchtime" -count "$count" -out "$results/disruptor" || status=$?
 	if [ "$status" != 0 ] && [ "$status" != 3 ]; then
 		exit "$status"
 	fi
@@ -74,7 +89,7 @@ if [ "${REUSE:-}" != 1 ]; then
 	cat "$results/disruptor/quiet.txt" > "$results/quiet.txt"
 	if [ "$ingest" != 0 ]; then
 		s=0
-		"${runner[@]}" -pkg ./cmd/badbatch/ -bench BenchmarkIngestClients -benchtime "${INGEST_BENCHTIME:-2000x}" \
+		keep ingest || "${runner[@]}" -pkg ./cmd/badbatch/ -bench BenchmarkIngestClients -benchtime "${INGEST_BENCHTIME:-2000x}" \
 			-count "${INGEST_COUNT:-5}" -out "$results/ingest" || s=$?
 		if [ "$s" != 0 ] && [ "$s" != 3 ]; then
 			exit "$s"
@@ -87,7 +102,7 @@ if [ "${REUSE:-}" != 1 ]; then
 		for part in "IngestDurability ${DURABILITY_BENCHTIME:-2s}" "Recovery ${RECOVERY_BENCHTIME:-3x}"; do
 			set -- $part
 			s=0
-			"${runner[@]}" -pkg ./cmd/badbatch/ -bench "Benchmark$1\$" -benchtime "$2" \
+			keep "$1" || "${runner[@]}" -pkg ./cmd/badbatch/ -bench "Benchmark$1\$" -benchtime "$2" \
 				-count "${DURABILITY_COUNT:-6}" -out "$results/$1" || s=$?
 			if [ "$s" != 0 ] && [ "$s" != 3 ]; then
 				exit "$s"
