@@ -61,7 +61,8 @@ func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
-// journaledEngineFS is journaledEngine on the file system fsys.
+// journaledEngineFS is journaledEngine on the file system fsys (nil: the
+// operating system's), with mod applied to the engine's config.
 func journaledEngineFS(t *testing.T, dir string, fsys journal.FS, mod func(*Config)) (*Engine, func()) {
 	t.Helper()
 	jd, err := journal.OpenDir(dir, journal.DirOptions{FS: fsys})

@@ -14,31 +14,7 @@ import (
 // server's shutdown does.
 func journaledEngine(t *testing.T, dir string) (*Engine, func()) {
 	t.Helper()
-	jd, err := journal.OpenDir(dir, journal.DirOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Journal = jd
-	e, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	stop := func() {
-		if closed {
-			return
-		}
-		closed = true
-		if err := e.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-		if err := jd.Close(); err != nil {
-			t.Error(err)
-		}
-	}
-	t.Cleanup(stop)
-	return e, stop
+	return journaledEngineFS(t, dir, nil, nil)
 }
 
 func jevents(from, n int) []Event {
