@@ -53,14 +53,7 @@ func TestRestartCatchesUp(t *testing.T) {
 	c.create(engine.DisruptorConfig{Name: "big"})
 	publishN(t, c, "small", 0, 50)
 
-	l := c.leader()
-	var down *tnode
-	for _, tn := range c.live() {
-		if tn != l {
-			down = tn
-			break
-		}
-	}
+	down := c.follower()
 	c.kill(down)
 	acked := publishN(t, c, "small", 50, 400)
 	publishN(t, c, "typed", 0, 100)
@@ -71,10 +64,7 @@ func TestRestartCatchesUp(t *testing.T) {
 	if _, err := c.leader().node.SetState(ctx, "big", engine.StatePaused); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the leader to compact its log past the stopped follower", func() bool {
-		first, err := c.leader().node.store.FirstIndex()
-		return err == nil && first > down.node.AppliedIndex()+1
-	})
+	c.waitCompactedPast(down)
 
 	c.start(down, false)
 	waitFor(t, 20*time.Second, down.id+" to restore the leader's snapshot", func() bool {
@@ -128,6 +118,33 @@ func TestRestartCatchesUp(t *testing.T) {
 	c.waitSame("small", 20*time.Second)
 }
 
+// follower returns a running node that does not lead, once one leads.
+func (c *tcluster) follower() *tnode {
+	c.t.Helper()
+	l := c.waitLeader(10 * time.Second)
+	for _, tn := range c.live() {
+		if tn != l {
+			return tn
+		}
+	}
+	c.t.Fatal("no follower")
+	return nil
+}
+
+// waitCompactedPast waits until the leader's log starts after what the
+// stopped node down had applied, so that it catches up from a snapshot.
+func (c *tcluster) waitCompactedPast(down *tnode) {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, "the leader to compact its log past the stopped "+down.id, func() bool {
+		l := c.leader()
+		if l == nil {
+			return false
+		}
+		first, err := l.node.store.FirstIndex()
+		return err == nil && first > down.node.AppliedIndex()+1
+	})
+}
+
 // checkEvictedBelow checks that tn's ring name reads every sequence below
 // oldest as evicted, naming oldest.
 func checkEvictedBelow(t *testing.T, tn *tnode, name string, oldest int64) {
@@ -157,25 +174,11 @@ func TestRestartDuringSnapshotInstall(t *testing.T) {
 	publishN(t, c, "small", 0, 50)
 	publishN(t, c, "big", 0, 50)
 
-	l := c.waitLeader(10 * time.Second)
-	var down *tnode
-	for _, tn := range c.live() {
-		if tn != l {
-			down = tn
-			break
-		}
-	}
+	down := c.follower()
 	c.kill(down)
 	acked := publishN(t, c, "small", 50, 400)
 	publishN(t, c, "big", 50, 300)
-	waitFor(t, 10*time.Second, "the leader to compact its log past the stopped follower", func() bool {
-		ld := c.leader()
-		if ld == nil {
-			return false
-		}
-		first, err := ld.node.store.FirstIndex()
-		return err == nil && first > down.node.AppliedIndex()+1
-	})
+	c.waitCompactedPast(down)
 
 	// Start it cut off, so that nothing reaches it before the hook that
 	// holds up the install is in place.
