@@ -332,6 +332,15 @@ func (n *Node) Close() error {
 			}
 		}
 		n.cancelFSM()
+		// With its retries cancelled the state machine answers what raft
+		// hands it at once (see fsm.applyLog): give raft a moment to hand
+		// over the entries it committed, whose proposals the completer
+		// waits on, before it shuts down (raft drops the futures of
+		// committed entries it had not handed over by then).
+		select {
+		case <-n.completerDone:
+		case <-time.After(time.Second):
+		}
 		n.raft.DeregisterObserver(n.observer)
 		err := n.raft.Shutdown().Error()
 		select {
