@@ -12,13 +12,25 @@ import weakref
 from ctypes import addressof, byref, c_char, c_int64, c_size_t, c_void_p, string_at
 
 from . import errors
-from ._lib import HANDLER, RingInfo, c_handle, lib, nogil
+from ._lib import HANDLER, RingInfo, c_handle, lib, nogil, untyped
 from .errors import check
 
 __all__ = ["Disruptor", "Claim", "Poller", "Batch"]
 
-_try_publish_copy = nogil.bb_try_publish_copy
-_try_publish_many = nogil.bb_try_publish_many
+# Called with exact C types only (see _lib.untyped): the handle and counts
+# as c_size_t, addresses as c_void_p, data as bytes.
+_try_publish_copy = untyped.bb_try_publish_copy
+_try_publish_many = untyped.bb_try_publish_many
+_sizes = {}  # c_size_t(n) by n: a batch size repeats, and making one costs a third of a call
+
+
+def _size(n):
+    s = _sizes.get(n)
+    if s is None:
+        if len(_sizes) > 1024:
+            _sizes.clear()
+        s = _sizes[n] = c_size_t(n)
+    return s
 _live = weakref.WeakSet()  # disruptors not yet closed, halted at exit
 _in_handler = threading.local()  # set while a handler runs on this thread
 
@@ -168,6 +180,7 @@ class Disruptor:
         rc = lib.bb_new(size, event_size, producer.encode(), wait.encode(), byref(h), errbuf, len(errbuf))
         check(rc, errbuf.value.decode() or None)
         self._h = h.value
+        self._ch = c_size_t(self._h)  # the handle, typed, for the untyped calls
         self.size = size
         self.event_size = event_size
         self.producer = producer
@@ -354,7 +367,7 @@ class Disruptor:
         if not isinstance(data, bytes):
             data = bytes(data)
         # First without waiting, keeping the GIL; only a full ring waits.
-        rc = _try_publish_copy(self._h, data, len(data), None)
+        rc = _try_publish_copy(self._ch, data, _size(len(data)), None)
         if rc == errors.EFULL and block:
             rc = lib.bb_publish_copy(self._h, data, len(data), None)
         if rc:
@@ -376,7 +389,7 @@ class Disruptor:
             else:
                 lens = array.array("I", map(len, part))
                 addr = lens.buffer_info()[0]
-            rc = _try_publish_many(self._h, data, addr, len(part), None)
+            rc = _try_publish_many(self._ch, data, None if addr is None else c_void_p(addr), _size(len(part)), None)
             if rc == errors.EFULL and block:
                 rc = lib.bb_publish_many(self._h, data, addr, len(part), None)
             if rc:
@@ -405,7 +418,7 @@ class Disruptor:
             addr = lengths.buffer_info()[0]
         if n == 0:
             return
-        rc = _try_publish_many(self._h, data, addr, n, None)
+        rc = _try_publish_many(self._ch, data, None if addr is None else c_void_p(addr), _size(n), None)
         if rc == errors.EFULL and block:
             rc = lib.bb_publish_many(self._h, data, addr, n, None)
         if rc:
