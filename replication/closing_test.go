@@ -53,3 +53,37 @@ func TestFSMStopsAtClose(t *testing.T) {
 		t.Fatal("a snapshot of a half-applied state was taken")
 	}
 }
+
+// An entry this build cannot decode (written by a newer build during a
+// rolling upgrade, or damaged) halts the state machine there: later
+// entries are not applied, the applied index stays below it, the node
+// reports itself stalled and takes no snapshot. Before, the entry was
+// skipped and the applied index moved past it, so this replica differed
+// from the others at every later sequence.
+func TestFSMHaltsAtUndecodableEntry(t *testing.T) {
+	f := newTestFSM(t)
+	f.applyAt(t, 1, createCmd("a", 16, true))
+	f.applyAt(t, 2, pubCmd("a", "", `"a1"`))
+	before := f.applied.Load()
+	bad := f.index + 1
+	out := f.Apply(&raft.Log{Index: bad, Type: raft.LogCommand, Data: []byte{0xff, 0xfe, 0xfd}})
+	if err, ok := out.(error); !ok || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("an undecodable entry: %v, want ErrCorrupt", out)
+	}
+	out = f.Apply(&raft.Log{Index: bad + 1, Type: raft.LogCommand, Data: append(appendEntryHeader(nil, 3, 1), pubCmd("a", "", `"a2"`)...)})
+	if err, ok := out.(error); !ok || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("an entry after the undecodable one: %v, want ErrCorrupt (halted)", out)
+	}
+	if got := f.applied.Load(); got != before {
+		t.Fatalf("applied index %d, want %d (below the undecodable entry %d)", got, before, bad)
+	}
+	if got := readAll(t, f.eng, "a"); len(got) != 1 {
+		t.Fatalf("a holds %v, want only the event before the undecodable entry", got)
+	}
+	if !f.stalled.Load() {
+		t.Fatal("a halted state machine does not report itself stalled")
+	}
+	if _, err := f.Snapshot(); err == nil {
+		t.Fatal("a snapshot was taken of a state that lacks an entry")
+	}
+}

@@ -50,7 +50,11 @@ var (
 	ErrClosed = errors.New("replication: node closed")
 
 	// ErrCorrupt is returned when a log entry or snapshot cannot be
-	// decoded. The FSM refuses to apply such an entry rather than guess.
+	// decoded. The FSM refuses to apply such an entry rather than guess:
+	// it halts there (nothing later is applied, no snapshot is taken,
+	// [Status.Stalled] is true and the error is logged) so that the
+	// replica never differs from the others; a restart with a build that
+	// reads the entry applies it and what follows.
 	ErrCorrupt = errors.New("replication: corrupt log entry or snapshot")
 )
 

@@ -106,11 +106,12 @@ type fsm struct {
 	// once, or after the replay of a restart (see replay).
 	ready chan struct{}
 
-	stalled   atomic.Bool     // a committed entry waits for a local condition
-	restores  atomic.Int64    // snapshots restored
-	restoring atomic.Bool     // a snapshot is being restored: names may be missing a moment
-	applied   atomic.Uint64   // index of the last command entry applied in full (or of the snapshot restored)
-	progress  notify.Notifier // broadcast when applied moves or a restore ends
+	stalled   atomic.Bool           // a committed entry waits for a local condition
+	halted    atomic.Pointer[error] // set at an entry this build cannot decode: nothing more is applied
+	restores  atomic.Int64          // snapshots restored
+	restoring atomic.Bool           // a snapshot is being restored: names may be missing a moment
+	applied   atomic.Uint64         // index of the last command entry applied in full (or of the snapshot restored)
+	progress  notify.Notifier       // broadcast when applied moves or a restore ends
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -161,11 +162,23 @@ func (f *fsm) applyLog(l *raft.Log) any {
 	if f.ctx.Err() != nil {
 		return errClosing
 	}
+	if h := f.halted.Load(); h != nil {
+		return *h
+	}
 	e, err := decodeEntry(l.Data)
 	if err != nil {
-		f.log.Error("replication: cannot decode log entry", "index", l.Index, "err", err)
-		f.advance(l.Index)
-		return err
+		// Every node decodes the same bytes, so an entry that this node
+		// cannot read was written by a build that knows more (a rolling
+		// upgrade) or was damaged: skipping it would make this replica
+		// differ from the others at every later sequence. The node stops
+		// applying instead, reports itself stalled, and takes no
+		// snapshot; the applied index stays below the entry, so a restart
+		// with a build that reads it applies it and what follows.
+		h := fmt.Errorf("%w: log entry %d cannot be decoded (%v): this node applies nothing more until it runs a build that reads it", ErrCorrupt, l.Index, err)
+		f.halted.Store(&h)
+		f.stalled.Store(true)
+		f.log.Error("replication: halted at a log entry this build cannot decode; upgrade this node's binary to the leader's version and restart it", "index", l.Index, "err", err)
+		return h
 	}
 	res := f.apply(e, l.Index)
 	for _, r := range res {

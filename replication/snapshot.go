@@ -86,6 +86,10 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		// Closing: an entry may be half-applied (see applyLog).
 		return nil, errClosing
 	}
+	if h := f.halted.Load(); h != nil {
+		// Halted at an entry it cannot decode: the state lacks it.
+		return nil, *h
+	}
 	data, err := f.encodeSnapshot()
 	if err != nil {
 		return nil, err
