@@ -106,10 +106,7 @@ type Info struct {
 }
 
 func (h *hosted) info() Info {
-	oldest, latest := h.window()
-	if h.j != nil {
-		oldest = min(h.journalFloor(), latest+1)
-	}
+	oldest, latest := h.served()
 	return Info{
 		Name:           h.name,
 		State:          h.State(),
@@ -282,11 +279,7 @@ func (h *hosted) read(from int64, limit int, rec *Records) (Window, error) {
 	if from < 0 || limit <= 0 {
 		return Window{}, fmt.Errorf("%w: from %d, limit %d", ErrInvalidSequence, from, limit)
 	}
-	ringOldest, latest := h.window()
-	oldest := ringOldest
-	if h.j != nil {
-		oldest = min(h.journalFloor(), latest+1) // the journal is the record; the ring its newest part
-	}
+	oldest, latest := h.served()
 	w := Window{Oldest: oldest, Latest: latest, Next: from}
 	if from > latest {
 		return w, nil
@@ -295,24 +288,22 @@ func (h *hosted) read(from int64, limit int, rec *Records) (Window, error) {
 		return w, &EvictedError{Sequence: from, Oldest: oldest}
 	}
 	to := min(latest, from+int64(limit)-1)
-	if from < ringOldest { // journaled: below the ring
-		next, err := h.readJournal(rec, from, to, limit, nil)
-		w.Next = next
-		return w, err
-	}
-	next, evicted := h.copyRange(rec, from, to)
-	if evicted && next == from {
-		if h.j != nil { // overwritten meanwhile: the journal has it
-			next, err := h.readJournal(rec, from, to, limit, nil)
+	if h.j == nil || from >= h.oldest() {
+		next, evicted := h.copyRange(rec, from, to)
+		if !evicted || next > from {
 			w.Next = next
-			return w, err
+			return w, nil
 		}
-		ev := h.evicted(from)
-		w.Oldest = ev.Oldest
-		return w, ev
+		if h.j == nil {
+			ev := h.evicted(from)
+			w.Oldest = ev.Oldest
+			return w, ev
+		}
+		// overwritten meanwhile: the journal has it
 	}
+	next, err := h.readJournal(rec, from, to, limit, nil) // journaled: below the ring
 	w.Next = next
-	return w, nil
+	return w, err
 }
 
 // Get copies the event at seq into rec and returns it. It returns a
@@ -358,10 +349,7 @@ func (e *Engine) Subscribe(name string, opts SubscribeOptions) (*Subscription, e
 	if from < 0 {
 		from = h.delivered.Load() + 1
 	} else {
-		oldest, latest := h.window()
-		if h.j != nil {
-			oldest = min(h.journalFloor(), latest+1)
-		}
+		oldest, latest := h.served()
 		if from > latest+1 && h.owner == nil {
 			return nil, &NotPublishedError{Sequence: from, Latest: latest}
 		}

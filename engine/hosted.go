@@ -568,16 +568,27 @@ func (h *hosted) countError(err error) {
 	}
 }
 
-// window returns the oldest and latest readable sequences (latest is
-// oldest-1, first-1, while nothing is published).
-func (h *hosted) window() (oldest, latest int64) {
-	latest = h.published.Load()
-	return h.oldest(), latest
-}
-
 // oldest is the lowest sequence the ring may still hold: never below the
 // first sequence.
 func (h *hosted) oldest() int64 { return max(h.first, h.seqr.Cursor()+1-h.size) }
+
+// floor is the lowest sequence h serves: a journaled disruptor's
+// journal's oldest (the journal is the record, the ring its newest part),
+// else the ring's oldest.
+func (h *hosted) floor() int64 {
+	if h.j != nil {
+		return h.j.Oldest()
+	}
+	return h.oldest()
+}
+
+// served returns the oldest and latest readable sequences: from h's
+// floor to the latest published (latest is oldest-1 while nothing is
+// published).
+func (h *hosted) served() (oldest, latest int64) {
+	latest = h.published.Load()
+	return min(h.floor(), latest+1), latest
+}
 
 // copyRange copies the events from..to (all published) into rec. It
 // stops at the first evicted one and returns the sequence after the last
@@ -606,7 +617,7 @@ func (h *hosted) copyRange(rec *Records, from, to int64) (next int64, evicted bo
 
 // evicted returns the error for a sequence found overwritten.
 func (h *hosted) evicted(seq int64) *EvictedError {
-	return &EvictedError{Sequence: seq, Oldest: max(h.oldest(), seq+1)}
+	return &EvictedError{Sequence: seq, Oldest: max(h.floor(), seq+1)}
 }
 
 // processorsAlive reports whether the consumers run as the state says

@@ -280,9 +280,6 @@ func (h *hosted) setMeta(to State) error {
 	return nil
 }
 
-// journalFloor is the oldest sequence a journaled disruptor serves.
-func (h *hosted) journalFloor() int64 { return h.j.Oldest() }
-
 // journalCursor is where a reader of a journal is: a subscription keeps
 // one, so that catching up from the journal reads on where the last
 // poll stopped instead of seeking again. The zero value has no reader.
@@ -325,7 +322,7 @@ func (h *hosted) readJournal(rec *Records, from, to int64, limit int, cur *journ
 		r, err := h.j.NewReader(from)
 		if err != nil {
 			if errors.Is(err, journal.ErrEvicted) {
-				return from, &EvictedError{Sequence: from, Oldest: max(h.j.Oldest(), from+1)}
+				return from, h.evicted(from)
 			}
 			return from, journalError(err)
 		}
@@ -348,7 +345,7 @@ func (h *hosted) readJournal(rec *Records, from, to int64, limit int, cur *journ
 					break // return what was read; the next read reports it
 				}
 				if errors.Is(err, journal.ErrEvicted) {
-					return from, &EvictedError{Sequence: from, Oldest: max(h.j.Oldest(), from+1)}
+					return from, h.evicted(from)
 				}
 				if h.eng.log != nil {
 					h.eng.log.Error("reading the journal", "disruptor", h.name, "from", from, "err", err)

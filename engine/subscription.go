@@ -97,7 +97,7 @@ func (s *Subscription) Poll(rec *Records, limit int) (Gap, error) {
 		}
 		// A journaled disruptor serves nothing below its journal's oldest
 		// (a purge, retention), even what its ring still holds, as reads do.
-		if h.j == nil || s.next >= h.journalFloor() {
+		if h.j == nil || s.next >= h.floor() {
 			next, evicted := h.copyRange(rec, s.next, min(avail, s.next+int64(limit)-1))
 			if next > s.next || !evicted {
 				if s.jcur.r != nil {
@@ -119,10 +119,7 @@ func (s *Subscription) Poll(rec *Records, limit int) (Gap, error) {
 				}
 			}
 		}
-		oldest := max(h.oldest(), s.next+1)
-		if h.j != nil {
-			oldest = max(h.journalFloor(), s.next+1)
-		}
+		oldest := max(h.floor(), s.next+1)
 		if s.policy != LagSkip {
 			return gap, &LaggedError{LastDelivered: s.next - 1, Oldest: oldest}
 		}
