@@ -207,6 +207,7 @@ func (h *hosted) appendJournaled(ctx context.Context, b *Batch, hash uint64) (lo
 	}
 	last, err = h.j.Write(jb)
 	clear(h.jev) // drop the caller's buffers
+	clear(h.jmd)
 	if err != nil {
 		return 0, 0, journalError(err)
 	}
@@ -268,7 +269,7 @@ func (h *hosted) journalEvents(events []Event) []journal.Event {
 		}
 		evs = append(evs, je)
 	}
-	h.jev, h.jmd = evs, md[:0]
+	h.jev, h.jmd = evs, md
 	return evs
 }
 
