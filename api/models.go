@@ -84,7 +84,7 @@ func toJournalInfo(j *engine.JournalInfo) *JournalInfo {
 	if j == nil {
 		return nil
 	}
-	return &JournalInfo{OldestSequence: j.Oldest, Bytes: j.Bytes, Segments: j.Segments}
+	return &JournalInfo{OldestSequence: j.Oldest, Bytes: j.Bytes, Segments: j.Stats.Segments}
 }
 
 func toPublishResult(name string, first int64, count int, dup bool) PublishResult {

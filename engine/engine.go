@@ -135,8 +135,7 @@ func (h *hosted) journalInfo() *JournalInfo {
 	if h.j == nil {
 		return nil
 	}
-	st := h.j.Stats()
-	return &JournalInfo{Oldest: h.j.Oldest(), Bytes: h.j.Bytes(), Segments: st.Segments, Stats: st}
+	return &JournalInfo{Oldest: h.j.Oldest(), Bytes: h.j.Bytes(), Stats: h.j.Stats()}
 }
 
 // Create adds a local disruptor in the created state, and starts it when

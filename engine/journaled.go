@@ -40,9 +40,8 @@ type JournalInfo struct {
 	Oldest int64
 	// Bytes is the size of the journal's segment files.
 	Bytes int64
-	// Segments is the number of segment files.
-	Segments int
-	// Stats are the journal's counters since it was opened.
+	// Stats are the journal's counters since it was opened, and its
+	// number of segment files.
 	Stats journal.Stats
 }
 
