@@ -426,12 +426,10 @@ func checkHostPort(errs *keyErrors, key, addr string, dialable bool) {
 func engineKey(field string) string {
 	if rest, ok := strings.CutPrefix(field, "defaults."); ok {
 		switch rest {
-		case "buffer_size", "wait_strategy", "producer_type", "max_event_size":
+		case "buffer_size", "wait_strategy", "producer_type", "max_event_size", "durability", "sync":
 			return "disruptor.default_" + rest
 		case "overflow":
 			return "disruptor.overflow_policy"
-		case "durability", "sync":
-			return "disruptor.default_" + rest
 		}
 		return "disruptor." + rest
 	}
