@@ -358,7 +358,7 @@ func (c Config) Validate() error {
 			if !c.Cluster.Replication.Enabled {
 				errs.add(key+".replication", d.Replication, "needs cluster.replication.enabled: true")
 			}
-			if d.Durability == "journal" {
+			if strings.EqualFold(d.Durability, "journal") {
 				errs.add(key+".durability", d.Durability, "a quorum disruptor is not journaled: its record is the Raft log (leave durability out)")
 			}
 			if d.Sync != "" || d.Retention != (RetentionSpec{}) {
@@ -367,7 +367,7 @@ func (c Config) Validate() error {
 		default:
 			errs.add(key+".replication", d.Replication, "must be none or quorum")
 		}
-		if d.Durability == "memory" && (d.Sync != "" || d.Retention != (RetentionSpec{})) {
+		if strings.EqualFold(d.Durability, "memory") && (d.Sync != "" || d.Retention != (RetentionSpec{})) {
 			errs.add(key+".durability", d.Durability, "has no journal: leave sync and retention out")
 		}
 		dc, err := d.engineConfig()

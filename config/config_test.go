@@ -251,6 +251,7 @@ func TestJournalKeys(t *testing.T) {
 		{"disruptor:\n  disruptors:\n    - name: a\n      durability: disk\n", "disruptor.disruptors[0].durability"},
 		{"disruptor:\n  disruptors:\n    - name: a\n      sync: often\n", "disruptor.disruptors[0].sync"},
 		{"disruptor:\n  disruptors:\n    - name: a\n      durability: memory\n      sync: always\n", "disruptor.disruptors[0].durability"},
+		{"disruptor:\n  disruptors:\n    - name: a\n      durability: Memory\n      sync: always\n", "disruptor.disruptors[0].durability"},
 		{"disruptor:\n  disruptors:\n    - name: a\n      retention: {max_evnts: 1}\n", "disruptor.disruptors[0].retention.max_evnts"},
 		{"disruptor:\n  disruptors:\n    - name: a\n      retention: {max_events: -1}\n", "disruptor.disruptors[0].retention.max_events"},
 	} {
