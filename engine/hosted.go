@@ -479,8 +479,22 @@ func (h *hosted) claimSlow(ctx context.Context, n int, deadline time.Time, err e
 	if !errors.Is(err, disruptor.ErrInsufficientCapacity) {
 		return 0, err
 	}
+	var hi int64
+	err = h.awaitRoom(ctx, deadline, func() bool {
+		var cerr error
+		hi, cerr = h.ring.TryNextN(n)
+		return cerr == nil
+	})
+	return hi, err
+}
+
+// awaitRoom waits for a full ring as the overflow policy says: it
+// refuses at once with "reject"; with "block" it yields, then sleeps
+// (backing off to a millisecond), until room reports true, ctx ends or
+// deadline passes.
+func (h *hosted) awaitRoom(ctx context.Context, deadline time.Time, room func() bool) error {
 	if h.cfg.Overflow == OverflowReject {
-		return 0, &RingFullError{Disruptor: h.name}
+		return &RingFullError{Disruptor: h.name}
 	}
 	start := time.Now()
 	sleep := 10 * time.Microsecond
@@ -491,15 +505,14 @@ func (h *hosted) claimSlow(ctx context.Context, n int, deadline time.Time, err e
 			time.Sleep(sleep)
 			sleep = min(2*sleep, time.Millisecond)
 		}
-		hi, err := h.ring.TryNextN(n)
-		if err == nil {
-			return hi, nil
+		if room() {
+			return nil
 		}
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return err
 		}
 		if now := time.Now(); !now.Before(deadline) {
-			return 0, &RingFullError{Disruptor: h.name, Waited: now.Sub(start)}
+			return &RingFullError{Disruptor: h.name, Waited: now.Sub(start)}
 		}
 	}
 }

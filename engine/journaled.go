@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -230,26 +229,7 @@ func (h *hosted) room(ctx context.Context, n int, deadline time.Time) error {
 	if h.ring.HasAvailableCapacity(n) {
 		return nil // fast path
 	}
-	if h.cfg.Overflow == OverflowReject {
-		return &RingFullError{Disruptor: h.name}
-	}
-	start := time.Now()
-	sleep := 10 * time.Microsecond
-	for spin := 0; !h.ring.HasAvailableCapacity(n); spin++ {
-		if spin < 16 {
-			runtime.Gosched()
-		} else {
-			time.Sleep(sleep)
-			sleep = min(2*sleep, time.Millisecond)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if now := time.Now(); !now.Before(deadline) {
-			return &RingFullError{Disruptor: h.name, Waited: now.Sub(start)}
-		}
-	}
-	return nil
+	return h.awaitRoom(ctx, deadline, func() bool { return h.ring.HasAvailableCapacity(n) })
 }
 
 // journalEvents returns events in the journal's form, in buffers reused
