@@ -487,14 +487,24 @@ func (e *Engine) Recover(name string, o RecoverOptions) (Info, error) {
 
 // refill copies the events of the journal from h.first on into the ring,
 // before h has consumers running or is in the engine's map, and the
-// idempotency keys of the dedup window into its table.
+// idempotency keys of the dedup window into its table, in one pass over
+// the journal from the older of the two.
 func (h *hosted) refill() error {
 	next := h.j.Next()
-	if h.first < next {
-		r, err := h.j.NewReader(h.first)
+	start := h.first
+	var since, keysFrom int64
+	if h.keys != nil {
+		now := h.eng.now()
+		since = now.Add(-h.eng.cfg.DedupWindow).UnixNano()
+		keysFrom = max(h.j.SequenceAt(now.Add(-h.eng.cfg.DedupWindow)), h.j.Oldest())
+		start = min(start, keysFrom)
+	}
+	if start < next {
+		r, err := h.j.NewReader(start)
 		if err != nil {
 			return fmt.Errorf("engine: refilling %q from its journal: %w", h.name, err)
 		}
+		defer r.Close()
 		var evs []Event
 		for {
 			b, err := r.Next()
@@ -502,72 +512,53 @@ func (h *hosted) refill() error {
 				break
 			}
 			if err != nil {
-				_ = r.Close()
 				return fmt.Errorf("engine: refilling %q from its journal: %w", h.name, err)
 			}
-			evs = evs[:0]
-			lo := b.First
-			for i := range b.Events {
-				if b.First+int64(i) < h.first {
-					lo++
-					continue
-				}
-				je := &b.Events[i]
-				ev := Event{Payload: je.Payload, Binary: je.Binary}
-				for _, m := range je.Metadata {
-					ev.Metadata = append(ev.Metadata, Metadata{Key: m.Key, Value: m.Value})
-				}
-				evs = append(evs, ev)
+			if h.keys != nil && b.Key != "" && b.Time >= since && b.Last() >= keysFrom {
+				h.keys.mu.Lock()
+				h.keys.win.Add(&dedup.Entry{Key: b.Key, Hash: b.Hash, Count: len(b.Events), First: b.First, At: b.Time})
+				h.keys.mu.Unlock()
 			}
-			if len(evs) == 0 {
-				continue
+			if evs, err = h.refillBatch(b, evs[:0]); err != nil {
+				return err
 			}
-			hi, err := h.ring.TryNextN(len(evs))
-			if err != nil || hi != lo+int64(len(evs))-1 {
-				_ = r.Close()
-				return fmt.Errorf("engine: refilling %q: the ring claimed %d for %d..%d (%v)", h.name, hi, lo, lo+int64(len(evs))-1, err)
-			}
-			h.write(lo, hi, evs, b.Time)
-			h.ring.PublishRange(lo, hi)
-			h.advance(hi)
-			h.count(time.Unix(0, b.Time), len(evs))
 		}
-		_ = r.Close()
 	}
 	if got := h.published.Load() + 1; got != next {
 		return fmt.Errorf("engine: refilling %q: the journal's next sequence is %d but it read up to %d", h.name, next, got)
 	}
 	h.restoredTo = next - 1
-	if h.keys == nil {
-		return nil
-	}
-	// the idempotency keys of the window
-	now := h.eng.now()
-	since := now.Add(-h.eng.cfg.DedupWindow).UnixNano()
-	from := max(h.j.SequenceAt(now.Add(-h.eng.cfg.DedupWindow)), h.j.Oldest())
-	if from >= next {
-		return nil
-	}
-	r, err := h.j.NewReader(from)
-	if err != nil {
-		return fmt.Errorf("engine: reading the idempotency keys of %q: %w", h.name, err)
-	}
-	defer r.Close()
-	for {
-		b, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("engine: reading the idempotency keys of %q: %w", h.name, err)
-		}
-		if b.Key == "" || b.Time < since {
+	return nil
+}
+
+// refillBatch copies the events of b from h.first on into the ring, with
+// evs as the buffer of their engine form, which it returns.
+func (h *hosted) refillBatch(b *journal.Batch, evs []Event) ([]Event, error) {
+	lo := b.First
+	for i := range b.Events {
+		if b.First+int64(i) < h.first {
+			lo++
 			continue
 		}
-		h.keys.mu.Lock()
-		h.keys.win.Add(&dedup.Entry{Key: b.Key, Hash: b.Hash, Count: len(b.Events), First: b.First, At: b.Time})
-		h.keys.mu.Unlock()
+		je := &b.Events[i]
+		ev := Event{Payload: je.Payload, Binary: je.Binary}
+		for _, m := range je.Metadata {
+			ev.Metadata = append(ev.Metadata, Metadata{Key: m.Key, Value: m.Value})
+		}
+		evs = append(evs, ev)
 	}
+	if len(evs) == 0 {
+		return evs, nil
+	}
+	hi, err := h.ring.TryNextN(len(evs))
+	if err != nil || hi != lo+int64(len(evs))-1 {
+		return evs, fmt.Errorf("engine: refilling %q: the ring claimed %d for %d..%d (%v)", h.name, hi, lo, lo+int64(len(evs))-1, err)
+	}
+	h.write(lo, hi, evs, b.Time)
+	h.ring.PublishRange(lo, hi)
+	h.advance(hi)
+	h.count(time.Unix(0, b.Time), len(evs))
+	return evs, nil
 }
 
 // Purge drops the events of a journaled disruptor below before, from
