@@ -1,14 +1,13 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"syscall"
 	"time"
-
-	"context"
 
 	"github.com/badbatch/badbatch/internal/dedup"
 	"github.com/badbatch/badbatch/journal"
