@@ -283,6 +283,13 @@ func (h *hosted) transitionTo(ctx context.Context, to State, record bool) error 
 	case StateRunning:
 		if from == StateCreated {
 			if err := h.start(); err != nil {
+				if record {
+					// The journal says running already: put back what
+					// the disruptor still is, or a restart would start it.
+					if merr := h.setMeta(from); merr != nil && h.eng.log != nil {
+						h.eng.log.Error("disruptor did not start and its journal still records it running", "disruptor", h.name, "err", merr)
+					}
+				}
 				return err
 			}
 		}
